@@ -1,0 +1,149 @@
+"""Run configuration: one frozen dataclass per modality, defaults from ``pipelines/<dataset>.yaml``,
+overrides from the CLI, and a stable hash of everything that changes the output bytes.
+
+The hash goes into every shard's metadata and into ``manifest.json``; a rerun only skips a shard
+whose hash matches, so changing a feature parameter can never silently mix old and new rows.
+Paths that do not change the output (output folder, scheduler address, worker count) are kept out of
+the hash; resources that do (the GloVe file) enter it by content checksum, not by path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import SetupError
+
+ALL_MODALITIES: tuple[str, ...] = ("text", "acoustic", "logmel", "visual")
+"""Modality switches of ``--modalities``; each maps to one or more extractors (see extractors/)."""
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    glove: str | None = None
+    """Path to a GloVe text file (``word v1 ... vD``); None writes tokens without vectors."""
+    glove_checksum: str | None = None
+    """sha256 of the GloVe file, filled in by the pipeline; the part of ``glove`` that is hashed."""
+    drop_nonverbal: bool = True
+    """Remove bracketed markers such as ``[LAUGHTER]`` from tokens (the raw text keeps them)."""
+
+
+@dataclass(frozen=True)
+class AcousticConfig:
+    backends: tuple[str, ...] = ("disvoice",)
+    """``disvoice`` (the 142-dim set), ``egemaps``, ``compare`` (openSMILE LLDs per window)."""
+    window_s: float = 0.4
+    hop_s: float = 0.4
+
+
+@dataclass(frozen=True)
+class LogmelConfig:
+    n_mels: int = 128
+    win_length: int = 400
+    hop_length: int = 200
+    n_fft: int = 400
+    chunk_frames: int = 32
+    log_floor: float = 1e-10
+
+
+@dataclass(frozen=True)
+class VisualConfig:
+    frame_interval_s: float = 0.5
+    face_size: int = 48
+    face_margin: float = 0.2
+    image_format: str = "png"
+    jpeg_quality: int = 90
+    au_backend: str = "none"
+    au_options: tuple[tuple[str, str], ...] = ()
+    """Backend-specific settings as sorted (key, value) pairs, e.g. (("csv_dir", "..."),)."""
+    face_mesh: bool = False
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """Everything that determines the content of the shards of one run."""
+
+    dataset: str
+    modalities: tuple[str, ...] = ALL_MODALITIES
+    shard_size: int = 64
+    sample_rate: int = 16000
+    dataset_options: tuple[tuple[str, str], ...] = ()
+    """Reader-specific settings as sorted (key, value) pairs (class set, split scheme, ...)."""
+    text: TextConfig = field(default_factory=TextConfig)
+    acoustic: AcousticConfig = field(default_factory=AcousticConfig)
+    logmel: LogmelConfig = field(default_factory=LogmelConfig)
+    visual: VisualConfig = field(default_factory=VisualConfig)
+
+    def option(self, key: str, default: str | None = None) -> str | None:
+        return dict(self.dataset_options).get(key, default)
+
+    def hashed_dict(self) -> dict[str, Any]:
+        """The configuration as hashed: the GloVe path is replaced by its checksum."""
+        d = dataclasses.asdict(self)
+        d["text"].pop("glove")
+        return d
+
+    @property
+    def config_hash(self) -> str:
+        blob = json.dumps(self.hashed_dict(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def pipeline_defaults(dataset: str) -> dict[str, Any]:
+    """The run spec of a dataset from ``pipelines/<dataset>.yaml`` (empty when there is none)."""
+    try:
+        text = resources.files("emoprep.pipelines").joinpath(f"{dataset}.yaml").read_text()
+    except (FileNotFoundError, ModuleNotFoundError):
+        return {}
+    return yaml.safe_load(text) or {}
+
+
+def _replace_section(section: Any, values: dict[str, Any]) -> Any:
+    names = {f.name for f in dataclasses.fields(section)}
+    unknown = set(values) - names
+    if unknown:
+        raise SetupError(f"unknown setting(s) {sorted(unknown)} for {type(section).__name__}; known: {sorted(names)}")
+    fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return dataclasses.replace(section, **fixed)
+
+
+def build_config(dataset: str, overrides: dict[str, Any] | None = None, spec: Path | None = None) -> ExtractConfig:
+    """Defaults < ``pipelines/<dataset>.yaml`` < ``spec`` file < CLI ``overrides``.
+
+    Each layer is a mapping with top-level keys (``shard_size``, ``modalities``, ...) and one
+    mapping per section (``text``, ``acoustic``, ``logmel``, ``visual``, ``dataset_options``).
+    """
+    layers = [pipeline_defaults(dataset)]
+    if spec is not None:
+        layers.append(yaml.safe_load(Path(spec).read_text()) or {})
+    layers.append(overrides or {})
+    cfg = ExtractConfig(dataset=dataset)
+    for layer in layers:
+        layer = dict(layer)
+        layer.pop("dataset", None)
+        layer.pop("expected", None)  # dataset facts for checks, not settings
+        for section in ("text", "acoustic", "logmel", "visual"):
+            if section in layer and layer[section]:
+                cfg = dataclasses.replace(cfg, **{section: _replace_section(getattr(cfg, section), layer.pop(section))})
+            else:
+                layer.pop(section, None)
+        if "dataset_options" in layer:
+            merged = dict(cfg.dataset_options) | {k: str(v) for k, v in (layer.pop("dataset_options") or {}).items()}
+            cfg = dataclasses.replace(cfg, dataset_options=tuple(sorted(merged.items())))
+        if "modalities" in layer:
+            mods = tuple(layer.pop("modalities"))
+            bad = set(mods) - set(ALL_MODALITIES)
+            if bad:
+                raise SetupError(f"unknown modalities {sorted(bad)}; choose from {', '.join(ALL_MODALITIES)}")
+            cfg = dataclasses.replace(cfg, modalities=mods)
+        cfg = _replace_section(cfg, {k: v for k, v in layer.items() if v is not None})
+    if cfg.shard_size < 1:
+        raise SetupError("shard_size must be at least 1")
+    return cfg

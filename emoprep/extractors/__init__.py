@@ -1,0 +1,37 @@
+"""Feature extractors, registered by name and imported only when a run enables them.
+
+``MODALITY_EXTRACTORS`` maps each ``--modalities`` switch to the extractors it runs, in order.
+Heavy libraries (TensorFlow for phonet, mediapipe, gensim) load inside the extractor's
+``__init__``, which runs once per worker process (see :func:`emoprep.shards.worker.extractors_for`).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from ..config import ExtractConfig
+from .base import Extractor
+
+EXTRACTORS: dict[str, str] = {
+    "text": "emoprep.extractors.text:TextExtractor",
+}
+
+MODALITY_EXTRACTORS: dict[str, tuple[str, ...]] = {
+    "text": ("text",),
+}
+
+
+def extractor_names(config: ExtractConfig) -> list[str]:
+    """Names of the extractors a configuration enables, in a fixed order."""
+    names: list[str] = []
+    for modality in config.modalities:
+        names.extend(n for n in MODALITY_EXTRACTORS.get(modality, ()) if n not in names)
+    return names
+
+
+def build_extractor(name: str, config: ExtractConfig) -> Extractor:
+    module, _, cls = EXTRACTORS[name].partition(":")
+    return getattr(import_module(module), cls)(config)
+
+
+__all__ = ["EXTRACTORS", "MODALITY_EXTRACTORS", "Extractor", "build_extractor", "extractor_names"]

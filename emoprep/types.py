@@ -1,0 +1,120 @@
+"""The records that flow through the pipeline: utterances in, shard specs planned, shard reports out.
+
+They are frozen dataclasses so that they hash, pickle cheaply to Dask workers and cannot be changed by
+accident half-way through a run.  Everything a worker needs to process an utterance is on the
+:class:`Utterance` itself: workers never go back to the raw dataset's label files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SPLITS: tuple[str, ...] = ("train", "valid", "test", "none")
+"""Split names used everywhere; ``none`` holds utterances outside the chosen split scheme."""
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Labels of one utterance.  ``None`` means "not annotated in this dataset", never "negative".
+
+    ``emotions`` is multi-hot in the dataset's label order (``DatasetReader.label_names``);
+    ``emotion_intensity`` holds the dataset's graded scores in the same order where it has them
+    (MOSEI: mean annotator intensity 0-3).
+    """
+
+    emotions: tuple[int, ...] | None = None
+    emotion_intensity: tuple[float, ...] | None = None
+    sentiment: float | None = None
+    valence: float | None = None
+    arousal: float | None = None
+    dominance: float | None = None
+    category: str | None = None
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One labelled segment of a recording: the unit of every row in every shard.
+
+    Times are seconds from the start of the media file.  ``audio_channel`` selects a channel of a
+    multi-channel recording (``None`` mixes down to mono); ``video_region`` selects the part of the
+    frame that shows the speaker (``"left"``/``"right"`` half for IEMOCAP's side-by-side videos).
+    """
+
+    utterance_id: str
+    dataset: str
+    video_id: str
+    start_s: float
+    end_s: float
+    text: str | None = None
+    speaker: str | None = None
+    split: str = "none"
+    video_path: str | None = None
+    audio_path: str | None = None
+    audio_channel: int | None = None
+    video_region: str | None = None
+    labels: Labels = field(default_factory=Labels)
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True)
+class ReaderIssue:
+    """Something a dataset reader could not use, reported with where it came from.
+
+    ``kind`` is one of ``malformed`` (unparseable line), ``missing_media``, ``unlabelled``
+    (segment without labels, skipped by default), ``clamped`` (a negative start set to 0) or
+    ``invalid`` (a segment that cannot be an utterance, e.g. end <= start).  Issues with an
+    ``utterance_id`` and kind ``invalid``/``missing_media`` become rows of ``failures.parquet``.
+    """
+
+    kind: str
+    message: str
+    source: str = ""
+    utterance_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """One unit of work: a fixed, ordered set of utterances that always lands in the same file."""
+
+    index: int
+    split: str
+    split_index: int
+    split_count: int
+    utterances: tuple[Utterance, ...]
+
+    @property
+    def filename(self) -> str:
+        """HuggingFace-style name, so `datasets` maps files to splits without a loading script."""
+        return f"{self.split}-{self.split_index:05d}-of-{self.split_count:05d}.parquet"
+
+    @property
+    def utterance_ids(self) -> tuple[str, ...]:
+        return tuple(u.utterance_id for u in self.utterances)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One recorded failure: which utterance, at which stage, and why."""
+
+    utterance_id: str
+    stage: str
+    error_type: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ShardReport:
+    """What a shard task returns to the client: small metadata, never the data itself."""
+
+    filename: str
+    split: str
+    rows: int
+    bytes: int
+    sha256: str
+    skipped: bool
+    seconds: float
+    failures: tuple[Failure, ...] = ()
+    stats: dict = field(default_factory=dict)
