@@ -35,6 +35,9 @@ class UtteranceError(EmoprepError):
         super().__init__(message)
         self.stage = stage
 
+    def __reduce__(self):  # noqa: ANN204 - keep ``stage`` when pickled between Dask processes
+        return (type(self), (self.stage, str(self)))
+
 
 class MediaError(UtteranceError):
     """Decoding an utterance's audio or video failed (corrupt file, no audio stream, empty segment)."""

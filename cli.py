@@ -1,0 +1,121 @@
+"""``emoprep``: the command-line interface (click).  Thin by design: it parses flags into an
+:class:`~emoprep.config.ExtractConfig` and calls the library; heavy modules are imported inside the
+commands so that ``emoprep --help`` answers instantly.
+
+Exit status of ``extract``: 0 complete without failures; 3 complete, with utterance failures recorded
+in ``failures.parquet``; 1 incomplete (a shard task crashed; rerun to resume); 2 bad usage or a
+missing resource (nothing was written).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+EXIT_OK, EXIT_INCOMPLETE, EXIT_SETUP, EXIT_FAILURES = 0, 1, 2, 3
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
+    out = {}
+    for item in values:
+        key, sep, val = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=flag)
+        out[key.strip()] = val.strip()
+    return out
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="emoprep")
+def main() -> None:
+    """Turn raw multimodal emotion datasets into model-ready Parquet shards."""
+
+
+@main.command()
+@click.option("--dataset", required=True, help="mosei, iemocap, manifest or demo (built-in, offline).")
+@click.option("--root", type=click.Path(path_type=Path), help="Raw dataset folder (or manifest file). Optional for demo.")
+@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder for shards.")
+@click.option("--glove", help="GloVe text file (glove.840B.300d.txt). Default: $EMOPREP_GLOVE; none = tokens only.")
+@click.option("--modalities", help="Comma list of text,acoustic,logmel,visual (default: the dataset's spec).")
+@click.option("--acoustic", "acoustic_backends", help="Acoustic sets: disvoice,egemaps,compare (default disvoice).")
+@click.option("--au-backend", type=click.Choice(["none", "openface", "pyfeat"]), help="Action-unit backend.")
+@click.option("--au-option", multiple=True, metavar="KEY=VALUE", help="AU backend setting, e.g. csv_dir=PATH.")
+@click.option("--face-size", type=int, help="Face crop size in pixels (48, 112, 224, ...).")
+@click.option("--frame-interval", type=float, help="Seconds between sampled video frames (default 0.5).")
+@click.option("--shard-size", type=int, help="Utterances per shard file (default from the dataset spec).")
+@click.option("--option", "dataset_options", multiple=True, metavar="KEY=VALUE", help="Dataset reader option (see README).")
+@click.option("--spec", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML run spec overriding defaults.")
+@click.option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786) to run on.")
+@click.option("--workers", type=int, help="Worker processes of the local cluster (default: one per core).")
+@click.option("--synchronous", is_flag=True, help="Run in this process with Dask's synchronous scheduler (debugging).")
+@click.option("--overwrite", is_flag=True, help="Recompute shards even when a complete copy exists.")
+@click.option("--limit", type=int, help="Only the first N utterances (a quick trial run).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def extract(**kw) -> None:  # noqa: ANN003 - click passes options by name
+    """Extract features from a dataset into Parquet shards (resumable: rerun to continue)."""
+    from emoprep.config import build_config
+    from emoprep.errors import EmoprepError
+    from emoprep.pipeline import run_extract
+
+    from emoprep.reporting import console, print_summary, progress_bar
+
+    overrides: dict = {"shard_size": kw["shard_size"]}
+    if kw["modalities"]:
+        overrides["modalities"] = _csv(kw["modalities"])
+    if kw["acoustic_backends"]:
+        overrides["acoustic"] = {"backends": _csv(kw["acoustic_backends"])}
+    visual = {
+        "au_backend": kw["au_backend"],
+        "face_size": kw["face_size"],
+        "frame_interval_s": kw["frame_interval"],
+    }
+    if kw["au_option"]:
+        visual["au_options"] = sorted(_pairs(kw["au_option"], "--au-option").items())
+    overrides["visual"] = {k: v for k, v in visual.items() if v is not None}
+    if kw["dataset_options"]:
+        overrides["dataset_options"] = _pairs(kw["dataset_options"], "--option")
+    try:
+        config = build_config(kw["dataset"], overrides, kw["spec"])
+        with progress_bar(disable=kw["quiet"]) as hook:
+            summary = run_extract(
+                config,
+                kw["root"],
+                kw["out"],
+                glove=kw["glove"],
+                scheduler=kw["scheduler"],
+                workers=kw["workers"],
+                synchronous=kw["synchronous"],
+                overwrite=kw["overwrite"],
+                limit=kw["limit"],
+                progress=hook,
+            )
+    except EmoprepError as exc:
+        console().print(f"[bold red]error:[/] {exc}")
+        sys.exit(EXIT_SETUP)
+    print_summary(summary)
+    if not summary.complete:
+        sys.exit(EXIT_INCOMPLETE)
+    sys.exit(EXIT_FAILURES if summary.failures else EXIT_OK)
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+def inspect(path: Path) -> None:
+    """Summarise a shard folder: rows per split, columns and shapes, failures, backends, OOV rate."""
+    from emoprep.inspect import inspect_output
+
+    try:
+        inspect_output(path)
+    except FileNotFoundError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_SETUP)
+
+
+if __name__ == "__main__":
+    main()

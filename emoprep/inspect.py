@@ -1,0 +1,72 @@
+"""``emoprep inspect``: what is in a shard folder, read from the manifest and Parquet footers only."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from .reporting import console
+from .shards.manifest import FAILURES, read_manifest
+
+
+def _shape(field) -> str:  # noqa: ANN001 - pyarrow field
+    """``float[n x 300]`` for a list of 300-vectors: n varies per row, 300 is fixed by the schema."""
+    t = field.type
+    dims = []
+    while hasattr(t, "value_type"):
+        dims.append(str(t.list_size) if hasattr(t, "list_size") else "n")
+        t = t.value_type
+    return f"{t}[{' x '.join(dims)}]" if dims else str(t)
+
+
+def inspect_output(path: Path) -> dict:
+    """Print (and return) a summary of the finished run in ``path``."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    manifest = read_manifest(path)
+    root = Path(path) if Path(path).is_dir() else Path(path).parent
+    c = console()
+    c.print(f"[bold]{manifest['dataset']}[/]  schema v{manifest['schema_version']}  emoprep {manifest['emoprep_version']}"
+            f"  config {manifest['config_hash']}  created {manifest['created']}")
+    counts = Counter()
+    for s in manifest["shards"]:
+        counts[s["split"]] += s["rows"]
+    total_bytes = sum(s["bytes"] for s in manifest["shards"])
+    c.print(f"rows: {sum(counts.values())} in {len(manifest['shards'])} shard(s), {total_bytes / 1e6:.1f} MB  "
+            + "  ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    c.print(f"labels: {', '.join(manifest['label_names'])}")
+
+    first = root / manifest["shards"][0]["file"] if manifest["shards"] else None
+    if first:
+        table = pq.read_table(first)
+        cols = Table("column", "type / shape", "non-null", title=f"columns (from {first.name})")
+        for field in table.schema:
+            col = table.column(field.name)
+            cols.add_row(field.name, escape(_shape(field)), f"{len(col) - col.null_count}/{len(col)}")
+        c.print(cols)
+
+    c.print("[bold]modalities / backends[/]")
+    for name, desc in manifest.get("backends", {}).items():
+        c.print(f"  {name}: {json.dumps(desc, default=str)[:300]}")
+    off = [m for m, on in manifest.get("modalities", {}).items() if not on]
+    if off:
+        c.print(f"  disabled: {', '.join(off)} (their columns are null)")
+    text = manifest.get("text", {})
+    if text.get("vectors_written"):
+        c.print(f"text: GloVe {text['glove']}  OOV {text['oov_tokens']}/{text['tokens']} tokens = {text['oov_rate']:.2%}")
+    else:
+        c.print("text: tokens only (no GloVe file was given; glove columns are null)")
+
+    failures = pq.read_table(root / FAILURES) if (root / FAILURES).is_file() else None
+    if failures is not None and failures.num_rows:
+        by_stage = Counter(zip(failures.column("stage").to_pylist(), failures.column("error_type").to_pylist()))
+        c.print(f"[yellow]failures: {failures.num_rows} record(s)[/]")
+        for (stage, err), n in by_stage.most_common():
+            c.print(f"  {stage} / {err}: {n}")
+    else:
+        c.print("[green]failures: none[/]")
+    return manifest

@@ -1,0 +1,195 @@
+"""``run_extract``: read -> plan -> one Dask task per shard -> failures -> manifest (last).
+
+This module is the whole DAG; everything it calls is a pure step that can be tested alone:
+dataset readers (:mod:`emoprep.datasets`), the planner (:mod:`emoprep.shards.plan`), the shard task
+(:mod:`emoprep.shards.worker`) and the manifest (:mod:`emoprep.shards.manifest`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import __version__
+from .config import ExtractConfig
+from .datasets import get_reader
+from .errors import SetupError
+from .glove import ensure_glove_cache, file_checksum, resolve_glove_path
+from .runtime import open_executor
+from .schema import FAILURES_SCHEMA, SCHEMA_VERSION
+from .shards.manifest import FAILURES, MANIFEST, UTTERANCES, dataset_card, write_json_atomic
+from .shards.plan import plan_shards
+from .shards.utterances import write_utterances
+from .shards.worker import ShardJob, probe_extractors, write_shard
+from .shards.writer import TMP_MARKER, write_atomic
+from .types import ShardReport
+
+SHARD_NAME = re.compile(r"^[a-z]+-\d{5}-of-\d{5}\.parquet$")
+FAILING_READER_ISSUES = ("invalid", "missing_media")
+
+
+@dataclass
+class RunSummary:
+    """What a run did; the CLI prints it and derives the exit status from it."""
+
+    out_dir: Path
+    utterances: int = 0
+    shards: int = 0
+    written: int = 0
+    skipped: int = 0
+    failures: int = 0
+    failed_utterances: int = 0
+    reader_issues: dict[str, int] = field(default_factory=dict)
+    shard_errors: dict[str, str] = field(default_factory=dict)
+    rows_per_split: dict[str, int] = field(default_factory=dict)
+    oov_rate: float | None = None
+    glove: str | None = None
+    executor: str = ""
+    seconds: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return not self.shard_errors
+
+
+ProgressHook = Callable[[str, int, int], None]
+"""``hook(event, done, total)`` with event ``start`` / ``advance``; the CLI draws a bar with it."""
+
+
+def prepare_text(config: ExtractConfig, glove_flag: str | None) -> ExtractConfig:
+    """Resolve the GloVe file and build its cache once, in the client, before any task runs."""
+    path = resolve_glove_path(glove_flag if glove_flag is not None else config.text.glove)
+    if path is None or "text" not in config.modalities:
+        return dataclasses.replace(config, text=dataclasses.replace(config.text, glove=None, glove_checksum=None))
+    checksum = file_checksum(path)
+    ensure_glove_cache(path, checksum)
+    return dataclasses.replace(config, text=dataclasses.replace(config.text, glove=str(path), glove_checksum=checksum))
+
+
+def _remove_leftovers(out: Path, keep: set[str]) -> None:
+    """Delete temporary files of killed runs and shards that the current plan no longer has."""
+    for p in out.iterdir():
+        if TMP_MARKER in p.name or (SHARD_NAME.match(p.name) and p.name not in keep):
+            p.unlink()
+
+
+def _failures_table(rows: list[dict[str, Any]]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=FAILURES_SCHEMA)
+
+
+def run_extract(
+    config: ExtractConfig,
+    root: Path | None,
+    out: Path,
+    *,
+    glove: str | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    synchronous: bool = False,
+    overwrite: bool = False,
+    limit: int | None = None,
+    progress: ProgressHook | None = None,
+) -> RunSummary:
+    """Extract ``config.dataset`` from ``root`` into shards under ``out``; resumable and atomic."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    reader = get_reader(config.dataset)
+    result = reader.read(Path(root) if root is not None else None, config)
+    utterances = result.utterances[:limit] if limit else result.utterances
+    if not utterances:
+        raise SetupError(f"the {config.dataset} reader found no utterances to extract under {root}")
+    config = prepare_text(config, glove)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST).unlink(missing_ok=True)  # its presence means complete; this run is not, yet
+    write_utterances(utterances, out / UTTERANCES)
+    specs = plan_shards(utterances, config.shard_size)
+    _remove_leftovers(out, {s.filename for s in specs})
+
+    summary = RunSummary(out_dir=out, utterances=len(utterances), shards=len(specs))
+    summary.reader_issues = {}
+    for issue in result.issues:
+        summary.reader_issues[issue.kind] = summary.reader_issues.get(issue.kind, 0) + 1
+    failure_rows = [
+        {"utterance_id": i.utterance_id, "shard": None, "stage": "reader", "error_type": i.kind, "message": i.message}
+        for i in result.issues
+        if i.utterance_id and i.kind in FAILING_READER_ISSUES
+    ]
+    reports: list[ShardReport] = []
+    with open_executor(scheduler, workers, synchronous, len(specs)) as executor:
+        summary.executor = executor.description
+        backends = executor.call(probe_extractors, config)
+        job = ShardJob(config, str(out), tuple(result.label_names), backends, overwrite)
+        if progress:
+            progress("start", 0, len(specs))
+        for outcome in executor.map_unordered(write_shard, [(s.filename, (s, job)) for s in specs]):
+            if outcome.error is not None:
+                summary.shard_errors[outcome.key] = f"{type(outcome.error).__name__}: {outcome.error}"
+            else:
+                reports.append(outcome.value)
+            if progress:
+                progress("advance", len(reports) + len(summary.shard_errors), len(specs))
+
+    reports.sort(key=lambda r: r.filename)
+    for r in reports:
+        failure_rows += [dict(f.__dict__, shard=r.filename) for f in r.failures]
+        summary.rows_per_split[r.split] = summary.rows_per_split.get(r.split, 0) + r.rows
+    summary.written = sum(not r.skipped for r in reports)
+    summary.skipped = sum(r.skipped for r in reports)
+    summary.failures = len(failure_rows)
+    summary.failed_utterances = len({f["utterance_id"] for f in failure_rows})
+    write_atomic(_failures_table(failure_rows), out / FAILURES, {"schema_version": str(SCHEMA_VERSION)})
+
+    tokens = sum(r.stats.get("text.tokens", 0) for r in reports)
+    oov = sum(r.stats.get("text.oov_tokens", 0) for r in reports)
+    summary.glove = config.text.glove
+    summary.oov_rate = (oov / tokens) if (config.text.glove and tokens) else None
+    summary.seconds = time.perf_counter() - t0
+    if summary.complete:
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "emoprep_version": __version__,
+            "dataset": config.dataset,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "config_hash": config.config_hash,
+            "config": config.hashed_dict(),
+            "label_names": list(result.label_names),
+            "modalities": {m: (m in config.modalities) for m in ("text", "acoustic", "logmel", "visual")},
+            "backends": backends,
+            "text": {
+                "glove": Path(config.text.glove).name if config.text.glove else None,
+                "glove_sha256": config.text.glove_checksum,
+                "vectors_written": bool(config.text.glove),
+                "tokens": tokens,
+                "oov_tokens": oov if config.text.glove else None,
+                "oov_rate": summary.oov_rate,
+            },
+            "counts": {
+                "utterances": summary.utterances,
+                "rows_per_split": dict(sorted(summary.rows_per_split.items())),
+                "failures": summary.failures,
+                "failed_utterances": summary.failed_utterances,
+                "reader_issues": summary.reader_issues,
+                **{f"reader.{k}": v for k, v in result.counts.items()},
+            },
+            "shards": [
+                {"file": r.filename, "split": r.split, "rows": r.rows, "bytes": r.bytes, "sha256": r.sha256}
+                for r in reports
+            ],
+            "files": {"utterances": UTTERANCES, "failures": FAILURES},
+        }
+        (out / "README.md").write_text(dataset_card(manifest))
+        write_json_atomic(out / MANIFEST, manifest)
+    return summary
+
+
+def read_failures(out: Path) -> pa.Table:
+    return pq.read_table(Path(out) / FAILURES)

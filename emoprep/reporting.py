@@ -1,0 +1,74 @@
+"""What the user sees on the terminal: the progress bar of a run and its closing summary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .pipeline import ProgressHook, RunSummary
+
+
+@lru_cache(maxsize=1)
+def console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+@contextmanager
+def progress_bar(disable: bool = False) -> Iterator[ProgressHook | None]:
+    """A rich bar over shards, driven by the pipeline's progress hook."""
+    if disable:
+        yield None
+        return
+    bar = Progress(
+        TextColumn("[bold]shards"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console(),
+    )
+    task = None
+
+    def hook(event: str, done: int, total: int) -> None:
+        nonlocal task
+        if event == "start":
+            task = bar.add_task("shards", total=total)
+        elif task is not None:
+            bar.update(task, completed=done)
+
+    with bar:
+        yield hook
+
+
+def print_summary(s: RunSummary) -> None:
+    """One table: what was written, what was skipped, what failed and where to look."""
+    c = console()
+    t = Table(show_header=False, box=None, pad_edge=False)
+    t.add_row("output", str(s.out_dir))
+    t.add_row("ran on", s.executor)
+    t.add_row("utterances", str(s.utterances) + "  (" + ", ".join(f"{k} {v}" for k, v in sorted(s.rows_per_split.items())) + ")")
+    t.add_row("shards", f"{s.shards}: {s.written} written, {s.skipped} already complete (skipped)")
+    if s.reader_issues:
+        t.add_row("reader", ", ".join(f"{k} {v}" for k, v in sorted(s.reader_issues.items())))
+    if s.glove:
+        rate = f"{s.oov_rate:.1%}" if s.oov_rate is not None else "n/a"
+        t.add_row("text", f"GloVe vectors from {s.glove}; OOV rate {rate}")
+    else:
+        t.add_row("text", "tokens only: no GloVe file given (--glove or $EMOPREP_GLOVE), vector columns are null")
+    fail_style = "yellow" if s.failures else "green"
+    t.add_row("failures", f"[{fail_style}]{s.failed_utterances} utterance(s), {s.failures} record(s)[/]"
+              + ("  -> failures.parquet" if s.failures else ""))
+    t.add_row("time", f"{s.seconds:.1f} s")
+    c.print(t)
+    if s.shard_errors:
+        c.print(f"[bold red]{len(s.shard_errors)} shard(s) did not complete[/]; no manifest written. Rerun the same command to resume.")
+        for name, err in sorted(s.shard_errors.items())[:10]:
+            c.print(f"  {name}: {err}")
+    else:
+        c.print(f"[bold green]complete[/]: {s.out_dir / 'manifest.json'}")

@@ -1,0 +1,101 @@
+"""Where the DAG runs: a local cluster (default), an existing Dask cluster, or in-process.
+
+* default: ``distributed.LocalCluster`` with one single-threaded worker process per core (capped by the
+  number of shards): the extractors are CPU-bound and hold non-thread-safe models (TensorFlow,
+  mediapipe), so processes, not threads, are the unit of parallelism;
+* ``--scheduler tcp://host:8786``: join a running cluster; its workers must have emoprep installed
+  and see the dataset and output paths (shared filesystem);
+* ``--synchronous``: Dask's synchronous scheduler in this process, for debugging and tests.
+
+All three run the same task functions; :class:`Executor` hides only how futures come back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Outcome:
+    """The result of one task: its key, and either a value or the exception it raised."""
+
+    key: Any
+    value: Any = None
+    error: BaseException | None = None
+
+
+class Executor:
+    """Runs one function call now (``call``) or many as they complete (``map_unordered``)."""
+
+    description = "synchronous"
+
+    def call(self, fn: Callable, *args: Any) -> Any:
+        import dask
+
+        return dask.compute(dask.delayed(fn, pure=False)(*args), scheduler="synchronous")[0]
+
+    def map_unordered(self, fn: Callable, items: list[tuple[Any, tuple]]) -> Iterator[Outcome]:
+        for key, args in items:
+            try:
+                yield Outcome(key, self.call(fn, *args))
+            except Exception as exc:  # noqa: BLE001 - reported per task by the caller
+                yield Outcome(key, error=exc)
+
+
+class DistributedExecutor(Executor):
+    def __init__(self, client: Any, description: str) -> None:
+        self.client = client
+        self.description = description
+
+    def call(self, fn: Callable, *args: Any) -> Any:
+        return self.client.submit(fn, *args, pure=False).result()
+
+    def map_unordered(self, fn: Callable, items: list[tuple[Any, tuple]]) -> Iterator[Outcome]:
+        from distributed import as_completed
+
+        futures = {}
+        for key, args in items:
+            futures[self.client.submit(fn, *args, pure=False, key=f"shard-{key}")] = key
+        for future in as_completed(futures):
+            key = futures[future]
+            try:
+                yield Outcome(key, future.result())
+            except Exception as exc:  # noqa: BLE001
+                yield Outcome(key, error=exc)
+            finally:
+                future.release()
+
+
+def default_workers(n_tasks: int) -> int:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cpus, n_tasks))
+
+
+@contextmanager
+def open_executor(
+    scheduler: str | None = None, workers: int | None = None, synchronous: bool = False, n_tasks: int = 1
+) -> Iterator[Executor]:
+    """The executor for the chosen mode; clusters it started are shut down on exit."""
+    if synchronous:
+        yield Executor()
+        return
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler, timeout="30s") as client:
+            yield DistributedExecutor(client, f"cluster at {scheduler}")
+        return
+    n = workers or default_workers(n_tasks)
+    with LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as cluster, Client(cluster) as client:
+        yield DistributedExecutor(client, f"local cluster, {n} worker process(es)")

@@ -1,0 +1,33 @@
+"""Reading shards back: the consumer API (``emoprep.read_shards``).
+
+Plain pyarrow, pandas, polars, DuckDB or HuggingFace ``datasets`` read the files directly; this helper
+only adds the manifest check (a folder without ``manifest.json`` is an unfinished run) and restores
+nothing emoprep-specific: what it returns is a plain ``pyarrow.Table``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .manifest import read_manifest
+
+
+def shard_paths(path: str | Path, split: str | None = None) -> list[Path]:
+    """Shard files listed by the manifest of ``path``, optionally of one split."""
+    root = Path(path)
+    manifest = read_manifest(root)
+    return [root / s["file"] for s in manifest["shards"] if split is None or s["split"] == split]
+
+
+def read_shards(path: str | Path, split: str | None = None, columns: list[str] | None = None) -> pa.Table:
+    """All rows of a finished run (or of one split) as one table, in shard order."""
+    files = shard_paths(path, split)
+    if not files:
+        from ..schema import utterance_schema
+
+        schema = utterance_schema()
+        return schema.empty_table().select(columns) if columns else schema.empty_table()
+    return pa.concat_tables(pq.read_table(f, columns=columns) for f in files)

@@ -1,0 +1,176 @@
+"""The per-shard task that Dask runs: decode, extract, validate, write, report.
+
+It returns a :class:`~emoprep.types.ShardReport` (a few hundred bytes), never the data: workers write
+their shards straight to the output folder.  Extractors are built once per worker process and
+reused by every shard that process runs (:func:`extractors_for`), which is how TensorFlow, mediapipe
+and the GloVe memory map are loaded once per worker rather than once per shard.
+
+Failure policy, per utterance: an extractor that raises leaves its columns null for that row and adds
+one ``(utterance_id, stage, error_type, message)`` record; the row and the shard are still written.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..config import ExtractConfig
+from ..errors import UtteranceError
+from ..extractors import Extractor, build_extractor, extractor_names
+from ..media.segment import MediaOptions, UtteranceMedia
+from ..schema import SCHEMA_VERSION, utterance_schema, validate_table
+from ..types import Failure, ShardReport, ShardSpec, Utterance
+from .columns import rows_to_table
+from .plan import ids_digest
+from .writer import existing_shard_metadata, is_complete, sha256_file, write_atomic
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """What every shard task of a run shares (small, pickled once per task)."""
+
+    config: ExtractConfig
+    out_dir: str
+    label_names: tuple[str, ...]
+    backends: dict[str, Any] = field(default_factory=dict)
+    overwrite: bool = False
+
+
+@lru_cache(maxsize=2)
+def extractors_for(config: ExtractConfig) -> tuple[Extractor, ...]:
+    """The enabled extractors, built once per process per configuration."""
+    return tuple(build_extractor(name, config) for name in extractor_names(config))
+
+
+def probe_extractors(config: ExtractConfig) -> dict[str, Any]:
+    """Build and check every enabled extractor; return their descriptions for the manifest.
+
+    Runs as the first Dask task of a run (or in-process with ``--synchronous``): a missing model or
+    resource fails the run before any shard is written, and the worker that ran the probe keeps its
+    loaded extractors for the shards it runs next.
+    """
+    descriptions = {}
+    for extractor in extractors_for(config):
+        extractor.check()
+        descriptions[extractor.name] = extractor.describe()
+    return descriptions
+
+
+def identity_row(u: Utterance) -> dict[str, Any]:
+    """The columns every row has, straight from the reader's record."""
+    lab = u.labels
+    return {
+        "utterance_id": u.utterance_id,
+        "dataset": u.dataset,
+        "video_id": u.video_id,
+        "speaker": u.speaker,
+        "split": u.split,
+        "start_s": float(u.start_s),
+        "end_s": float(u.end_s),
+        "text": u.text,
+        "emotions": list(lab.emotions) if lab.emotions is not None else None,
+        "emotion_intensity": list(lab.emotion_intensity) if lab.emotion_intensity is not None else None,
+        "sentiment": lab.sentiment,
+        "valence": lab.valence,
+        "arousal": lab.arousal,
+        "dominance": lab.dominance,
+        "emotion_category": lab.category,
+    }
+
+
+def _failure(u: Utterance, stage: str, exc: BaseException) -> Failure:
+    message = str(exc) or type(exc).__name__
+    if not isinstance(exc, UtteranceError):
+        # An unexpected exception is a bug or a library failure: keep where it happened.
+        tb = traceback.extract_tb(exc.__traceback__)
+        if tb:
+            message += f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})"
+    return Failure(u.utterance_id, stage, type(exc).__name__, message[:2000])
+
+
+def extract_rows(spec: ShardSpec, config: ExtractConfig) -> tuple[list[dict[str, Any]], list[Failure], dict]:
+    """Rows of one shard, the failures met and the extractors' counters."""
+    extractors = extractors_for(config)
+    for ex in extractors:
+        ex.run_stats()  # reset counters left by an earlier shard in this process
+    options = MediaOptions(sample_rate=config.sample_rate, frame_interval_s=config.visual.frame_interval_s)
+    video_source = None
+    if "visual" in config.modalities:
+        from ..media.video import VideoFrameSource
+
+        video_source = VideoFrameSource()
+    rows, failures = [], []
+    try:
+        for u in spec.utterances:
+            row = identity_row(u)
+            media = UtteranceMedia(u, options, video_source)
+            failed_stages: set[str] = set()
+            for ex in extractors:
+                try:
+                    row.update(ex.extract(media))
+                except Exception as exc:  # noqa: BLE001 - one utterance must never stop the shard
+                    stage = exc.stage if isinstance(exc, UtteranceError) else ex.name
+                    if stage not in failed_stages:
+                        failed_stages.add(stage)
+                        failures.append(_failure(u, stage, exc))
+                    row.update(dict.fromkeys(ex.columns))
+            rows.append(row)
+    finally:
+        if video_source is not None:
+            video_source.close()
+    stats: dict[str, Any] = {}
+    for ex in extractors:
+        for key, value in ex.run_stats().items():
+            stats[f"{ex.name}.{key}"] = value
+    return rows, failures, stats
+
+
+def _report(spec: ShardSpec, path: Path, skipped: bool, t0: float, failures, stats) -> ShardReport:
+    return ShardReport(
+        filename=spec.filename,
+        split=spec.split,
+        rows=len(spec.utterances),
+        bytes=path.stat().st_size,
+        sha256=sha256_file(path),
+        skipped=skipped,
+        seconds=time.perf_counter() - t0,
+        failures=tuple(failures),
+        stats=stats,
+    )
+
+
+def write_shard(spec: ShardSpec, job: ShardJob) -> ShardReport:
+    """Produce ``job.out_dir/spec.filename`` unless a complete copy is already there."""
+    t0 = time.perf_counter()
+    path = Path(job.out_dir) / spec.filename
+    config_hash = job.config.config_hash
+    digest = ids_digest(spec.utterance_ids)
+    if not job.overwrite:
+        meta = existing_shard_metadata(path)
+        if is_complete(meta, config_hash, digest, len(spec.utterances)):
+            failures = [Failure(**f) for f in meta.get("failures", [])]
+            return _report(spec, path, True, t0, failures, meta.get("stats", {}))
+    rows, failures, stats = extract_rows(spec, job.config)
+    table = rows_to_table(rows, utterance_schema())
+    validate_table(table, job.label_names)
+    write_atomic(
+        table,
+        path,
+        {
+            "schema_version": str(SCHEMA_VERSION),
+            "version": __version__,
+            "config_hash": config_hash,
+            "dataset": job.config.dataset,
+            "label_names": list(job.label_names),
+            "backends": job.backends,
+            "shard": {"index": spec.index, "split": spec.split, "ids_sha256": digest, "rows": len(rows)},
+            "failures": [f.__dict__ for f in failures],
+            "stats": stats,
+        },
+    )
+    return _report(spec, path, False, t0, failures, stats)
