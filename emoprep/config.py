@@ -38,9 +38,12 @@ class TextConfig:
 @dataclass(frozen=True)
 class AcousticConfig:
     backends: tuple[str, ...] = ("disvoice",)
-    """``disvoice`` (the 142-dim set), ``egemaps``, ``compare`` (openSMILE LLDs per window)."""
+    """``disvoice`` (the 142-dim set, columns ``acoustic*``), ``egemaps``, ``compare`` (openSMILE
+    eGeMAPSv02 / ComParE_2016 LLD means per window + utterance functionals, ``<backend>_*`` columns)."""
     window_s: float = 0.4
+    """Analysis window of the per-window acoustic columns (MESM: 400 ms); see extractors/windows.py."""
     hop_s: float = 0.4
+    """Start-to-start distance of the windows; equal to window_s means contiguous, non-overlapping."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,9 @@ class LogmelConfig:
     hop_length: int = 200
     n_fft: int = 400
     chunk_frames: int = 32
+    """Frames per stored chunk (32 x 12.5 ms = 400 ms); n_mels x chunk_frames must be 4096 (schema v1)."""
     log_floor: float = 1e-10
+    """Power floor before the natural log: silence and chunk padding read ln(1e-10) = -23.03."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,9 @@ class VisualConfig:
     au_options: tuple[tuple[str, str], ...] = ()
     """Backend-specific settings as sorted (key, value) pairs, e.g. (("csv_dir", "..."),)."""
     face_mesh: bool = False
+    """Also write MediaPipe's 468-point face mesh of each found face (column ``face_mesh``)."""
+    max_frame_height: int = 720
+    """Frames taller than this are downscaled before detection (0: never); see emoprep.media.video."""
 
 
 @dataclass(frozen=True)

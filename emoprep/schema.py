@@ -120,10 +120,22 @@ def _float_values(arr: pa.ChunkedArray) -> pa.Array | None:
     return leaves
 
 
+def _null_fixed_size_elements(arr: pa.Array) -> bool:
+    """Whether a (nested) array holds a null ``fixed_size_list`` element, which pyarrow < 26 cannot
+    read back from Parquet (see :mod:`emoprep.shards.columns`)."""
+    typ = arr.type
+    if pa.types.is_fixed_size_list(typ):
+        return arr.null_count > 0
+    if pa.types.is_list(typ) and pa.types.is_fixed_size_list(typ.value_type):
+        return arr.flatten().null_count > 0
+    return False
+
+
 def validate_table(table: pa.Table, label_names: tuple[str, ...] | None = None) -> None:
     """Raise :class:`SchemaError` unless ``table`` satisfies the published schema.
 
-    Checks: exact column names, order and types; no nulls in non-nullable columns; unique
+    Checks: exact column names, order and types; no nulls in non-nullable columns; no null
+    fixed-size-list elements (unreadable for pyarrow < 26: store all-null values instead); unique
     utterance ids; split values; ``0 <= start_s < end_s``; label lists as long as ``label_names``;
     no NaN or infinity in any float column (extractors must turn those into nulls or masks).
     """
@@ -138,6 +150,8 @@ def validate_table(table: pa.Table, label_names: tuple[str, ...] | None = None) 
             raise SchemaError(f"column {field.name}: type {got.type} != schema {field.type}")
         if not field.nullable and table.column(field.name).null_count:
             raise SchemaError(f"column {field.name} is not nullable but has {table.column(field.name).null_count} null(s)")
+        if any(_null_fixed_size_elements(chunk) for chunk in table.column(field.name).chunks):
+            raise SchemaError(f"column {field.name} has null fixed-size elements; store all-null values instead")
     if table.num_rows == 0:
         return
     ids = table.column("utterance_id")

@@ -14,10 +14,18 @@ from .base import Extractor
 
 EXTRACTORS: dict[str, str] = {
     "text": "emoprep.extractors.text:TextExtractor",
+    "acoustic": "emoprep.extractors.acoustic:AcousticExtractor",
+    "opensmile": "emoprep.extractors.opensmile_lld:OpenSmileExtractor",
+    "logmel": "emoprep.extractors.logmel:LogmelExtractor",
+    "visual": "emoprep.extractors.visual:VisualExtractor",
 }
 
 MODALITY_EXTRACTORS: dict[str, tuple[str, ...]] = {
     "text": ("text",),
+    # each acoustic extractor fills its columns only for the backends in acoustic.backends (else null)
+    "acoustic": ("acoustic", "opensmile"),
+    "logmel": ("logmel",),
+    "visual": ("visual",),
 }
 
 

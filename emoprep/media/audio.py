@@ -35,6 +35,58 @@ def _frame_to_float(frame) -> np.ndarray:  # noqa: ANN001 - av.AudioFrame
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
+def _to_mono(data: np.ndarray, channel: int | None, path: str | Path) -> np.ndarray:
+    """Select ``channel`` (or average all) of a ``(channels, samples)`` block, per decoded frame.
+
+    Done frame by frame so that a long multi-channel segment never sits in memory with all channels.
+    """
+    if channel is None:
+        return data.mean(axis=0) if data.shape[0] > 1 else data[0]
+    if not 0 <= channel < data.shape[0]:
+        raise MediaError("decode_audio", f"{path} has {data.shape[0]} channel(s), channel {channel} requested")
+    return data[channel]
+
+
+def _decode_from(container, stream, seek_s: float | None, end_s: float, channel: int | None, path):  # noqa: ANN001
+    """Decode mono samples from ``seek_s`` (None: the start) until past ``end_s``.
+
+    Returns ``(samples, first_t, native_rate)``; ``first_t`` is the time of the first decoded sample;
+    ``samples`` is None when nothing decoded.
+    """
+    import av
+
+    if seek_s is not None:
+        try:
+            container.seek(int(seek_s / stream.time_base), stream=stream, backward=True)
+        except av.error.FFmpegError:
+            container.seek(0, stream=stream)
+    chunks: list[np.ndarray] = []
+    first_t: float | None = None
+    expected_t: float | None = None
+    native_rate = stream.codec_context.sample_rate or stream.rate
+    try:
+        for frame in container.decode(stream):
+            if frame.pts is not None and frame.time_base is not None:
+                t = float(frame.pts * frame.time_base)
+            else:
+                t = expected_t if expected_t is not None else 0.0
+            if first_t is None:
+                first_t = t
+            native_rate = frame.sample_rate
+            mono = _to_mono(_frame_to_float(frame), channel, path)
+            chunks.append(mono)
+            expected_t = t + mono.shape[0] / native_rate
+            if t > end_s:
+                break
+    except av.error.FFmpegError as exc:
+        if not chunks:
+            raise MediaError("decode_audio", f"cannot decode audio of {path}: {exc}") from exc
+        # A truncated/corrupt tail: keep what decoded; the segment check in decode_audio decides.
+    if not chunks or first_t is None:
+        return None, 0.0, native_rate
+    return np.concatenate(chunks), first_t, native_rate
+
+
 def decode_audio(
     path: str | Path,
     start_s: float,
@@ -45,8 +97,11 @@ def decode_audio(
     """Decode ``[start_s, end_s)`` of ``path`` to mono float32 at ``sample_rate``.
 
     ``channel=None`` averages all channels; an integer picks that channel (IEMOCAP's speaker side,
-    MOSEI's channel 0).  Raises :class:`MediaError` with stage ``decode_audio`` when the file is
-    unreadable, has no audio stream or the segment holds no samples.
+    MOSEI's channel 0).  A segment that runs past the end of the audio is cut at the end (MOSEI
+    transcripts sometimes end a few ms after the file); one that starts at or after the end, an
+    unreadable file, a file without an audio stream or a missing channel raise :class:`MediaError`
+    with stage ``decode_audio``.  If a seek lands after ``start_s`` (containers with sparse seek
+    points), the segment is decoded again from the start of the file rather than shifted.
     """
     import av  # local import: workers that never touch audio do not pay for it
     from scipy.signal import resample_poly
@@ -61,40 +116,14 @@ def decode_audio(
         if not container.streams.audio:
             raise MediaError("decode_audio", f"{path} has no audio stream")
         stream = container.streams.audio[0]
-        native_rate = stream.codec_context.sample_rate or stream.rate
-        if start_s > SEEK_MARGIN_S and stream.time_base is not None:
-            target = int((start_s - SEEK_MARGIN_S) / stream.time_base)
-            try:
-                container.seek(target, stream=stream, backward=True)
-            except av.error.FFmpegError:
-                container.seek(0, stream=stream)
-        chunks: list[np.ndarray] = []
-        first_t: float | None = None
-        expected_t: float | None = None
-        try:
-            for frame in container.decode(stream):
-                t = float(frame.pts * frame.time_base) if frame.pts is not None else expected_t or 0.0
-                if first_t is None:
-                    first_t = t
-                native_rate = frame.sample_rate
-                data = _frame_to_float(frame)
-                chunks.append(data)
-                expected_t = t + data.shape[1] / native_rate
-                if t > end_s:
-                    break
-        except av.error.FFmpegError as exc:
-            if not chunks:
-                raise MediaError("decode_audio", f"cannot decode audio of {path}: {exc}") from exc
-            # A truncated file: keep what decoded; the segment check below decides.
-    if not chunks or first_t is None:
+        seek_s = start_s - SEEK_MARGIN_S if start_s > SEEK_MARGIN_S and stream.time_base is not None else None
+        mono, first_t, native_rate = _decode_from(container, stream, seek_s, end_s, channel, path)
+        if seek_s is not None and (mono is None or first_t > start_s + 1e-3):
+            # Nothing after the seek point (segment beyond the end?) or the seek overshot: from 0.
+            container.seek(0, stream=stream)
+            mono, first_t, native_rate = _decode_from(container, stream, None, end_s, channel, path)
+    if mono is None:
         raise MediaError("decode_audio", f"no audio samples decoded from {path}")
-    audio = np.concatenate(chunks, axis=1)
-    if channel is None:
-        mono = audio.mean(axis=0)
-    elif channel < audio.shape[0]:
-        mono = audio[channel]
-    else:
-        raise MediaError("decode_audio", f"{path} has {audio.shape[0]} channel(s), channel {channel} requested")
     lo = max(0, int(round((start_s - first_t) * native_rate)))
     hi = min(mono.shape[0], int(round((end_s - first_t) * native_rate)))
     if hi <= lo:

@@ -4,6 +4,12 @@
 or acoustic matrices that is most of the write time.  Rows that hold whole numpy matrices take a
 vectorised path (one concatenate, offsets, a validity mask); anything else (lists with null elements,
 strings, structs) takes ``pa.array`` with the exact target type.
+
+Arrow/Parquet limitation handled here, once for every extractor: pyarrow < 26 cannot *read back* a
+``fixed_size_list`` element that is null (apache/arrow GH-35692, fixed in 2026).  So a missing
+element of a ``list<fixed_size_list<T>[N]>`` column (e.g. the AUs of a frame without a face) is
+stored as N null values instead of a null element; readers see "every value null" and all
+readers, old pyarrow included, can open the file.  Extractors simply return ``None`` for it.
 """
 
 from __future__ import annotations
@@ -52,7 +58,11 @@ def to_arrow(values: list[Any], typ: pa.DataType) -> pa.Array:
         fast = _matrix_column(values, typ)
         if fast is not None:
             return fast
-        values = [v.tolist() if isinstance(v, np.ndarray) else v for v in values]
+        empty = [None] * typ.value_type.list_size
+        values = [
+            v.tolist() if isinstance(v, np.ndarray) else (None if v is None else [empty if e is None else e for e in v])
+            for v in values
+        ]
     elif pa.types.is_list(typ):
         values = [v.tolist() if isinstance(v, np.ndarray) else v for v in values]
     return pa.array(values, type=typ)

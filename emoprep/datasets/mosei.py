@@ -1,0 +1,286 @@
+"""CMU-MOSEI from its raw release tree (``Raw/...``), one utterance per transcript segment.
+
+Layout (see docs/reference.md §5)::
+
+    Raw/Videos/Full/Combined/<vid>.mp4
+    Raw/Audio/Full/WAV_16000/<vid>.wav            optional; may be stereo -> channel 0
+    Raw/Transcript/Segmented/Combined/<vid>.txt   <vid>___<clip>___<start>___<end>___<text>
+    Raw/Labels/*.csv                              Mechanical Turk batches, one row per annotator
+    CMU_MOSEI_Labels.csd                          optional CMU SDK labels (HDF5)
+
+The transcripts define the segments (times, text, clip ids); labels are attached to them, and
+segments without labels are skipped (and counted) unless ``keep_unlabelled=true``.
+
+Options (``dataset_options``):
+
+``labels``           ``auto`` (default): the SDK ``.csd`` when one is found (it is the published,
+                     curated label set every benchmark uses), else the MTurk CSVs; or force
+                     ``sdk`` / ``mturk``.
+``labels_file``      path of the ``.csd``; default: ``CMU_MOSEI_Labels.csd`` in the root, ``Labels/``
+                     or ``Raw/Labels/``.
+``label_tolerance``  seconds (default 0.05): how far a ``.csd`` interval may be from a transcript
+                     segment's (start, end) and still be its label.
+``keep_unlabelled``  ``false`` (default) / ``true``: keep segments without labels (labels all None).
+``splits``           ``standard`` (default: CMU SDK standard folds, shipped in
+                     ``pipelines/splits/mosei_std_folds.json``), ``none`` (everything in split
+                     ``none``) or a file (JSON ``{"train": [...], "valid": [...], "test": [...]}`` or
+                     ``id,split`` lines; ids are video ids or utterance ids).  A relative path is
+                     looked up under the dataset root first, then the current folder.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import ExtractConfig
+from ..errors import DatasetError, SetupError
+from ..types import Labels, ReaderIssue, Utterance
+from .base import ReadResult
+from .mosei_labels import LABEL_NAMES, clip_key, match_intervals, read_mturk, read_sdk
+from .splitfiles import SplitMap, load_packaged_split, load_split_file
+
+VIDEO_DIR = Path("Raw/Videos/Full/Combined")
+AUDIO_DIR = Path("Raw/Audio/Full/WAV_16000")
+TRANSCRIPT_DIR = Path("Raw/Transcript/Segmented/Combined")
+LABEL_DIR = Path("Raw/Labels")
+SDK_LABEL_CANDIDATES: tuple[Path, ...] = (
+    Path("CMU_MOSEI_Labels.csd"),
+    Path("Labels/CMU_MOSEI_Labels.csd"),
+    Path("Raw/Labels/CMU_MOSEI_Labels.csd"),
+)
+STANDARD_FOLDS_FILE = "mosei_std_folds.json"
+
+
+def option_bool(value: str | None, default: bool, name: str) -> bool:
+    """``true/false/1/0/yes/no`` option values (they arrive as strings from YAML or the CLI)."""
+    if value is None:
+        return default
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise SetupError(f"option {name}={value!r}: use true or false")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One transcript line, parsed but not yet validated or labelled."""
+
+    video_id: str
+    clip: str
+    start: float
+    end: float
+    text: str
+    source: str
+
+
+def parse_transcript(path: Path, video_id: str) -> tuple[list[Segment], list[ReaderIssue]]:
+    """Parse one segmented transcript.
+
+    Lines are split on ``\\n`` only (``str.splitlines`` would also break on form feeds and Unicode
+    line separators, which do occur inside YouTube captions) and a trailing ``\\r`` is dropped.
+    When a line starts with the file's own video id plus ``___`` that prefix is removed first, so an
+    id ending in ``_`` cannot shift the fields; otherwise ``split('___', 4)`` is used.
+    """
+    segments: list[Segment] = []
+    issues: list[ReaderIssue] = []
+    text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    prefix = f"{video_id}___"
+    for lineno, raw in enumerate(text.split("\n"), start=1):
+        line = raw.rstrip("\r")
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        if line.startswith(prefix):
+            vid, rest = video_id, line[len(prefix):].split("___", 3)
+        else:
+            parts = line.split("___", 4)
+            vid, rest = parts[0].strip(), parts[1:]
+        if len(rest) < 4:
+            issues.append(ReaderIssue("malformed", f"expected <vid>___<clip>___<start>___<end>___<text>: {line[:80]!r}", where))
+            continue
+        clip, start_s, end_s, utter_text = rest
+        try:
+            start, end = float(start_s), float(end_s)
+        except ValueError:
+            issues.append(ReaderIssue("malformed", f"start/end not numbers: {start_s!r}, {end_s!r}", where))
+            continue
+        if not (math.isfinite(start) and math.isfinite(end)):
+            issues.append(ReaderIssue("malformed", f"start/end not finite: {start_s!r}, {end_s!r}", where))
+            continue
+        if vid != video_id:
+            issues.append(ReaderIssue("malformed", f"line names video {vid!r} in the transcript of {video_id!r}", where))
+            continue
+        segments.append(Segment(video_id, clip.strip(), start, end, utter_text.strip(), where))
+    return segments, issues
+
+
+def find_sdk_labels(root: Path, config: ExtractConfig) -> Path | None:
+    explicit = config.option("labels_file")
+    if explicit:
+        path = Path(explicit).expanduser()
+        path = path if path.is_absolute() else (root / path if (root / path).exists() else path)
+        if not path.is_file():
+            raise SetupError(f"labels_file {explicit!r} not found (looked at {path})")
+        return path
+    for cand in SDK_LABEL_CANDIDATES:
+        if (root / cand).is_file():
+            return root / cand
+    return None
+
+
+def load_splits(root: Path, config: ExtractConfig) -> SplitMap:
+    value = (config.option("splits") or "standard").strip()
+    if value == "standard":
+        return load_packaged_split(STANDARD_FOLDS_FILE)
+    if value == "none":
+        return SplitMap({}, "none")
+    return load_split_file(value, root)
+
+
+class MoseiReader:
+    """Reader for the raw CMU-MOSEI release; see the module docstring for layout and options."""
+
+    name = "mosei"
+    label_names = LABEL_NAMES
+
+    def read(self, root: Path, config: ExtractConfig) -> ReadResult:
+        root = Path(root).expanduser().resolve()
+        tdir = root / TRANSCRIPT_DIR
+        if not tdir.is_dir():
+            raise DatasetError(f"{root}: no {TRANSCRIPT_DIR.as_posix()}/ folder; is this the raw CMU-MOSEI tree (the folder holding Raw/)?")
+        keep_unlabelled = option_bool(config.option("keep_unlabelled"), False, "keep_unlabelled")
+        tolerance = float(config.option("label_tolerance", "0.05") or 0.05)
+        splits = load_splits(root, config)
+        label_mode = (config.option("labels") or "auto").strip().lower()
+        if label_mode not in ("auto", "sdk", "mturk"):
+            raise SetupError(f"option labels={label_mode!r}: use auto, sdk or mturk")
+
+        issues: list[ReaderIssue] = []
+        counts: Counter[str] = Counter()
+
+        sdk_path = find_sdk_labels(root, config) if label_mode in ("auto", "sdk") else None
+        if label_mode == "sdk" and sdk_path is None:
+            raise SetupError(f"labels=sdk but no CMU_MOSEI_Labels.csd in {root} (or Labels/, Raw/Labels/); pass labels_file=PATH")
+        use_sdk = sdk_path is not None
+        mturk: dict[tuple[str, str], Labels] = {}
+        sdk: dict = {}
+        if use_sdk:
+            sdk = read_sdk(sdk_path)
+            counts["label_source_sdk"] = 1
+        else:
+            csvs = sorted((root / LABEL_DIR).glob("*.csv")) if (root / LABEL_DIR).is_dir() else []
+            if not csvs and not keep_unlabelled:
+                raise DatasetError(
+                    f"{root}: no labels: neither {LABEL_DIR.as_posix()}/*.csv (MTurk batches) nor a "
+                    "CMU_MOSEI_Labels.csd; pass labels_file=PATH or keep_unlabelled=true"
+                )
+            mturk, label_issues, rows = read_mturk(csvs)
+            issues.extend(label_issues)
+            counts["label_source_mturk"] = 1
+            counts["annotator_rows"] = rows
+
+        videos = {p.stem for p in (root / VIDEO_DIR).glob("*.mp4")} if (root / VIDEO_DIR).is_dir() else set()
+        audios = {p.stem for p in (root / AUDIO_DIR).glob("*.wav")} if (root / AUDIO_DIR).is_dir() else set()
+
+        utterances: list[Utterance] = []
+        seen_videos: set[str] = set()
+        for tpath in sorted(tdir.glob("*.txt")):
+            vid = tpath.stem
+            seen_videos.add(vid)
+            counts["transcripts"] += 1
+            segments, seg_issues = parse_transcript(tpath, vid)
+            issues.extend(seg_issues)
+            counts["malformed"] += len(seg_issues)
+            counts["segments"] += len(segments)
+            labels = self._labels_for(vid, segments, mturk, sdk, use_sdk, tolerance, counts, issues)
+            has_video, has_audio = vid in videos, vid in audios
+            video_path = str(root / VIDEO_DIR / f"{vid}.mp4") if has_video else None
+            audio_path = str(root / AUDIO_DIR / f"{vid}.wav") if has_audio else None
+            unlabelled_here = 0
+            kept_before = len(utterances)
+            ids_here: set[str] = set()
+            media_reported = False
+            for seg, lab in zip(segments, labels):
+                uid = f"{vid}_{seg.clip}"
+                if uid in ids_here:
+                    issues.append(ReaderIssue("invalid", f"duplicate clip id {seg.clip!r}; first one kept", seg.source, uid))
+                    counts["invalid"] += 1
+                    continue
+                ids_here.add(uid)
+                start = seg.start
+                if start < 0:
+                    issues.append(ReaderIssue("clamped", f"start {seg.start} < 0 set to 0", seg.source, uid))
+                    counts["clamped"] += 1
+                    start = 0.0
+                if seg.end <= start:
+                    issues.append(ReaderIssue("invalid", f"end {seg.end} <= start {start}", seg.source, uid))
+                    counts["invalid"] += 1
+                    continue
+                if lab is None:
+                    unlabelled_here += 1
+                    if not keep_unlabelled:
+                        counts["unlabelled_skipped"] += 1
+                        continue
+                    counts["unlabelled_kept"] += 1
+                    lab = Labels()
+                if not has_video and not has_audio:
+                    if not media_reported:
+                        issues.append(ReaderIssue("missing_media", f"no {vid}.mp4 nor {vid}.wav: its segments are skipped", str(tpath)))
+                        media_reported = True
+                    issues.append(ReaderIssue("missing_media", f"no media for video {vid!r}", seg.source, uid))
+                    counts["missing_media"] += 1
+                    continue
+                utterances.append(
+                    Utterance(
+                        utterance_id=uid,
+                        dataset=self.name,
+                        video_id=vid,
+                        start_s=start,
+                        end_s=seg.end,
+                        text=seg.text,
+                        split=splits.lookup(uid, vid),
+                        video_path=video_path,
+                        audio_path=audio_path,
+                        audio_channel=0 if has_audio else None,
+                        labels=lab,
+                    )
+                )
+            if unlabelled_here:
+                issues.append(ReaderIssue("unlabelled", f"{unlabelled_here} of {len(segments)} segments have no labels", str(tpath)))
+            if not has_video and has_audio and len(utterances) > kept_before:
+                issues.append(ReaderIssue("missing_media", f"no video {vid}.mp4: visual features will be missing", str(tpath)))
+                counts["missing_video"] += 1
+
+        label_videos = set(sdk) if use_sdk else {v for v, _ in mturk}
+        counts["labelled_videos_without_transcript"] = len(label_videos - seen_videos)
+        counts["utterances"] = len(utterances)
+        for u in utterances:
+            counts[f"split_{u.split}"] += 1
+        return ReadResult(utterances=utterances, label_names=LABEL_NAMES, issues=issues, counts=dict(counts))
+
+    @staticmethod
+    def _labels_for(
+        vid: str,
+        segments: list[Segment],
+        mturk: dict[tuple[str, str], Labels],
+        sdk: dict,
+        use_sdk: bool,
+        tolerance: float,
+        counts: Counter,
+        issues: list[ReaderIssue],
+    ) -> list[Labels | None]:
+        """Labels of each segment of one video, by clip id (MTurk) or by interval (SDK)."""
+        if not use_sdk:
+            return [mturk.get((vid, clip_key(s.clip))) for s in segments]
+        rows = sdk.get(vid, [])
+        pairs, unmatched = match_intervals([(s.start, s.end) for s in segments], rows, tolerance)
+        if unmatched:
+            counts["sdk_labels_unmatched"] += len(unmatched)
+            spans = ", ".join(f"[{rows[j].start:g}, {rows[j].end:g}]" for j in unmatched[:5])
+            issues.append(ReaderIssue("unlabelled", f"{len(unmatched)} labelled interval(s) of {vid!r} match no transcript segment: {spans}", vid))
+        return [rows[pairs[i]].labels if i in pairs else None for i in range(len(segments))]

@@ -1,0 +1,148 @@
+"""Split assignment files shared by the readers: ``{"train": [...], ...}`` JSON or ``id,split`` text.
+
+A split file maps *ids* to split names.  An id may name a whole recording (MOSEI video id, the
+usual case for video-disjoint folds) or one utterance; :meth:`SplitMap.lookup` tries the utterance
+id first so that a file may override single utterances of a recording.  Ids are always strings:
+MOSEI ids such as ``-3g5yACwYnA`` or ``81406`` must never go through a number parser.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from ..errors import DatasetError, SetupError
+from ..types import SPLITS
+
+_ALIASES: dict[str, str] = {
+    "train": "train",
+    "training": "train",
+    "valid": "valid",
+    "val": "valid",
+    "dev": "valid",
+    "validation": "valid",
+    "test": "test",
+    "testing": "test",
+    "none": "none",
+    "": "none",
+}
+
+_JSON_KEYS: dict[str, str] = {
+    # the CMU SDK's variable names, as in cmu_mosei_std_folds.py
+    "standard_train_fold": "train",
+    "standard_valid_fold": "valid",
+    "standard_test_fold": "test",
+}
+
+
+def normalise_split(name: str, where: str = "") -> str:
+    """Map ``dev``/``val``/``validation`` etc. to the project's split names; error otherwise."""
+    key = name.strip().lower()
+    if key not in _ALIASES:
+        raise DatasetError(f"{where}: unknown split {name!r}; use one of {', '.join(SPLITS)} (or dev/val)")
+    return _ALIASES[key]
+
+
+@dataclass
+class SplitMap:
+    """Id → split, with where it came from (for messages and the run summary)."""
+
+    assignments: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+
+    def lookup(self, utterance_id: str, video_id: str) -> str:
+        """Split of an utterance: its own entry, else its recording's, else ``none``."""
+        if utterance_id in self.assignments:
+            return self.assignments[utterance_id]
+        return self.assignments.get(video_id, "none")
+
+    def __len__(self) -> int:
+        return len(self.assignments)
+
+
+def parse_split_json(text: str, source: str) -> SplitMap:
+    """``{"train": [ids], "valid": [ids], "test": [ids]}`` (or the SDK's ``standard_*_fold`` keys)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{source}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise DatasetError(f"{source}: expected a JSON object of split name -> list of ids")
+    out: dict[str, str] = {}
+    for key, ids in data.items():
+        if key.startswith("_") or key in ("source", "licence", "license", "attribution"):
+            continue  # room for provenance notes beside the folds
+        split = _JSON_KEYS.get(key) or normalise_split(key, source)
+        if not isinstance(ids, list):
+            raise DatasetError(f"{source}: value of {key!r} must be a list of ids")
+        for raw in ids:
+            ident = str(raw).strip()
+            previous = out.get(ident)
+            if previous is not None and previous != split:
+                raise DatasetError(f"{source}: id {ident!r} is in both {previous!r} and {split!r}")
+            out[ident] = split
+    return SplitMap(out, source)
+
+
+def parse_split_table(text: str, source: str) -> SplitMap:
+    """``id,split`` per line (comma, tab or whitespace separated); a header line is allowed."""
+    out: dict[str, str] = {}
+    sample = text[:4096]
+    delimiter = "\t" if "\t" in sample else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    for lineno, row in enumerate(reader, start=1):
+        cells = [c.strip() for c in row]
+        if not cells or not any(cells) or cells[0].startswith("#"):
+            continue
+        if len(cells) == 1 and delimiter == "," and len(cells[0].split()) == 2:
+            cells = cells[0].split()
+        if len(cells) < 2:
+            raise DatasetError(f"{source}:{lineno}: expected 'id,split', got {','.join(row)!r}")
+        ident, split_name = cells[0], cells[1]
+        if lineno == 1 and split_name.lower() == "split":
+            continue  # header
+        split = normalise_split(split_name, f"{source}:{lineno}")
+        previous = out.get(ident)
+        if previous is not None and previous != split:
+            raise DatasetError(f"{source}:{lineno}: id {ident!r} already assigned to {previous!r}")
+        out[ident] = split
+    return SplitMap(out, source)
+
+
+def resolve_path(value: str, root: Path) -> Path:
+    """An option path: absolute, else relative to the dataset root if it exists there, else to cwd."""
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return path
+    under_root = Path(root) / path
+    if under_root.exists():
+        return under_root
+    return path
+
+
+def load_split_file(value: str, root: Path) -> SplitMap:
+    """Load a split file given as an option value (see :func:`resolve_path`)."""
+    path = resolve_path(value, root)
+    if not path.is_file():
+        raise SetupError(f"splits file {value!r} not found (looked at {path}; relative paths are tried under the dataset root, then the current folder)")
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
+        return parse_split_json(text, str(path))
+    return parse_split_table(text, str(path))
+
+
+def load_packaged_split(name: str) -> SplitMap:
+    """A split file shipped in ``pipelines/splits/`` (installed as ``emoprep.pipelines``)."""
+    try:
+        text = resources.files("emoprep.pipelines").joinpath("splits", name).read_text(encoding="utf-8")
+    except (FileNotFoundError, ModuleNotFoundError):
+        raise SetupError(
+            f"the packaged split file pipelines/splits/{name} is missing from this installation; "
+            "pass your own with --dataset-option splits=FILE (JSON {\"train\": [...], \"valid\": [...], "
+            "\"test\": [...]} or 'id,split' lines)"
+        ) from None
+    return parse_split_json(text, f"emoprep.pipelines/splits/{name}")

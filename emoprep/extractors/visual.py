@@ -1,0 +1,187 @@
+"""The ``visual`` extractor: sampled frames -> speaker's face crop, box, score, AUs (and mesh).
+
+Per utterance it takes the frames :meth:`UtteranceMedia.frames` sampled (every
+``frame_interval_s``, the speaker's half for IEMOCAP), finds the speaker's face in each, and writes
+aligned per-frame lists.  Frames without a face keep their place in every list (so lists stay
+aligned with ``frame_times_s``) with null crop/box/score/AUs and a reason in ``face_missing``.
+
+Frame of reference of ``face_boxes``: pixels of the *original source frame* (full width, before the
+IEMOCAP half is cut out and before any downscale), so a box can be drawn on the video as it is.
+
+Face tracking restarts at every utterance: an utterance's row must not depend on which other
+utterances happen to share its shard.
+
+AU backend failures for one utterance (e.g. no OpenFace CSV for that video) leave ``aus`` null but
+keep the face columns; they are counted in :meth:`run_stats` with the first messages.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, ClassVar
+
+from ..config import ExtractConfig
+from ..errors import SetupError, UtteranceError
+from ..media.segment import UtteranceMedia
+from .au import AU_NAMES, AURequest, build_au_backend
+from .base import Extractor
+from .face import FaceBox, FaceDetector, FaceMesher, clip_box, crop_face, encode_image, pick_face
+
+NO_FACE = "no_face_detected"
+IMAGE_FORMATS = ("png", "jpeg", "jpg")
+MAX_ERROR_EXAMPLES = 5
+
+
+def _version(dist: str) -> str:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class VisualExtractor(Extractor):
+    """Face crops, boxes, scores, missing reasons, AUs and (optionally) the face mesh per frame."""
+
+    name: ClassVar[str] = "visual"
+    columns: ClassVar[tuple[str, ...]] = (
+        "frame_times_s",
+        "face_crops",
+        "face_boxes",
+        "face_scores",
+        "face_missing",
+        "aus",
+        "face_mesh",
+    )
+
+    def __init__(self, config: ExtractConfig) -> None:
+        self.config = config
+        self.cfg = config.visual
+        self.au_options = dict(self.cfg.au_options)
+        self.detector = FaceDetector()
+        self.mesher = FaceMesher() if self.cfg.face_mesh else None
+        # Backends load their models lazily (first predict), so that check() can explain a missing
+        # model instead of __init__ failing with a library's download error.
+        self.au_backend = build_au_backend(self.cfg.au_backend, self.au_options)
+        self._stats: dict[str, Any] = {}
+        self._reset_stats()
+
+    def _reset_stats(self) -> None:
+        self._stats = {"frames": 0, "frames_without_face": 0, "aus_failed": 0, "aus_errors": []}
+
+    def check(self) -> None:
+        cfg = self.cfg
+        if cfg.face_size < 8:
+            raise SetupError(f"visual.face_size must be at least 8 px, got {cfg.face_size}")
+        if cfg.face_margin < 0:
+            raise SetupError(f"visual.face_margin must be >= 0, got {cfg.face_margin}")
+        if cfg.image_format.lower() not in IMAGE_FORMATS:
+            raise SetupError(f"visual.image_format must be png or jpeg, got {cfg.image_format!r}")
+        if not 1 <= cfg.jpeg_quality <= 100:
+            raise SetupError(f"visual.jpeg_quality must be 1-100, got {cfg.jpeg_quality}")
+        if cfg.frame_interval_s <= 0:
+            raise SetupError(f"visual.frame_interval_s must be positive, got {cfg.frame_interval_s}")
+        if self.au_backend is not None:
+            self.au_backend.check()
+
+    def describe(self) -> dict[str, Any]:
+        cfg = self.cfg
+        fmt = "jpeg" if cfg.image_format.lower() in ("jpeg", "jpg") else "png"
+        return {
+            "backend": "mediapipe",
+            "versions": {"mediapipe": self.detector.version, "av": _version("av"), "opencv": _version("opencv-contrib-python")},
+            "detector": self.detector.describe(),
+            "frame_interval_s": cfg.frame_interval_s,
+            "max_frame_height": cfg.max_frame_height,
+            "face_size": cfg.face_size,
+            "face_margin": cfg.face_margin,
+            "image_format": fmt,
+            "jpeg_quality": cfg.jpeg_quality if fmt == "jpeg" else None,
+            "crop": "square around the box centre, side = max(w, h) * (1 + 2 * margin), black outside the frame",
+            "face_boxes_frame": "original source frame pixels (full width, before region cut and downscale)",
+            "face_mesh": "mediapipe face_mesh 468 points (x, y in source px, z relative)" if self.mesher else None,
+            "au_backend": self.cfg.au_backend,
+            "aus": self.au_backend.describe() if self.au_backend is not None else None,
+            "au_names": list(AU_NAMES),
+        }
+
+    def run_stats(self) -> dict[str, Any]:
+        stats = dict(self._stats)
+        stats["detector_fallback_used"] = self.detector.fallback_used
+        self.detector.fallback_used = 0
+        self._reset_stats()
+        return stats
+
+    def extract(self, media: UtteranceMedia) -> dict[str, Any]:
+        frames = media.frames()
+        cfg = self.cfg
+        times: list[float] = []
+        crops: list[dict[str, Any] | None] = []
+        boxes: list[list[float] | None] = []
+        scores: list[float | None] = []
+        missing: list[str | None] = []
+        meshes: list[list[float] | None] = []
+        faces: list[FaceBox | None] = []
+        previous: FaceBox | None = None
+        for frame in frames:
+            h, w = frame.rgb.shape[:2]
+            face = pick_face(self.detector.detect(frame.rgb), previous)
+            if face is not None and clip_box(face, w, h).area <= 0:
+                face = None
+            times.append(frame.t_s)
+            faces.append(face)
+            if face is None:
+                crops.append(None)
+                boxes.append(None)
+                scores.append(None)
+                missing.append(NO_FACE)
+                meshes.append(None)
+                continue
+            previous = face
+            crop = crop_face(frame.rgb, face, cfg.face_margin, cfg.face_size)
+            crops.append({"bytes": encode_image(crop, cfg.image_format, cfg.jpeg_quality), "path": None})
+            boxes.append([float(v) for v in frame.to_source_box(clip_box(face, w, h).as_tuple())])
+            scores.append(face.score)
+            missing.append(None)
+            if self.mesher is not None:
+                pts = self.mesher.landmarks(frame.rgb, face)
+                if pts is not None:
+                    pts = pts.copy()
+                    pts[:, 0] = (pts[:, 0] + frame.offset_xy[0]) * frame.scale
+                    pts[:, 1] = (pts[:, 1] + frame.offset_xy[1]) * frame.scale
+                    pts[:, 2] = pts[:, 2] * frame.scale
+                meshes.append(None if pts is None else pts.reshape(-1).tolist())
+        self._stats["frames"] += len(frames)
+        self._stats["frames_without_face"] += sum(f is None for f in faces)
+        return {
+            "frame_times_s": times,
+            "face_crops": crops,
+            "face_boxes": boxes,
+            "face_scores": scores,
+            "face_missing": missing,
+            "aus": self._aus(media, frames, faces),
+            "face_mesh": meshes if self.mesher is not None else None,
+        }
+
+    def _aus(self, media: UtteranceMedia, frames: list, faces: list[FaceBox | None]) -> list | None:
+        if self.au_backend is None:
+            return None
+        u = media.utterance
+        request = AURequest(u.utterance_id, u.video_id, u.video_path, u.video_region, frames, faces)
+        try:
+            vectors = self.au_backend.predict(request)
+        except UtteranceError as exc:
+            self._stats["aus_failed"] += 1
+            if len(self._stats["aus_errors"]) < MAX_ERROR_EXAMPLES:
+                self._stats["aus_errors"].append(f"{u.utterance_id}: {exc}")
+            return None
+        if len(vectors) != len(frames):
+            raise UtteranceError("aus", f"AU backend returned {len(vectors)} rows for {len(frames)} frames")
+        # The schema's rule: no face, no AUs, even when the backend (OpenFace's own tracker) has some.
+        return [v if f is not None else None for v, f in zip(vectors, faces)]
+
+    def close(self) -> None:
+        self.detector.close()
+        if self.mesher is not None:
+            self.mesher.close()
+        if self.au_backend is not None:
+            self.au_backend.close()

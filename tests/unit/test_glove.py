@@ -1,0 +1,113 @@
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emoprep.errors import SetupError
+from emoprep.glove import GloveVectors, ensure_glove_cache, file_checksum, parse_glove_text, resolve_glove_path
+
+
+def _write_glove(path: Path, rows: dict[str, np.ndarray], extra_lines: tuple[str, ...] = ()) -> None:
+    lines = [w + " " + " ".join(f"{x:.5f}" for x in v) for w, v in rows.items()]
+    lines += list(extra_lines)
+    data = ("\n".join(lines) + "\n").encode()
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(data))
+    else:
+        path.write_bytes(data)
+
+
+@pytest.fixture
+def vectors() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    words = ["the", "Apple", "apple", ",", "n't", "don", "\"", "NULL", "nan"]
+    return {w: rng.normal(size=300).astype(np.float32) for w in words}
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".txt.gz"])
+def test_parse_reads_every_word_and_value(tmp_path: Path, vectors: dict, suffix: str) -> None:
+    path = tmp_path / f"g{suffix}"
+    _write_glove(path, vectors)
+    words, mat = parse_glove_text(path)
+    assert words == list(vectors)  # 'NULL' and 'nan' stay words, not nulls
+    np.testing.assert_allclose(mat, np.stack(list(vectors.values())), atol=1e-5)
+
+
+def test_tokens_with_spaces_and_duplicates(tmp_path: Path, vectors: dict) -> None:
+    """glove.840B has lines whose token contains spaces, and repeated words: keep the first vector."""
+    odd = "at name@domain.com " + " ".join(["0.5"] * 300)
+    dup = "the " + " ".join(["9.0"] * 300)
+    path = tmp_path / "g.txt"
+    _write_glove(path, vectors, (odd, dup))
+    words, mat = parse_glove_text(path)
+    assert "at name@domain.com" in words
+    assert words.count("the") == 1
+    np.testing.assert_allclose(mat[words.index("the")], vectors["the"], atol=1e-5)
+    np.testing.assert_allclose(mat[words.index("at name@domain.com")], 0.5)
+
+
+def test_word2vec_header_is_skipped(tmp_path: Path, vectors: dict) -> None:
+    path = tmp_path / "w2v.txt"
+    _write_glove(path, vectors)
+    path.write_text(f"{len(vectors)} 300\n" + path.read_text())
+    words, mat = parse_glove_text(path)
+    assert words == list(vectors) and mat.shape == (len(vectors), 300)
+
+
+def test_cache_is_built_once_and_keyed_by_content(tmp_path: Path, vectors: dict) -> None:
+    path = tmp_path / "g.txt"
+    _write_glove(path, vectors)
+    first = ensure_glove_cache(path)
+    mtime = first.stat().st_mtime_ns
+    assert ensure_glove_cache(path) == first and first.stat().st_mtime_ns == mtime
+    # Same name, other content: a different cache, never the stale one.
+    changed = dict(vectors, the=np.ones(300, dtype=np.float32))
+    _write_glove(path, changed)
+    os.utime(path, ns=(mtime + 10**9, mtime + 10**9))
+    second = ensure_glove_cache(path)
+    assert second != first
+    np.testing.assert_allclose(GloveVectors(second).lookup(["the"])[0][0], 1.0)
+
+
+def test_lookup_exact_then_lowercase_and_oov_mask(tmp_path: Path, vectors: dict) -> None:
+    path = tmp_path / "g.txt"
+    _write_glove(path, vectors)
+    gv = GloveVectors(ensure_glove_cache(path))
+    mat, oov = gv.lookup(["Apple", "APPLE", "The", "zzz"])
+    np.testing.assert_allclose(mat[0], vectors["Apple"], atol=1e-5)  # exact case wins
+    np.testing.assert_allclose(mat[1], vectors["apple"], atol=1e-5)  # falls back to lower case
+    np.testing.assert_allclose(mat[2], vectors["the"], atol=1e-5)
+    assert oov.tolist() == [False, False, False, True]
+    assert not mat[3].any()
+    assert mat.dtype == np.float32
+
+
+def test_checksum_is_remembered(tmp_path: Path) -> None:
+    path = tmp_path / "f.txt"
+    path.write_text("a 1\n")
+    assert file_checksum(path) == file_checksum(path)
+    import hashlib
+
+    assert file_checksum(path) == hashlib.sha256(b"a 1\n").hexdigest()
+
+
+def test_missing_file_is_an_actionable_setup_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SetupError, match="--glove"):
+        resolve_glove_path(str(tmp_path / "nope.txt"))
+    monkeypatch.setenv("EMOPREP_GLOVE", str(tmp_path / "nope.txt"))
+    with pytest.raises(SetupError, match="EMOPREP_GLOVE"):
+        resolve_glove_path(None)
+    monkeypatch.delenv("EMOPREP_GLOVE")
+    assert resolve_glove_path(None) is None
+
+
+def test_real_glove_sample(shared) -> None:  # noqa: ANN001
+    path = shared("glove", "glove.6B.300d.sample.txt.gz")
+    gv = GloveVectors(ensure_glove_cache(path))
+    assert len(gv) == 100 and gv.dim == 300
+    mat, oov = gv.lookup(["the", "The", "of", "xylophone-zzz"])
+    assert oov.tolist() == [False, False, False, True]
+    np.testing.assert_allclose(mat[0], mat[1])  # glove.6B is lower-cased: 'The' falls back to 'the'
+    assert np.linalg.norm(mat[0]) > 1.0
