@@ -250,9 +250,14 @@ def write_mosei_csd(
 
 
 def sdk_features_from_votes(votes: Sequence[Mapping[str, float | None]]) -> list[float]:
-    """Mean annotator scores in the SDK's column order (what the SDK file would hold)."""
+    """Mean annotator scores in the SDK's column order (what the SDK file would hold).
+
+    An emotion an annotator did not mention counts as 0 (as in the MTurk CSVs written here); an
+    explicit ``None`` is a missing answer and is left out of the mean.
+    """
     def mean(name: str) -> float:
-        vals = [float(v[name]) for v in votes if v.get(name) is not None]
+        default = None if name == "sentiment" else 0.0
+        vals = [float(x) for v in votes if (x := v.get(name, default)) is not None]
         return sum(vals) / len(vals) if vals else 0.0
 
     return [mean(n) for n in SDK_MOSEI_ORDER]

@@ -33,6 +33,9 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     old = os.environ.get("EMOPREP_CACHE")
     os.environ["EMOPREP_CACHE"] = str(cache)
     os.environ.pop("EMOPREP_GLOVE", None)
+    # No test may touch the network; HuggingFace libraries also keep their caches in the sandbox.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["HF_HOME"] = str(cache / "hf")
     yield cache
     if old is None:
         os.environ.pop("EMOPREP_CACHE", None)

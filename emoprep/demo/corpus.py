@@ -206,7 +206,12 @@ def build_demo(root: Path, n_videos: int = 12, clips_per_video: int = 4, seed: i
             (dirs["text"] / f"{vid}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         _write_labels(dirs["labels"] / "demo_batch_results.csv", clips, rng)
         videos = sorted({c.video_id for c in clips}, key=[c.video_id for c in clips].index)
-        splits = {"train": videos[: n_videos - 4], "valid": videos[n_videos - 4 : n_videos - 2], "test": videos[n_videos - 2 :]}
+        n_held = max(1, n_videos // 6)  # video-disjoint, like MOSEI's folds: 8/2/2 of 12 videos
+        splits = {
+            "train": videos[: n_videos - 2 * n_held],
+            "valid": videos[n_videos - 2 * n_held : n_videos - n_held],
+            "test": videos[n_videos - n_held :],
+        }
         (tmp / "splits.json").write_text(json.dumps(splits, indent=1))
         (tmp / "DEMO.json").write_text(json.dumps({"version": DEMO_VERSION, "seed": seed, "clips": len(clips)}))
         try:

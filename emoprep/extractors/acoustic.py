@@ -46,6 +46,7 @@ class AcousticExtractor(Extractor):
         self._features = None
         self._silent_windows = 0
         self._windows = 0
+        check_acoustic_config(config)
         if self.enabled:
             self.check()
             from .features142 import Features142

@@ -18,7 +18,7 @@ def tone(freq: float, seconds: float, sr: int = SR, amp: float = 0.5) -> np.ndar
 
 
 def voiced(seconds: float, sr: int = SR, f0: float = 140.0, seed: int = 0) -> np.ndarray:
-    """Speech-like bursts: harmonic 'vowels' (f0 + 8 harmonics) 250 ms on, 150 ms off (low noise).
+    """Speech-like bursts: harmonic 'vowels' (f0 + 8 harmonics) from 100 to 350 ms of every 400 ms.
 
     The on/off pattern gives the pitch tracker unvoiced-to-voiced onsets, which DisVoice's BBE/MFCC need.
     """
@@ -26,7 +26,8 @@ def voiced(seconds: float, sr: int = SR, f0: float = 140.0, seed: int = 0) -> np
     n = int(round(seconds * sr))
     t = np.arange(n) / sr
     x = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 9))
-    gate = ((t % 0.4) < 0.25).astype(float)
+    phase = t % 0.4
+    gate = ((phase >= 0.1) & (phase < 0.35)).astype(float)
     return (0.3 * x * gate + 0.003 * rng.standard_normal(n)).astype(np.float32)
 
 

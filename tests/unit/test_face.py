@@ -208,3 +208,26 @@ def test_real_face_then_no_face_completes_with_reasons(extractor: VisualExtracto
             assert out["face_crops"][i] is None and out["face_boxes"][i] is None and out["face_scores"][i] is None
         else:
             assert out["face_crops"][i] is not None
+
+
+def test_output_converts_to_schema_types_and_round_trips_parquet(
+    extractor: VisualExtractor, videos: dict[str, Path], tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from emoprep.schema import utterance_schema
+    from emoprep.shards.columns import to_arrow
+
+    ex = build_extractor("visual", config(face_mesh=True))
+    rows = [run(ex, videos["left"], 0.0, 1.0, "left"), run(ex, videos["left"], 0.0, 1.0, "right")]
+    rows[1]["aus"] = [None, None]  # as a backend leaves it for frames without a face
+    schema = utterance_schema()
+    table = pa.table({c: to_arrow([r[c] for r in rows], schema.field(c).type) for c in VisualExtractor.columns})
+    pq.write_table(table, tmp_path / "v.parquet")
+    back = pq.read_table(tmp_path / "v.parquet")
+    assert back.column("face_missing").to_pylist() == [[None, None], [NO_FACE, NO_FACE]]
+    assert back.column("face_boxes").to_pylist()[0][0] == pytest.approx(rows[0]["face_boxes"][0])
+    assert back.column("face_crops").to_pylist()[0][1]["bytes"] == rows[0]["face_crops"][1]["bytes"]
+    assert len(back.column("face_mesh").to_pylist()[0][0]) == 1404
+    ex.close()

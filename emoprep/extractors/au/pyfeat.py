@@ -210,7 +210,8 @@ class PyFeatBackend(AUBackend):
         for i, path in zip(todo, paths):
             ours = request.faces[i]
             assert ours is not None
-            candidates = [r for r in rows if str(r.get("input", "")) == path]
+            # py-feat reports each face's source image in "input" (the path it was given).
+            candidates = [r for r in rows if Path(str(r.get("input", ""))).name == Path(path).name]
             best = _best_overlap(candidates, ours)
             out[i] = map_pyfeat_aus(best, self.threshold) if best is not None else None
         return out

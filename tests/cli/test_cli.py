@@ -1,0 +1,75 @@
+"""The command line as a user meets it: help, exit codes, summary, inspect."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+
+
+def _commands() -> list[str]:
+    return sorted(main.commands)
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_command_has_real_help(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output and len(result.output.splitlines()) > 3
+
+
+def test_top_level_help_lists_commands_and_version() -> None:
+    runner = CliRunner()
+    out = runner.invoke(main, ["--help"]).output
+    for command in ("extract", "inspect"):
+        assert command in out
+    assert runner.invoke(main, ["--version"]).exit_code == 0
+
+
+def test_missing_glove_is_a_setup_error_before_any_work(small_demo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["extract", "--dataset", "demo", "--root", str(small_demo), "--out", str(out),
+               "--modalities", "text", "--glove", str(tmp_path / "missing.txt"), "--quiet"]
+    )
+    assert result.exit_code == 2
+    assert "GloVe file not found" in result.output
+    assert not list(out.glob("*-of-*.parquet"))
+
+
+def test_unknown_dataset_and_bad_option_syntax(tmp_path: Path) -> None:
+    runner = CliRunner()
+    r = runner.invoke(main, ["extract", "--dataset", "nope", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "unknown dataset" in r.output
+    r = runner.invoke(main, ["extract", "--dataset", "demo", "--out", str(tmp_path), "--option", "novalue"])
+    assert r.exit_code == 2 and "KEY=VALUE" in r.output
+
+
+def test_extract_then_inspect_as_a_subprocess(small_demo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "shards"
+    cmd = [sys.executable, "-m", "emoprep", "extract", "--dataset", "demo", "--root", str(small_demo),
+           "--out", str(out), "--modalities", "text", "--synchronous"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "complete" in run.stderr and f"{manifest['counts']['utterances']}" in run.stderr
+    assert "tokens only" in run.stderr  # the summary says no vectors were written
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "already complete" in again.stderr
+    assert f"{len(manifest['shards'])} already complete" in again.stderr
+    shown = subprocess.run([sys.executable, "-m", "emoprep", "inspect", str(out)], capture_output=True, text=True)
+    assert shown.returncode == 0
+    for split in {s["split"] for s in manifest["shards"]}:
+        assert f"{split}=" in shown.stderr
+    assert "float[n x 300]" in shown.stderr and "failures: none" in shown.stderr
+
+
+def test_inspect_of_an_unfinished_folder_says_so(tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["inspect", str(tmp_path)])
+    assert r.exit_code == 2 and "has not finished" in r.output
