@@ -31,12 +31,15 @@ class SchemaError(EmoprepError):
 class UtteranceError(EmoprepError):
     """Processing one utterance failed at ``stage``; recorded as a failure, never fatal for the run."""
 
-    def __init__(self, stage: str, message: str) -> None:
+    def __init__(self, stage: str, message: str, partial: dict | None = None) -> None:
         super().__init__(message)
         self.stage = stage
+        self.partial = partial
+        """Column values that were computed before the failure and are still right (e.g. face crops
+        when only the action units failed); the shard keeps them and nulls the extractor's rest."""
 
     def __reduce__(self):  # noqa: ANN204 - keep ``stage`` when pickled between Dask processes
-        return (type(self), (self.stage, str(self)))
+        return (type(self), (self.stage, str(self), self.partial))
 
 
 class MediaError(UtteranceError):

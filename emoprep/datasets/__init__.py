@@ -12,6 +12,8 @@ from .base import DatasetReader, ReadResult
 
 READERS: dict[str, str] = {
     "mosei": "emoprep.datasets.mosei:MoseiReader",
+    "iemocap": "emoprep.datasets.iemocap:IemocapReader",
+    "manifest": "emoprep.datasets.manifest:ManifestReader",
     "demo": "emoprep.datasets.demo:DemoReader",
 }
 

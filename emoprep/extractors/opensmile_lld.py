@@ -6,9 +6,10 @@ not enabled are null.  For each enabled backend:
 * ``<backend>_lld``: openSMILE's low-level descriptors (10 ms hop) averaged over the same analysis
   windows as the ``acoustic`` column (:func:`~emoprep.extractors.windows.window_bounds`); an LLD frame
   belongs to the window that holds its centre.  A window that holds no LLD frame (possible only for
-  an utterance shorter than openSMILE's first frame) is a null element.
+  an utterance shorter than openSMILE's first frame, which openSMILE answers with NaN) is a null
+  element.
 * ``<backend>_functionals``: openSMILE's own functionals over the whole utterance (88 eGeMAPS
-  parameters, 6373 ComParE parameters).
+  parameters, 6373 ComParE parameters); null when openSMILE gives no finite value (too short).
 
 openSMILE does not produce NaN on silence (its F0 is 0 when unvoiced), but any NaN/inf it returns is
 written as a null value, never as a number.  The ``opensmile`` wheel ships the native library: no
@@ -17,6 +18,7 @@ binary to install.  One ``Smile`` object per feature set and level is built per 
 
 from __future__ import annotations
 
+import warnings
 from importlib.metadata import version
 from typing import Any, ClassVar
 
@@ -35,11 +37,15 @@ DIMENSIONS: dict[str, tuple[int, int]] = {"egemaps": (25, 88), "compare": (65, 6
 
 
 def _rows(values: np.ndarray) -> list[Any]:
-    """Rows for pyarrow: numpy rows when finite, python lists with None where a value is not."""
+    """Rows for pyarrow: numpy rows when finite, python lists with None where a value is not, and
+    None for a row without any finite value (openSMILE fills too-short input with NaN)."""
     out: list[Any] = []
     for row in values:
-        if np.all(np.isfinite(row)):
+        finite = np.isfinite(row)
+        if finite.all():
             out.append(row.astype(np.float32))
+        elif not finite.any():
+            out.append(None)
         else:
             out.append([float(v) if np.isfinite(v) else None for v in row])
     return out
@@ -105,8 +111,10 @@ class OpenSmileExtractor(Extractor):
         for b in self.backends:
             lld, fun = self._smiles[b]
             try:
-                df = lld.process_signal(audio, sr)
-                fdf = fun.process_signal(audio, sr)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # "Segment too short, filling with NaN"
+                    df = lld.process_signal(audio, sr)
+                    fdf = fun.process_signal(audio, sr)
             except Exception as exc:  # openSMILE raises RuntimeError/audinterface errors
                 raise UtteranceError(self.name, f"openSMILE {FEATURE_SETS[b]} failed: {exc}") from exc
             out[f"{b}_lld"] = self._window_means(df, bounds, sr)

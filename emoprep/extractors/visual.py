@@ -29,8 +29,6 @@ from .face import FaceBox, FaceDetector, FaceMesher, clip_box, crop_face, encode
 
 NO_FACE = "no_face_detected"
 IMAGE_FORMATS = ("png", "jpeg", "jpg")
-MAX_ERROR_EXAMPLES = 5
-
 
 def _version(dist: str) -> str:
     try:
@@ -66,7 +64,7 @@ class VisualExtractor(Extractor):
         self._reset_stats()
 
     def _reset_stats(self) -> None:
-        self._stats = {"frames": 0, "frames_without_face": 0, "aus_failed": 0, "aus_errors": []}
+        self._stats = {"frames": 0, "frames_without_face": 0, "aus_failed": 0}
 
     def check(self) -> None:
         cfg = self.cfg
@@ -152,28 +150,29 @@ class VisualExtractor(Extractor):
                 meshes.append(None if pts is None else pts.reshape(-1).tolist())
         self._stats["frames"] += len(frames)
         self._stats["frames_without_face"] += sum(f is None for f in faces)
-        return {
+        values = {
             "frame_times_s": times,
             "face_crops": crops,
             "face_boxes": boxes,
             "face_scores": scores,
             "face_missing": missing,
-            "aus": self._aus(media, frames, faces),
+            "aus": None,
             "face_mesh": meshes if self.mesher is not None else None,
         }
+        try:
+            values["aus"] = self._aus(media, frames, faces)
+        except UtteranceError as exc:
+            # Recorded in failures.parquet under stage "aus"; the faces found are still kept.
+            self._stats["aus_failed"] += 1
+            raise UtteranceError("aus", str(exc), partial=values) from exc
+        return values
 
     def _aus(self, media: UtteranceMedia, frames: list, faces: list[FaceBox | None]) -> list | None:
         if self.au_backend is None:
             return None
         u = media.utterance
         request = AURequest(u.utterance_id, u.video_id, u.video_path, u.video_region, frames, faces)
-        try:
-            vectors = self.au_backend.predict(request)
-        except UtteranceError as exc:
-            self._stats["aus_failed"] += 1
-            if len(self._stats["aus_errors"]) < MAX_ERROR_EXAMPLES:
-                self._stats["aus_errors"].append(f"{u.utterance_id}: {exc}")
-            return None
+        vectors = self.au_backend.predict(request)
         if len(vectors) != len(frames):
             raise UtteranceError("aus", f"AU backend returned {len(vectors)} rows for {len(frames)} frames")
         # The schema's rule: no face, no AUs, even when the backend (OpenFace's own tracker) has some.

@@ -103,7 +103,7 @@ def extract_rows(spec: ShardSpec, config: ExtractConfig) -> tuple[list[dict[str,
     if "visual" in config.modalities:
         from ..media.video import VideoFrameSource
 
-        video_source = VideoFrameSource()
+        video_source = VideoFrameSource.from_config(config)  # one per shard: a video is opened once
     rows, failures = [], []
     try:
         for u in spec.utterances:
@@ -119,6 +119,8 @@ def extract_rows(spec: ShardSpec, config: ExtractConfig) -> tuple[list[dict[str,
                         failed_stages.add(stage)
                         failures.append(_failure(u, stage, exc))
                     row.update(dict.fromkeys(ex.columns))
+                    if isinstance(exc, UtteranceError) and exc.partial:
+                        row.update({k: v for k, v in exc.partial.items() if k in ex.columns})
             rows.append(row)
     finally:
         if video_source is not None:

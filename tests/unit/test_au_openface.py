@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _visual_media import make_video, shared_or_skip  # noqa: E402
 
 from emoprep.config import ExtractConfig, VisualConfig
-from emoprep.errors import MediaError, SetupError
+from emoprep.errors import MediaError, SetupError, UtteranceError
 from emoprep.extractors import build_extractor
 from emoprep.extractors.au import AU_NAMES, AURequest, build_au_backend
 from emoprep.extractors.au.openface import OpenFaceBackend, OpenFaceTable
@@ -112,12 +112,13 @@ def test_real_csv_round_trips_through_the_extractor(tmp_path: Path) -> None:
     assert out["aus"] == expected_vectors(header, rows)
     d = ex.describe()
     assert d["au_backend"] == "openface" and d["aus"]["mode"] == "csv"
-    # A video without a CSV: AUs null, faces kept, failure counted.
+    # A video without a CSV: a recorded failure at stage "aus" that still carries the faces found.
     u2 = Utterance("other_0", "demo", "other", 0.0, 1.0, video_path=str(video))
-    out2 = ex.extract(UtteranceMedia(u2, MediaOptions(), VideoFrameSource()))
-    assert out2["aus"] is None and out2["face_crops"][0] is not None
-    stats = ex.run_stats()
-    assert stats["aus_failed"] == 1 and "other.csv" in stats["aus_errors"][0]
+    with pytest.raises(UtteranceError, match="other.csv") as info:
+        ex.extract(UtteranceMedia(u2, MediaOptions(), VideoFrameSource()))
+    assert info.value.stage == "aus"
+    assert info.value.partial["aus"] is None and info.value.partial["face_crops"][0] is not None
+    assert ex.run_stats()["aus_failed"] == 1
 
 
 def test_region_specific_csv_is_preferred(tmp_path: Path) -> None:

@@ -1,0 +1,304 @@
+"""IEMOCAP (``IEMOCAP_full_release``): one utterance per turn of the EmoEvaluation files.
+
+Layout (docs/reference.md §5)::
+
+    Session<N>/dialog/EmoEvaluation/<dialog>.txt     labels: category + mean V/A/D per turn
+    Session<N>/dialog/transcriptions/<dialog>.txt    text (CRLF): "<turn> [start-end]: text"
+    Session<N>/dialog/wav/<dialog>.wav               stereo, one actor per channel
+    Session<N>/dialog/avi/DivX/<dialog>.avi          both actors side by side
+
+Why the *dialog* media and not ``sentences/wav/<dialog>/<turn>.wav``: audio and video then share
+one time base (the EmoEvaluation times), so one (start, end) serves both modalities.  The speaker
+is picked by channel and frame half: the actor whose gender letter equals the session letter of
+the dialog name (``Ses01F_...`` -> F) is ``audio_channel=0`` and ``video_region="left"``, the other
+actor channel 1 / ``"right"``.  Speaker ids are session + gender (``Ses01F``): IEMOCAP has exactly
+one actor of each gender per session.
+
+Options (``dataset_options``):
+
+``classes``  ``6`` (default: ang, exc, fru, hap, neu, sad, the MESM paper's set) or ``4``
+             (ang, hap + exc merged, neu, sad).  Turns with other codes (dis, fea, oth, sur, xxx)
+             are skipped and counted (``counts["outside_classes"]``, and per code).
+``split``    ``random`` (default): seeded random utterance split with the paper's proportions
+             (5162 / 737 / 1481 of 7380, reproduced exactly at full size);
+             ``session:N``: leave-one-session-out, session N is test and the *next* session
+             (N mod 5 + 1) is valid, the other three train (speaker-independent: no actor of valid
+             or test is in train); ``session:N:M`` picks valid session M; ``none``; or a split file
+             (see :mod:`emoprep.datasets.splitfiles`, ids are turn names or dialog names).
+``seed``     seed of the random split (default 0).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from ..config import ExtractConfig
+from ..errors import DatasetError, SetupError
+from ..types import Labels, ReaderIssue, Utterance
+from .base import ReadResult
+from .splitfiles import load_split_file
+
+CLASS_SETS: dict[str, dict[str, str]] = {
+    # option value -> {IEMOCAP code: label name}; label order = order of first appearance
+    "6": {"ang": "anger", "exc": "excited", "fru": "frustrated", "hap": "happy", "neu": "neutral", "sad": "sad"},
+    "4": {"ang": "anger", "hap": "happy", "exc": "happy", "neu": "neutral", "sad": "sad"},
+}
+PAPER_SPLIT = (5162, 737, 1481)
+"""MESM's random utterance split of the 7380 six-class turns (train, valid, test)."""
+
+_SUMMARY = re.compile(
+    r"^\[\s*(?P<start>[-\d.]+)\s*-\s*(?P<end>[-\d.]+)\s*\]\s+(?P<turn>\S+)\s+(?P<code>\S+)\s+"
+    r"\[\s*(?P<v>[-\d.]+)\s*,\s*(?P<a>[-\d.]+)\s*,\s*(?P<d>[-\d.]+)\s*\]"
+)
+_TIMES = re.compile(r"\[\s*([-\d.]+)\s*-\s*([-\d.]+)\s*$")
+
+
+def label_names(classes: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(CLASS_SETS[classes].values()))
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One EmoEvaluation summary line."""
+
+    turn: str
+    dialog: str
+    start: float
+    end: float
+    code: str
+    vad: tuple[float, float, float]
+    source: str
+
+
+def _lines(path: Path) -> list[str]:
+    """File lines without CR/LF; split on ``\\n`` only (CRLF files, stray Unicode separators)."""
+    return [ln.rstrip("\r") for ln in path.read_bytes().decode("utf-8", errors="replace").split("\n")]
+
+
+def parse_emo_evaluation(path: Path) -> tuple[list[Turn], list[ReaderIssue]]:
+    """Summary lines ``[start - end]\\tturn\\tcode\\t[V, A, D]``; annotator lines are ignored
+    (the summary holds the consensus category and the mean V/A/D)."""
+    turns: list[Turn] = []
+    issues: list[ReaderIssue] = []
+    for lineno, line in enumerate(_lines(path), start=1):
+        if not line.startswith("["):
+            continue  # header (%), blank separators, annotator lines (C-E2:, A-F1:)
+        m = _SUMMARY.match(line)
+        where = f"{path}:{lineno}"
+        if not m:
+            issues.append(ReaderIssue("malformed", f"unparseable EmoEvaluation summary line: {line[:80]!r}", where))
+            continue
+        try:
+            start, end = float(m["start"]), float(m["end"])
+            vad = (float(m["v"]), float(m["a"]), float(m["d"]))
+        except ValueError:
+            issues.append(ReaderIssue("malformed", f"bad number in {line[:80]!r}", where))
+            continue
+        turns.append(Turn(m["turn"], path.stem, start, end, m["code"].lower(), vad, where))
+    return turns, issues
+
+
+def parse_transcription(path: Path) -> tuple[dict[str, str], int, list[ReaderIssue]]:
+    """``Ses01F_impro01_F000 [006.2901-008.2357]: Excuse me.`` -> {turn: text}.
+
+    Split on the *first* ``]:`` (the text itself may contain brackets and colons).  Lines without
+    it (``M: Yeah.``) and ids without ``_`` or containing ``XX`` (turns IEMOCAP did not segment)
+    are skipped and counted, as the reference prescribes.
+    """
+    texts: dict[str, str] = {}
+    skipped = 0
+    issues: list[ReaderIssue] = []
+    for lineno, line in enumerate(_lines(path), start=1):
+        if not line.strip():
+            continue
+        head, sep, text = line.partition("]:")
+        if not sep:
+            skipped += 1
+            continue
+        parts = head.split(None, 1)
+        turn = parts[0] if parts else ""
+        if "_" not in turn or "XX" in turn:
+            skipped += 1
+            continue
+        if len(parts) < 2 or not _TIMES.search(parts[1]):
+            issues.append(ReaderIssue("malformed", f"transcription line without [start-end]: {line[:80]!r}", f"{path}:{lineno}"))
+            continue
+        texts[turn] = text.strip()
+    return texts, skipped, issues
+
+
+def parse_split_option(value: str) -> tuple[str, int | None, int | None]:
+    """``random`` | ``none`` | ``session:N`` | ``session:N:M`` | anything else = a split file."""
+    v = value.strip()
+    if v.lower() in ("random", "none"):
+        return v.lower(), None, None
+    if v.lower().startswith("session:"):
+        parts = v.split(":")
+        try:
+            test = int(parts[1])
+            valid = int(parts[2]) if len(parts) > 2 else test % 5 + 1
+        except (ValueError, IndexError):
+            raise SetupError(f"split={value!r}: use session:N or session:N:M with N, M in 1..5") from None
+        if not (1 <= test <= 5 and 1 <= valid <= 5) or test == valid or len(parts) > 3:
+            raise SetupError(f"split={value!r}: N and M must be different sessions in 1..5")
+        return "session", test, valid
+    return "file", None, None
+
+
+def random_split(ids: list[str], seed: int) -> dict[str, str]:
+    """Seeded shuffle of the sorted ids, cut in the paper's proportions (exact at 7380)."""
+    n = len(ids)
+    n_valid = int(math.floor(n * PAPER_SPLIT[1] / sum(PAPER_SPLIT) + 0.5))
+    n_test = int(math.floor(n * PAPER_SPLIT[2] / sum(PAPER_SPLIT) + 0.5))
+    order = sorted(ids)
+    random.Random(seed).shuffle(order)
+    out = {i: "test" for i in order[:n_test]}
+    out.update({i: "valid" for i in order[n_test : n_test + n_valid]})
+    out.update({i: "train" for i in order[n_test + n_valid :]})
+    return out
+
+
+class IemocapReader:
+    """Reader for ``IEMOCAP_full_release``; see the module docstring for layout and options."""
+
+    name = "iemocap"
+
+    def read(self, root: Path, config: ExtractConfig) -> ReadResult:
+        root = Path(root).expanduser().resolve()
+        classes = (config.option("classes") or "6").strip()
+        if classes not in CLASS_SETS:
+            raise SetupError(f"classes={classes!r}: use 6 or 4")
+        class_map = CLASS_SETS[classes]
+        names = label_names(classes)
+        parse_split_option(config.option("split") or "random")  # fail before reading anything
+        try:
+            seed = int(config.option("seed") or 0)
+        except ValueError:
+            raise SetupError(f"seed={config.option('seed')!r}: use an integer") from None
+
+        sessions = sorted(p for p in root.glob("Session[1-5]") if p.is_dir())
+        if not sessions:
+            raise DatasetError(f"{root}: no Session1..Session5 folders; is this IEMOCAP_full_release?")
+
+        issues: list[ReaderIssue] = []
+        counts: Counter[str] = Counter()
+        utterances: list[Utterance] = []
+        for session in sessions:
+            sess_no = int(session.name[-1])
+            emo_dir = session / "dialog/EmoEvaluation"
+            if not emo_dir.is_dir():
+                issues.append(ReaderIssue("malformed", "no dialog/EmoEvaluation folder", str(session)))
+                continue
+            for emo in sorted(emo_dir.glob("*.txt")):
+                if emo.name.startswith("."):
+                    continue  # macOS resource forks (._Ses01F_impro01.txt) ship in some copies
+                utterances.extend(self._dialog(session, sess_no, emo, class_map, names, counts, issues))
+
+        split_of = self._splits(root, utterances, config, seed)
+        utterances = [replace(u, split=split_of(u)) for u in utterances]
+        counts["utterances"] = len(utterances)
+        for u in utterances:
+            counts[f"split_{u.split}"] += 1
+        return ReadResult(utterances=utterances, label_names=names, issues=issues, counts=dict(counts))
+
+    def _dialog(
+        self,
+        session: Path,
+        sess_no: int,
+        emo: Path,
+        class_map: dict[str, str],
+        names: tuple[str, ...],
+        counts: Counter,
+        issues: list[ReaderIssue],
+    ) -> list[Utterance]:
+        dialog = emo.stem
+        counts["dialogs"] += 1
+        turns, emo_issues = parse_emo_evaluation(emo)
+        issues.extend(emo_issues)
+        counts["malformed"] += len(emo_issues)
+        tpath = session / "dialog/transcriptions" / f"{dialog}.txt"
+        texts: dict[str, str] = {}
+        if tpath.is_file():
+            texts, skipped, t_issues = parse_transcription(tpath)
+            counts["transcript_lines_skipped"] += skipped
+            counts["malformed"] += len(t_issues)
+            issues.extend(t_issues)
+        else:
+            issues.append(ReaderIssue("missing_media", f"no transcription for dialog {dialog}: text will be null", str(tpath)))
+        video = session / "dialog/avi/DivX" / f"{dialog}.avi"
+        audio = session / "dialog/wav" / f"{dialog}.wav"
+        has_video, has_audio = video.is_file(), audio.is_file()
+        if not has_video:
+            issues.append(ReaderIssue("missing_media", f"no video {video.name}: visual features will be missing", str(video)))
+        if not has_audio:
+            issues.append(ReaderIssue("missing_media", f"no dialog wav {audio.name}: audio comes from the avi, mixed down", str(audio)))
+        session_letter = dialog[5:6]
+        out: list[Utterance] = []
+        for t in turns:
+            counts["turns"] += 1
+            counts[f"code_{t.code}"] += 1
+            if t.code not in class_map:
+                counts["outside_classes"] += 1
+                continue
+            if t.end <= t.start:
+                issues.append(ReaderIssue("invalid", f"end {t.end} <= start {t.start}", t.source, t.turn))
+                counts["invalid"] += 1
+                continue
+            if not has_video and not has_audio:
+                issues.append(ReaderIssue("missing_media", f"no media for dialog {dialog}", t.source, t.turn))
+                counts["missing_media"] += 1
+                continue
+            gender = t.turn.rsplit("_", 1)[-1][:1]
+            own_side = gender == session_letter
+            text = texts.get(t.turn)
+            if text is None:
+                counts["no_transcript"] += 1
+            label = class_map[t.code]
+            out.append(
+                Utterance(
+                    utterance_id=t.turn,
+                    dataset=self.name,
+                    video_id=dialog,
+                    start_s=max(t.start, 0.0),
+                    end_s=t.end,
+                    text=text,
+                    speaker=f"Ses{sess_no:02d}{gender}",
+                    video_path=str(video) if has_video else None,
+                    audio_path=str(audio) if has_audio else None,
+                    audio_channel=(0 if own_side else 1) if has_audio else None,
+                    video_region=("left" if own_side else "right") if has_video else None,
+                    labels=Labels(
+                        emotions=tuple(int(n == label) for n in names),
+                        valence=t.vad[0],
+                        arousal=t.vad[1],
+                        dominance=t.vad[2],
+                        category=t.code,
+                    ),
+                )
+            )
+        return out
+
+    @staticmethod
+    def _splits(root: Path, utterances: list[Utterance], config: ExtractConfig, seed: int) -> Callable[[Utterance], str]:
+        """The split function of the ``split`` option (parsed and validated up front)."""
+        value = config.option("split") or "random"
+        kind, test, valid = parse_split_option(value)
+        if kind == "none":
+            return lambda u: "none"
+        if kind == "random":
+            table = random_split([u.utterance_id for u in utterances], seed)
+            return lambda u: table[u.utterance_id]
+        if kind == "session":
+            def by_session(u: Utterance) -> str:
+                s = int(u.utterance_id[3:5])
+                return "test" if s == test else "valid" if s == valid else "train"
+
+            return by_session
+        split_map = load_split_file(value, root)
+        return lambda u: split_map.lookup(u.utterance_id, u.video_id)
