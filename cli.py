@@ -117,5 +117,27 @@ def inspect(path: Path) -> None:
         sys.exit(EXIT_SETUP)
 
 
+@main.command("fetch-models")
+@click.argument("backend", type=click.Choice(["pyfeat"]))
+@click.option("--dir", "dest", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to download into; pass it to runs with --au-option model_dir=DIR.")
+def fetch_models(backend: str, dest: Path) -> None:
+    """Download model weights on a machine with internet, for offline runs later.
+
+    py-feat's action-unit models live on the HuggingFace hub; emoprep never downloads at run time.
+    Copy the folder to the offline machine and run extract with
+    --au-backend pyfeat --au-option model_dir=DIR.
+    """
+    from emoprep.errors import EmoprepError
+    from emoprep.extractors.au.pyfeat import fetch_pyfeat_models
+
+    try:
+        files = fetch_pyfeat_models(dest)
+    except EmoprepError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_SETUP)
+    click.echo(f"{len(files)} file(s) in {dest}; use --au-backend {backend} --au-option model_dir={dest}")
+
+
 if __name__ == "__main__":
     main()

@@ -142,7 +142,7 @@ def load_packaged_split(name: str) -> SplitMap:
     except (FileNotFoundError, ModuleNotFoundError):
         raise SetupError(
             f"the packaged split file pipelines/splits/{name} is missing from this installation; "
-            "pass your own with --dataset-option splits=FILE (JSON {\"train\": [...], \"valid\": [...], "
+            "pass your own with --option splits=FILE (JSON {\"train\": [...], \"valid\": [...], "
             "\"test\": [...]} or 'id,split' lines)"
         ) from None
     return parse_split_json(text, f"emoprep.pipelines/splits/{name}")

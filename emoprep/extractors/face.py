@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from ..quiet import silenced_stderr
+
 IOU_KEEP_TRACK = 0.3
 """Minimum overlap with the previous frame's face for a detection to count as the same person."""
 
@@ -131,12 +133,17 @@ class FaceDetector:
         self.min_confidence = min_confidence
         self.version = getattr(mp, "__version__", "unknown")
         fd = mp.solutions.face_detection
-        self._short = fd.FaceDetection(model_selection=0, min_detection_confidence=min_confidence)
-        self._full = (
-            fd.FaceDetection(model_selection=1, min_detection_confidence=min_confidence)
-            if full_range_fallback
-            else None
-        )
+        with silenced_stderr():  # build and warm up: the native start-up logs happen here
+            self._short = fd.FaceDetection(model_selection=0, min_detection_confidence=min_confidence)
+            self._full = (
+                fd.FaceDetection(model_selection=1, min_detection_confidence=min_confidence)
+                if full_range_fallback
+                else None
+            )
+            blank = np.zeros((64, 64, 3), dtype=np.uint8)
+            for model in (self._short, self._full):
+                if model is not None:
+                    model.process(blank)
         self.fallback_used = 0
 
     def describe(self) -> dict[str, Any]:
@@ -191,9 +198,11 @@ class FaceMesher:
         _quiet_native_logs()
         import mediapipe as mp
 
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True, max_num_faces=1, refine_landmarks=False, min_detection_confidence=0.3
-        )
+        with silenced_stderr():
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True, max_num_faces=1, refine_landmarks=False, min_detection_confidence=0.3
+            )
+            self._mesh.process(np.zeros((MESH_INPUT, MESH_INPUT, 3), dtype=np.uint8))
 
     def landmarks(self, rgb: np.ndarray, box: FaceBox) -> np.ndarray | None:
         """``(468, 3)`` float32 points in ``rgb`` pixels (z: depth, same scale as x), or None."""

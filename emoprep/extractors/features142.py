@@ -35,7 +35,7 @@ Edge cases (never NaN/inf in the output):
 * zero-variance statistics (skewness/kurtosis of a constant PLLR track, NaN in scipy): 0, as
   DisVoice itself writes for a one-frame articulation track;
 * posteriors of exactly 0 or 1 (float32 saturation; PLLR would be +-inf) are clipped to
-  ``[POSTERIOR_EPS, 1 - POSTERIOR_EPS]``;
+  :data:`POSTERIOR_CLIP`, which moves no other float32 value;
 * anything else non-finite that a library returns: the value is written as 0 and the window is
   marked ``acoustic_valid = false``.
 """
@@ -68,7 +68,10 @@ SILENCE_PEAK = 1e-6
 
 Far below one 16-bit step (3e-5), so every window holding a single non-zero 16-bit sample is still
 analysed, as DisVoice would analyse it."""
-POSTERIOR_EPS = 1e-7
+POSTERIOR_CLIP = (2.0**-126, 1.0 - 2.0**-25)
+"""phonet's float32 posteriors are clipped here before the log-odds.  Only exact 0 and 1 (softmax
+saturation; DisVoice would give -inf/+inf) are moved: every other float32 value lies inside (subnormals
+aside), so the PLLRs stay identical to DisVoice's (PLLR of a saturated posterior: about -37.9 / +7.5)."""
 
 # DisVoice Articulation() defaults
 _FRAME_S, _STEP_S = 0.04, 0.02
@@ -170,7 +173,7 @@ class Features142:
         post = post.copy()
         for c in range(post.shape[1]):
             post[:, c] = self._phon.mask_correction(post[:, c])
-        post = np.clip(post, POSTERIOR_EPS, 1.0 - POSTERIOR_EPS)
+        post = np.clip(post, *POSTERIOR_CLIP)
         pllr = np.log10(post / (1.0 - post)) @ self._projection
         with np.errstate(all="ignore"):
             import warnings
@@ -238,7 +241,7 @@ class Features142:
                              "max_f0": _MAX_F0, "voice_bias": _VOICE_BIAS, "transitions": "onset",
                              "no_onset": "zeros (see acoustic_onset_frames)"},
             "phonological": {"features": "projected PLLR of phonet posteriors", "frame_s": _PH_WIN_S,
-                             "step_s": _PH_STEP_S, "noise_pad_seed": 0, "posterior_clip": POSTERIOR_EPS},
+                             "step_s": _PH_STEP_S, "noise_pad_seed": 0, "posterior_clip": list(POSTERIOR_CLIP)},
             "normalisation": "per window: mean removed, peak scaled to 1 (DisVoice per-chunk behaviour)",
             "silence_peak": SILENCE_PEAK,
             "block_windows": BLOCK_WINDOWS,

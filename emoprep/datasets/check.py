@@ -1,0 +1,212 @@
+"""``emoprep check-raw``: validate a raw dataset tree before any extraction runs.
+
+It looks at the layout (the folders the reader needs), runs the reader (which parses every
+transcript and label file but decodes no media) and reports what an extraction would get:
+utterances per split and class, missing and empty media, unparseable lines with ``file:line``, and
+how the counts compare with the full release's (``expected:`` in ``pipelines/<dataset>.yaml``).
+A count mismatch is *information* (a subset or a different option gives other counts), never an
+error; the report is not ``ok`` only when the tree cannot be read at all.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import ExtractConfig, pipeline_defaults
+from ..errors import EmoprepError
+from ..types import SPLITS, ReaderIssue
+from . import get_reader
+from .base import ReadResult
+
+LAYOUTS: dict[str, tuple[tuple[str, bool], ...]] = {
+    # (path relative to the root, required)
+    "mosei": (
+        ("Raw/Transcript/Segmented/Combined", True),
+        ("Raw/Videos/Full/Combined", False),
+        ("Raw/Audio/Full/WAV_16000", False),
+        ("Raw/Labels", False),
+    ),
+    "iemocap": tuple(
+        (f"Session{n}/dialog/{sub}", sub in ("EmoEvaluation",))
+        for n in range(1, 6)
+        for sub in ("EmoEvaluation", "transcriptions", "wav", "avi/DivX")
+    ),
+}
+
+
+@dataclass
+class ExpectedCount:
+    key: str
+    expected: int
+    found: int | None
+
+    @property
+    def matches(self) -> bool:
+        return self.found == self.expected
+
+
+@dataclass
+class CheckReport:
+    """Everything check-raw found; :meth:`render` formats it for the terminal."""
+
+    dataset: str
+    root: Path | None
+    layout_errors: list[str] = field(default_factory=list)
+    layout_notes: list[str] = field(default_factory=list)
+    reader_error: str | None = None
+    result: ReadResult | None = None
+    per_split: dict[str, int] = field(default_factory=dict)
+    per_class: dict[str, dict[str, int]] = field(default_factory=dict)
+    """label name (or ``unlabelled``) -> split -> utterances with that label."""
+    per_category: dict[str, int] = field(default_factory=dict)
+    empty_media: list[str] = field(default_factory=list)
+    expected: list[ExpectedCount] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.layout_errors and self.reader_error is None
+
+    def issues(self, kind: str) -> list[ReaderIssue]:
+        return [i for i in (self.result.issues if self.result else []) if i.kind == kind]
+
+    def render(self, max_items: int = 20) -> str:
+        out = [f"check-raw: {self.dataset} at {self.root if self.root is not None else '(built-in)'}"]
+        for e in self.layout_errors:
+            out.append(f"  ERROR  {e}")
+        for n in self.layout_notes:
+            out.append(f"  note   {n}")
+        if self.reader_error:
+            out.append(f"  ERROR  {self.reader_error}")
+        if self.result is None:
+            out.append("result: NOT READABLE")
+            return "\n".join(out)
+        r = self.result
+        total = len(r.utterances)
+        out.append(f"utterances: {total}  ({', '.join(f'{s} {self.per_split.get(s, 0)}' for s in SPLITS)})")
+        if self.per_class:
+            splits = [s for s in SPLITS if self.per_split.get(s)]
+            width = max(len(k) for k in self.per_class) + 2
+            out.append("per class:".ljust(width + 2) + "".join(s.rjust(8) for s in splits))
+            for name, by in self.per_class.items():
+                out.append(f"  {name.ljust(width)}" + "".join(str(by.get(s, 0)).rjust(8) for s in splits))
+        if self.per_category:
+            out.append("categories: " + ", ".join(f"{k} {v}" for k, v in sorted(self.per_category.items())))
+        reader_counts = {k: v for k, v in sorted(r.counts.items()) if not k.startswith("split_")}
+        out.append("reader counts: " + ", ".join(f"{k}={v}" for k, v in reader_counts.items()))
+        for kind, title in (("malformed", "unparseable lines"), ("missing_media", "missing media"),
+                            ("invalid", "invalid segments"), ("clamped", "clamped starts")):
+            items = self.issues(kind)
+            if items:
+                out.append(f"{title}: {len(items)}")
+                for i in items[:max_items]:
+                    who = f" [{i.utterance_id}]" if i.utterance_id else ""
+                    out.append(f"  {i.source}{who}: {i.message}")
+                if len(items) > max_items:
+                    out.append(f"  ... and {len(items) - max_items} more")
+        if self.empty_media:
+            out.append(f"empty media files (0 bytes; truncated download?): {len(self.empty_media)}")
+            out.extend(f"  {p}" for p in self.empty_media[:max_items])
+        for e in self.expected:
+            if e.matches:
+                out.append(f"expected {e.key}: {e.expected}  found {e.found}  (full release)")
+            else:
+                out.append(
+                    f"info: {e.key} = {e.found}, the full release has {e.expected}; "
+                    "expected for a subset or other options, otherwise some files are missing"
+                )
+        out.append("result: OK" if self.ok else "result: PROBLEMS (see ERROR lines)")
+        return "\n".join(out)
+
+
+def _layout(dataset: str, root: Path | None, report: CheckReport) -> None:
+    if root is None:
+        return
+    if dataset == "manifest":
+        if not root.is_file():
+            report.layout_errors.append(f"{root}: the manifest file does not exist")
+        return
+    if not root.is_dir():
+        report.layout_errors.append(f"{root}: not a folder")
+        return
+    layout = LAYOUTS.get(dataset, ())
+    if dataset == "iemocap":
+        present = {p.name for p in root.glob("Session[1-5]") if p.is_dir()}
+        if not present:
+            report.layout_errors.append(f"{root}: no Session1..Session5 folders (give the IEMOCAP_full_release folder)")
+            return
+        missing_sessions = sorted({f"Session{n}" for n in range(1, 6)} - present)
+        if missing_sessions:
+            report.layout_notes.append(f"sessions not present: {', '.join(missing_sessions)}")
+        layout = tuple((p, req) for p, req in layout if p.split("/", 1)[0] in present)
+    for rel, required in layout:
+        if not (root / rel).is_dir():
+            (report.layout_errors if required else report.layout_notes).append(f"missing folder {rel}/")
+
+
+def _expected_value(value: Any, config: ExtractConfig) -> int | None:
+    """An ``expected:`` entry: a number, or ``{option=value: n, ..., default: n}``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, dict):
+        for key, n in value.items():
+            opt, sep, want = str(key).partition("=")
+            if sep and config.option(opt.strip()) == want.strip():
+                return int(n)
+        return int(value["default"]) if "default" in value else None
+    return None
+
+
+def _found_count(key: str, result: ReadResult) -> int | None:
+    if key == "utterances":
+        return len(result.utterances)
+    if key.startswith("split_"):
+        return sum(1 for u in result.utterances if u.split == key[len("split_"):])
+    return result.counts.get(key)
+
+
+def check_raw(dataset: str, root: Path | None, config: ExtractConfig) -> CheckReport:
+    """Validate ``root`` for ``dataset`` and summarise what an extraction would read from it."""
+    root = Path(root).expanduser() if root is not None else None
+    report = CheckReport(dataset=dataset, root=root)
+    _layout(dataset, root, report)
+    if report.layout_errors:
+        return report
+    try:
+        result = get_reader(dataset).read(root, config)
+    except EmoprepError as exc:
+        report.reader_error = str(exc)
+        return report
+    report.result = result
+    report.per_split = dict(Counter(u.split for u in result.utterances))
+    per_class: dict[str, Counter] = {name: Counter() for name in result.label_names}
+    categories: Counter[str] = Counter()
+    seen_media: set[str] = set()
+    for u in result.utterances:
+        if u.labels.emotions is None:
+            per_class.setdefault("unlabelled", Counter())[u.split] += 1
+        else:
+            for name, flag in zip(result.label_names, u.labels.emotions):
+                if flag:
+                    per_class[name][u.split] += 1
+        if u.labels.category is not None:
+            categories[u.labels.category] += 1
+        for p in (u.video_path, u.audio_path):
+            if p and p not in seen_media:
+                seen_media.add(p)
+                try:
+                    if Path(p).stat().st_size == 0:
+                        report.empty_media.append(p)
+                except OSError:
+                    pass
+    report.per_class = {k: dict(v) for k, v in per_class.items()}
+    report.per_category = dict(categories)
+    for key, value in (pipeline_defaults(dataset).get("expected") or {}).items():
+        n = _expected_value(value, config)
+        if n is not None:
+            report.expected.append(ExpectedCount(str(key), n, _found_count(str(key), result)))
+    return report
