@@ -117,6 +117,20 @@ def inspect(path: Path) -> None:
         sys.exit(EXIT_SETUP)
 
 
+@main.command()
+@click.option("--markdown", is_flag=True, help="Render as Markdown (the page in schemas/README.md).")
+def schema(markdown: bool) -> None:
+    """Print the output schema: every column, its type, unit and what a null means."""
+    if markdown:
+        from emoprep.schema_docs import render_markdown
+
+        click.echo(render_markdown(), nl=False)
+        return
+    from emoprep.schema import utterance_schema
+
+    click.echo(utterance_schema().to_string(show_field_metadata=False))
+
+
 @main.command("fetch-models")
 @click.argument("backend", type=click.Choice(["pyfeat"]))
 @click.option("--dir", "dest", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -137,6 +151,29 @@ def fetch_models(backend: str, dest: Path) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_SETUP)
     click.echo(f"{len(files)} file(s) in {dest}; use --au-backend {backend} --au-option model_dir={dest}")
+
+
+@main.command("check-raw")
+@click.option("--dataset", required=True, help="mosei, iemocap, manifest or demo.")
+@click.option("--root", type=click.Path(path_type=Path), help="Raw dataset folder (or manifest file). Optional for demo.")
+@click.option("--option", "dataset_options", multiple=True, metavar="KEY=VALUE", help="Dataset reader option (see README).")
+@click.option("--spec", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML run spec overriding defaults.")
+def check_raw_command(dataset: str, root: Path | None, dataset_options: tuple[str, ...], spec: Path | None) -> None:
+    """Validate a raw dataset tree without extracting: counts per split and class, missing media,
+    unparseable lines (file:line), and how the counts compare with the full release."""
+    from emoprep.config import build_config
+    from emoprep.datasets.check import check_raw
+    from emoprep.errors import EmoprepError
+
+    overrides = {"dataset_options": _pairs(dataset_options, "--option")} if dataset_options else {}
+    try:
+        config = build_config(dataset, overrides, spec)
+    except EmoprepError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_SETUP)
+    report = check_raw(dataset, root, config)
+    click.echo(report.render())
+    sys.exit(EXIT_OK if report.ok else EXIT_SETUP)
 
 
 if __name__ == "__main__":

@@ -213,7 +213,7 @@ def main() -> int:
         if acc >= args.baseline_seconds:
             break
     chunks = [a[lo : lo + int(0.4 * SR)] for a in subset for lo in range(0, len(a), int(0.4 * SR))]
-    chunks = [c for c in chunks if len(c) >= int(0.3 * SR)]  # DisVoice's Praat step fails on tiny chunks
+    chunks = [c for c in chunks if len(c) >= int(0.1 * SR)]  # emoprep drops tails < 0.1 s too
     chunk_s = sum(len(c) for c in chunks) / SR
     naive_cpu = naive_static(chunks)
     ours_subset = cpu_time(f142.compute, subset)

@@ -147,15 +147,18 @@ def _layout(dataset: str, root: Path | None, report: CheckReport) -> None:
 
 
 def _expected_value(value: Any, config: ExtractConfig) -> int | None:
-    """An ``expected:`` entry: a number, or ``{option=value: n, ..., default: n}``."""
+    """An ``expected:`` entry: a number, or ``{"opt=value[,opt2=value2]": n, ..., default: n}``
+    (the first entry whose conditions all hold for the run's dataset options)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
     if isinstance(value, dict):
         for key, n in value.items():
-            opt, sep, want = str(key).partition("=")
-            if sep and config.option(opt.strip()) == want.strip():
+            conditions = [c.partition("=") for c in str(key).split(",")]
+            if all(sep for _, sep, _ in conditions) and all(
+                config.option(opt.strip()) == want.strip() for opt, _, want in conditions
+            ):
                 return int(n)
         return int(value["default"]) if "default" in value else None
     return None

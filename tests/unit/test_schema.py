@@ -93,3 +93,15 @@ def test_missing_required_value_and_wrong_type_are_rejected() -> None:
         validate_table(wrong, LABELS)
     with pytest.raises(SchemaError, match="missing"):
         validate_table(table.drop_columns(["text"]), LABELS)
+
+
+def test_schema_page_is_generated_from_the_json() -> None:
+    """schemas/README.md must describe the schema the code writes (regenerate: emoprep schema --markdown)."""
+    from pathlib import Path
+
+    from emoprep.schema_docs import render_markdown
+
+    page = Path(__file__).resolve().parents[2] / "schemas" / "README.md"
+    assert page.read_text() == render_markdown()
+    for name in utterance_schema().names:
+        assert f"`{name}`" in page.read_text()
