@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from . import __version__
 from .config import ExtractConfig
@@ -115,7 +114,6 @@ def run_extract(
     _remove_leftovers(out, {s.filename for s in specs})
 
     summary = RunSummary(out_dir=out, utterances=len(utterances), shards=len(specs))
-    summary.reader_issues = {}
     for issue in result.issues:
         summary.reader_issues[issue.kind] = summary.reader_issues.get(issue.kind, 0) + 1
     failure_rows = [
@@ -189,7 +187,3 @@ def run_extract(
         (out / "README.md").write_text(dataset_card(manifest))
         write_json_atomic(out / MANIFEST, manifest)
     return summary
-
-
-def read_failures(out: Path) -> pa.Table:
-    return pq.read_table(Path(out) / FAILURES)

@@ -15,10 +15,10 @@ from __future__ import annotations
 import csv
 import io
 import wave
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -31,11 +31,13 @@ MEDIA_FPS = 10
 
 
 def _tone(seconds: float, freq: float, rate: int = MEDIA_RATE, amplitude: float = 0.3) -> np.ndarray:
-    t = np.arange(int(round(seconds * rate))) / rate
+    t = np.arange(round(seconds * rate)) / rate
     return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
-def write_tone_wav(path: Path, seconds: float, freqs: Sequence[float] = (440.0,), rate: int = MEDIA_RATE) -> Path:
+def write_tone_wav(
+    path: Path, seconds: float, freqs: Sequence[float] = (440.0,), rate: int = MEDIA_RATE
+) -> Path:
     """PCM16 WAV with one sine tone per channel (distinct tones tell channels apart in tests)."""
     data = np.stack([_tone(seconds, f, rate) for f in freqs], axis=1)
     pcm = np.clip(data * 32767.0, -32768, 32767).astype("<i2")
@@ -154,17 +156,57 @@ def default_mosei_segments() -> list[MoseiSegment]:
     """
     S = MoseiSegment
     return [
-        S("-3g5yACwYnA", "0", 0.0, 1.5, "Deloitte announced that ___ profits rose.",
-          _votes({"happiness": 2, "sentiment": 2}, {"happiness": 1, "surprise": 1, "sentiment": 1}, {"sentiment": 0})),
-        S("-3g5yACwYnA", "1", 1.2, 2.6, "overlaps the first one  ",
-          _votes({"anger": 3, "disgust": 1, "sentiment": -3}, {"anger": 2, "sentiment": -2}, {"anger": 1, "sentiment": -1})),
+        S(
+            "-3g5yACwYnA",
+            "0",
+            0.0,
+            1.5,
+            "Deloitte announced that ___ profits rose.",
+            _votes(
+                {"happiness": 2, "sentiment": 2},
+                {"happiness": 1, "surprise": 1, "sentiment": 1},
+                {"sentiment": 0},
+            ),
+        ),
+        S(
+            "-3g5yACwYnA",
+            "1",
+            1.2,
+            2.6,
+            "overlaps the first one  ",
+            _votes(
+                {"anger": 3, "disgust": 1, "sentiment": -3},
+                {"anger": 2, "sentiment": -2},
+                {"anger": 1, "sentiment": -1},
+            ),
+        ),
         S("-3g5yACwYnA", "2", 2.6, 3.4, "this clip was never annotated", None),
-        S("-3g5yACwYnA", "3", 3.4, 4.0, "so | it , goes \"quoted\"",
-          _votes({"sadness": 1, "sentiment": -0.5}, {"fear": 2, "sentiment": 0.5})),
-        S("_0efYOjQYRc", "0", -0.042, 1.0, "negative\u2028start and a\x0cform feed",
-          _votes({"happiness": 3, "sentiment": 3}, {"happiness": None, "sentiment": 2})),
-        S("_0efYOjQYRc", "1", 1.0, 2.25, "plain", _votes({"sentiment": 0}, {"sentiment": 1}),
-          start_text="1.0000000001", end_text="2.25"),
+        S(
+            "-3g5yACwYnA",
+            "3",
+            3.4,
+            4.0,
+            'so | it , goes "quoted"',
+            _votes({"sadness": 1, "sentiment": -0.5}, {"fear": 2, "sentiment": 0.5}),
+        ),
+        S(
+            "_0efYOjQYRc",
+            "0",
+            -0.042,
+            1.0,
+            "negative\u2028start and a\x0cform feed",
+            _votes({"happiness": 3, "sentiment": 3}, {"happiness": None, "sentiment": 2}),
+        ),
+        S(
+            "_0efYOjQYRc",
+            "1",
+            1.0,
+            2.25,
+            "plain",
+            _votes({"sentiment": 0}, {"sentiment": 1}),
+            start_text="1.0000000001",
+            end_text="2.25",
+        ),
         S("81406", "0", 0.5, 1.75, "numeric id", _votes({"disgust": 2, "sentiment": -1})),
         S("81406", "1", 2.0, 2.0, "zero length", _votes({"anger": 1, "sentiment": 0})),
         S("--qXJuDtHPw", "3", 0.0, 1.0, "clip three", _votes({"surprise": 3, "sentiment": 1})),
@@ -174,29 +216,56 @@ def default_mosei_segments() -> list[MoseiSegment]:
 
 
 MTURK_EXTRA_COLUMNS: tuple[str, ...] = (
-    "HITId", "HITTypeId", "Title", "WorkerId", "AssignmentStatus", "Input.START", "Input.END", "Answer.comments",
+    "HITId",
+    "HITTypeId",
+    "Title",
+    "WorkerId",
+    "AssignmentStatus",
+    "Input.START",
+    "Input.END",
+    "Answer.comments",
 )
 
 
-def write_mturk_csvs(label_dir: Path, segments: Iterable[MoseiSegment], batches: int = 2, bom: bool = True) -> list[Path]:
+def write_mturk_csvs(
+    label_dir: Path, segments: Iterable[MoseiSegment], batches: int = 2, bom: bool = True
+) -> list[Path]:
     """Write MTurk batch CSVs like the raw release's: one row per annotator, extra columns,
     quoted free-text comments (with commas, quotes and newlines), empty cells for missing answers,
     a UTF-8 BOM, and rows of one clip spread over several batch files."""
     label_dir.mkdir(parents=True, exist_ok=True)
     answer_cols = [f"Answer.{e}" for e in MOSEI_EMOTIONS] + ["Answer.sentiment"]
     # columns in a scrambled order, as in real exports
-    header = ["HITId", "Input.VIDEO_ID", *MTURK_EXTRA_COLUMNS[1:5], "Answer.sentiment", "Input.CLIP",
-              *[f"Answer.{e}" for e in reversed(MOSEI_EMOTIONS)], "Input.START", "Input.END", "Answer.comments"]
+    header = [
+        "HITId",
+        "Input.VIDEO_ID",
+        *MTURK_EXTRA_COLUMNS[1:5],
+        "Answer.sentiment",
+        "Input.CLIP",
+        *[f"Answer.{e}" for e in reversed(MOSEI_EMOTIONS)],
+        "Input.START",
+        "Input.END",
+        "Answer.comments",
+    ]
     rows: list[list[dict[str, str]]] = [[] for _ in range(batches)]
     n = 0
     for seg in segments:
         for k, vote in enumerate(seg.votes or ()):
             row = {h: "" for h in header}
-            row.update({"HITId": f"3X{n:06d}", "HITTypeId": "3ABC", "Title": "Rate the emotions, please",
-                        "WorkerId": f"A{k:04d}", "AssignmentStatus": "Approved",
-                        "Input.VIDEO_ID": seg.video_id, "Input.CLIP": seg.clip,
-                        "Input.START": str(seg.start), "Input.END": str(seg.end),
-                        "Answer.comments": 'she said "no, never",\nthen left' if n % 3 == 0 else ""})
+            row.update(
+                {
+                    "HITId": f"3X{n:06d}",
+                    "HITTypeId": "3ABC",
+                    "Title": "Rate the emotions, please",
+                    "WorkerId": f"A{k:04d}",
+                    "AssignmentStatus": "Approved",
+                    "Input.VIDEO_ID": seg.video_id,
+                    "Input.CLIP": seg.clip,
+                    "Input.START": str(seg.start),
+                    "Input.END": str(seg.end),
+                    "Answer.comments": 'she said "no, never",\nthen left' if n % 3 == 0 else "",
+                }
+            )
             for col in answer_cols:
                 name = col.split(".", 1)[1]
                 if name in vote:
@@ -218,7 +287,15 @@ def write_mturk_csvs(label_dir: Path, segments: Iterable[MoseiSegment], batches:
     return paths
 
 
-SDK_MOSEI_ORDER: tuple[str, ...] = ("sentiment", "happiness", "sadness", "anger", "surprise", "disgust", "fear")
+SDK_MOSEI_ORDER: tuple[str, ...] = (
+    "sentiment",
+    "happiness",
+    "sadness",
+    "anger",
+    "surprise",
+    "disgust",
+    "fear",
+)
 
 
 def write_mosei_csd(
@@ -240,8 +317,12 @@ def write_mosei_csd(
         data = root.create_group("data")
         for vid, items in rows.items():
             g = data.create_group(vid)
-            g.create_dataset("features", data=np.asarray([list(r[2]) for r in items], dtype=np.float32).reshape(-1, 7))
-            g.create_dataset("intervals", data=np.asarray([[r[0], r[1]] for r in items], dtype=np.float64).reshape(-1, 2))
+            g.create_dataset(
+                "features", data=np.asarray([list(r[2]) for r in items], dtype=np.float32).reshape(-1, 7)
+            )
+            g.create_dataset(
+                "intervals", data=np.asarray([[r[0], r[1]] for r in items], dtype=np.float64).reshape(-1, 2)
+            )
         meta = root.create_group("metadata")
         for key, value in (("root name", root_name), ("dimension names", list(SDK_MOSEI_ORDER))):
             ds = meta.create_dataset(key, (1,), dtype=h5py.special_dtype(vlen=str))
@@ -255,6 +336,7 @@ def sdk_features_from_votes(votes: Sequence[Mapping[str, float | None]]) -> list
     An emotion an annotator did not mention counts as 0 (as in the MTurk CSVs written here); an
     explicit ``None`` is a missing answer and is left out of the mean.
     """
+
     def mean(name: str) -> float:
         default = None if name == "sentiment" else 0.0
         vals = [float(x) for v in votes if (x := v.get(name, default)) is not None]
@@ -319,7 +401,9 @@ def build_mosei_tree(
         if vid in line_order:
             lines = [lines[i] for i in line_order[vid]]
         # the first line of a CRLF file also gets trailing spaces, as some raw lines have
-        lines = [ln + ("   " if i == 0 else "") for i, ln in enumerate(lines)] + list(extra_lines.get(vid, ()))
+        lines = [ln + ("   " if i == 0 else "") for i, ln in enumerate(lines)] + list(
+            extra_lines.get(vid, ())
+        )
         nl = "\r\n" if vid in crlf else "\n"
         (tdir / f"{vid}.txt").write_bytes((nl.join(lines) + nl).encode("utf-8"))
         seconds = max(s.end for s in segs) + 0.5
@@ -458,14 +542,17 @@ def build_iemocap_tree(
         nl = "\n" if dialog in lf_only else "\r\n"
         emo = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
         for t in dturns:
-            emo.append(f"[{t.start:.4f} - {t.end:.4f}]\t{t.turn}\t{t.code}\t[{t.vad[0]:.4f}, {t.vad[1]:.4f}, {t.vad[2]:.4f}]")
+            emo.append(
+                f"[{t.start:.4f} - {t.end:.4f}]\t{t.turn}\t{t.code}\t[{t.vad[0]:.4f}, {t.vad[1]:.4f}, {t.vad[2]:.4f}]"
+            )
             emo.extend(_ANNOTATOR_LINES)
             emo.append("")
         emo_dir = sess / "dialog/EmoEvaluation"
         (emo_dir / "Categorical").mkdir(parents=True, exist_ok=True)
         (emo_dir / f"{dialog}.txt").write_bytes(nl.join(emo).encode("utf-8") + nl.encode())
         (emo_dir / "Categorical" / f"{dialog}_e2_cat.txt").write_bytes(
-            nl.join(f"{t.turn} :Neutral state; ()" for t in dturns).encode() + nl.encode())
+            nl.join(f"{t.turn} :Neutral state; ()" for t in dturns).encode() + nl.encode()
+        )
         (emo_dir / f"._{dialog}.txt").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")
         gender = dialog[5]
         other = "M" if gender == "F" else "F"
@@ -473,8 +560,11 @@ def build_iemocap_tree(
         for t in dturns:
             if t.text is not None:
                 lines.append(f"{t.turn} [{t.start:08.4f}-{t.end:08.4f}]: {t.text}")
-        lines[1:1] = [f"{other}: Yeah.", f"{dialog}_{other}XX0 [020.0000-021.0000]: overlapping crosstalk",
-                      f"{gender} [021.5000-022.0000]: [BREATHING]"]
+        lines[1:1] = [
+            f"{other}: Yeah.",
+            f"{dialog}_{other}XX0 [020.0000-021.0000]: overlapping crosstalk",
+            f"{gender} [021.5000-022.0000]: [BREATHING]",
+        ]
         lines += list(extra.get(dialog, ()))
         tdir = sess / "dialog/transcriptions"
         tdir.mkdir(parents=True, exist_ok=True)

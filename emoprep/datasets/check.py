@@ -96,8 +96,12 @@ class CheckReport:
             out.append("categories: " + ", ".join(f"{k} {v}" for k, v in sorted(self.per_category.items())))
         reader_counts = {k: v for k, v in sorted(r.counts.items()) if not k.startswith("split_")}
         out.append("reader counts: " + ", ".join(f"{k}={v}" for k, v in reader_counts.items()))
-        for kind, title in (("malformed", "unparseable lines"), ("missing_media", "missing media"),
-                            ("invalid", "invalid segments"), ("clamped", "clamped starts")):
+        for kind, title in (
+            ("malformed", "unparseable lines"),
+            ("missing_media", "missing media"),
+            ("invalid", "invalid segments"),
+            ("clamped", "clamped starts"),
+        ):
             items = self.issues(kind)
             if items:
                 out.append(f"{title}: {len(items)}")
@@ -135,7 +139,9 @@ def _layout(dataset: str, root: Path | None, report: CheckReport) -> None:
     if dataset == "iemocap":
         present = {p.name for p in root.glob("Session[1-5]") if p.is_dir()}
         if not present:
-            report.layout_errors.append(f"{root}: no Session1..Session5 folders (give the IEMOCAP_full_release folder)")
+            report.layout_errors.append(
+                f"{root}: no Session1..Session5 folders (give the IEMOCAP_full_release folder)"
+            )
             return
         missing_sessions = sorted({f"Session{n}" for n in range(1, 6)} - present)
         if missing_sessions:
@@ -168,7 +174,7 @@ def _found_count(key: str, result: ReadResult) -> int | None:
     if key == "utterances":
         return len(result.utterances)
     if key.startswith("split_"):
-        return sum(1 for u in result.utterances if u.split == key[len("split_"):])
+        return sum(1 for u in result.utterances if u.split == key[len("split_") :])
     return result.counts.get(key)
 
 

@@ -34,9 +34,9 @@ import math
 import random
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 from ..config import ExtractConfig
 from ..errors import DatasetError, SetupError
@@ -46,7 +46,14 @@ from .splitfiles import load_split_file
 
 CLASS_SETS: dict[str, dict[str, str]] = {
     # option value -> {IEMOCAP code: label name}; label order = order of first appearance
-    "6": {"ang": "anger", "exc": "excited", "fru": "frustrated", "hap": "happy", "neu": "neutral", "sad": "sad"},
+    "6": {
+        "ang": "anger",
+        "exc": "excited",
+        "fru": "frustrated",
+        "hap": "happy",
+        "neu": "neutral",
+        "sad": "sad",
+    },
     "4": {"ang": "anger", "hap": "happy", "exc": "happy", "neu": "neutral", "sad": "sad"},
 }
 PAPER_SPLIT = (5162, 737, 1481)
@@ -92,7 +99,9 @@ def parse_emo_evaluation(path: Path) -> tuple[list[Turn], list[ReaderIssue]]:
         m = _SUMMARY.match(line)
         where = f"{path}:{lineno}"
         if not m:
-            issues.append(ReaderIssue("malformed", f"unparseable EmoEvaluation summary line: {line[:80]!r}", where))
+            issues.append(
+                ReaderIssue("malformed", f"unparseable EmoEvaluation summary line: {line[:80]!r}", where)
+            )
             continue
         try:
             start, end = float(m["start"]), float(m["end"])
@@ -127,7 +136,11 @@ def parse_transcription(path: Path) -> tuple[dict[str, str], int, list[ReaderIss
             skipped += 1
             continue
         if len(parts) < 2 or not _TIMES.search(parts[1]):
-            issues.append(ReaderIssue("malformed", f"transcription line without [start-end]: {line[:80]!r}", f"{path}:{lineno}"))
+            issues.append(
+                ReaderIssue(
+                    "malformed", f"transcription line without [start-end]: {line[:80]!r}", f"{path}:{lineno}"
+                )
+            )
             continue
         texts[turn] = text.strip()
     return texts, skipped, issues
@@ -154,8 +167,8 @@ def parse_split_option(value: str) -> tuple[str, int | None, int | None]:
 def random_split(ids: list[str], seed: int) -> dict[str, str]:
     """Seeded shuffle of the sorted ids, cut in the paper's proportions (exact at 7380)."""
     n = len(ids)
-    n_valid = int(math.floor(n * PAPER_SPLIT[1] / sum(PAPER_SPLIT) + 0.5))
-    n_test = int(math.floor(n * PAPER_SPLIT[2] / sum(PAPER_SPLIT) + 0.5))
+    n_valid = math.floor(n * PAPER_SPLIT[1] / sum(PAPER_SPLIT) + 0.5)
+    n_test = math.floor(n * PAPER_SPLIT[2] / sum(PAPER_SPLIT) + 0.5)
     order = sorted(ids)
     random.Random(seed).shuffle(order)
     out = {i: "test" for i in order[:n_test]}
@@ -230,14 +243,28 @@ class IemocapReader:
             counts["malformed"] += len(t_issues)
             issues.extend(t_issues)
         else:
-            issues.append(ReaderIssue("missing_media", f"no transcription for dialog {dialog}: text will be null", str(tpath)))
+            issues.append(
+                ReaderIssue(
+                    "missing_media", f"no transcription for dialog {dialog}: text will be null", str(tpath)
+                )
+            )
         video = session / "dialog/avi/DivX" / f"{dialog}.avi"
         audio = session / "dialog/wav" / f"{dialog}.wav"
         has_video, has_audio = video.is_file(), audio.is_file()
         if not has_video:
-            issues.append(ReaderIssue("missing_media", f"no video {video.name}: visual features will be missing", str(video)))
+            issues.append(
+                ReaderIssue(
+                    "missing_media", f"no video {video.name}: visual features will be missing", str(video)
+                )
+            )
         if not has_audio:
-            issues.append(ReaderIssue("missing_media", f"no dialog wav {audio.name}: audio comes from the avi, mixed down", str(audio)))
+            issues.append(
+                ReaderIssue(
+                    "missing_media",
+                    f"no dialog wav {audio.name}: audio comes from the avi, mixed down",
+                    str(audio),
+                )
+            )
         session_letter = dialog[5:6]
         out: list[Utterance] = []
         for t in turns:
@@ -285,7 +312,9 @@ class IemocapReader:
         return out
 
     @staticmethod
-    def _splits(root: Path, utterances: list[Utterance], config: ExtractConfig, seed: int) -> Callable[[Utterance], str]:
+    def _splits(
+        root: Path, utterances: list[Utterance], config: ExtractConfig, seed: int
+    ) -> Callable[[Utterance], str]:
         """The split function of the ``split`` option (parsed and validated up front)."""
         value = config.option("split") or "random"
         kind, test, valid = parse_split_option(value)
@@ -295,6 +324,7 @@ class IemocapReader:
             table = random_split([u.utterance_id for u in utterances], seed)
             return lambda u: table[u.utterance_id]
         if kind == "session":
+
             def by_session(u: Utterance) -> str:
                 s = int(u.utterance_id[3:5])
                 return "test" if s == test else "valid" if s == valid else "train"

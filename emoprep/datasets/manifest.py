@@ -30,8 +30,22 @@ from .splitfiles import _ALIASES as SPLIT_ALIASES
 
 REQUIRED = ("utterance_id", "start", "end")
 MEDIA = ("video", "audio")
-KNOWN = (*REQUIRED, *MEDIA, "text", "speaker", "video_id", "split", "audio_channel", "video_region",
-         "emotions", "category", "sentiment", "valence", "arousal", "dominance")
+KNOWN = (
+    *REQUIRED,
+    *MEDIA,
+    "text",
+    "speaker",
+    "video_id",
+    "split",
+    "audio_channel",
+    "video_region",
+    "emotions",
+    "category",
+    "sentiment",
+    "valence",
+    "arousal",
+    "dominance",
+)
 NO_EMOTION = "none"
 """``emotions`` value of a labelled utterance that shows none of the emotions (all zeros)."""
 
@@ -57,7 +71,9 @@ def _rows(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
         return rows, errors
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if reader.fieldnames is None:
-        return [], [f"{path}:1: empty file; expected a header row ({', '.join(REQUIRED)}, video and/or audio, ...)"]
+        return [], [
+            f"{path}:1: empty file; expected a header row ({', '.join(REQUIRED)}, video and/or audio, ...)"
+        ]
     reader.fieldnames = [h.strip() for h in reader.fieldnames]
     last = 1
     for row in reader:
@@ -93,6 +109,11 @@ def _float(row: dict, key: str, where: str, errors: list[str], required: bool = 
     return f
 
 
+def _opt_float(row: dict[str, Any], key: str) -> float | None:
+    """A validated optional number (syntax was checked before any utterance is built)."""
+    return None if _blank(row.get(key)) else float(row[key])
+
+
 def _names(value: Any) -> list[str] | None:
     if _blank(value):
         return None
@@ -109,7 +130,9 @@ class ManifestReader:
     def read(self, root: Path, config: ExtractConfig) -> ReadResult:
         path = Path(root).expanduser().resolve()
         if not path.is_file():
-            raise DatasetError(f"{path}: manifest file not found (give the .csv or .jsonl file itself as the root)")
+            raise DatasetError(
+                f"{path}: manifest file not found (give the .csv or .jsonl file itself as the root)"
+            )
         rows, errors = _rows(path)
         if rows and path.suffix.lower() not in (".jsonl", ".ndjson", ".json"):
             missing = [c for c in REQUIRED if c not in rows[0][1]]
@@ -146,7 +169,9 @@ class ManifestReader:
                 errors.append(f"{where}: unknown split {row.get('split')!r}; use train, valid, test or none")
             channel = row.get("audio_channel")
             if not _blank(channel) and not str(channel).strip().isdigit():
-                errors.append(f"{where}: 'audio_channel' must be a channel index (0, 1, ...), got {channel!r}")
+                errors.append(
+                    f"{where}: 'audio_channel' must be a channel index (0, 1, ...), got {channel!r}"
+                )
             region = row.get("video_region")
             if not _blank(region) and str(region).strip() not in ("left", "right"):
                 errors.append(f"{where}: 'video_region' must be left or right, got {region!r}")
@@ -154,7 +179,9 @@ class ManifestReader:
             if names:
                 found.update(names)
                 if label_names is not None and set(names) - set(label_names):
-                    errors.append(f"{where}: emotion(s) {sorted(set(names) - set(label_names))} not in label_names {list(label_names)}")
+                    errors.append(
+                        f"{where}: emotion(s) {sorted(set(names) - set(label_names))} not in label_names {list(label_names)}"
+                    )
             parsed.append((where, row))
         if errors:
             shown = "\n  ".join(errors[:50])
@@ -163,7 +190,9 @@ class ManifestReader:
         names_order = label_names if label_names is not None else tuple(sorted(found))
         return self._build(path, parsed, names_order)
 
-    def _build(self, path: Path, parsed: list[tuple[str, dict[str, Any]]], names: tuple[str, ...]) -> ReadResult:
+    def _build(
+        self, path: Path, parsed: list[tuple[str, dict[str, Any]]], names: tuple[str, ...]
+    ) -> ReadResult:
         base = path.parent
         issues: list[ReaderIssue] = []
         counts: Counter[str] = Counter()
@@ -198,13 +227,12 @@ class ManifestReader:
                 counts["invalid"] += 1
                 continue
             emo = _names(row.get("emotions"))
-            opt = lambda k: None if _blank(row.get(k)) else float(row[k])  # noqa: E731
             labels = Labels(
                 emotions=None if emo is None else tuple(int(n in emo) for n in names),
-                sentiment=opt("sentiment"),
-                valence=opt("valence"),
-                arousal=opt("arousal"),
-                dominance=opt("dominance"),
+                sentiment=_opt_float(row, "sentiment"),
+                valence=_opt_float(row, "valence"),
+                arousal=_opt_float(row, "arousal"),
+                dominance=_opt_float(row, "dominance"),
                 category=None if _blank(row.get("category")) else str(row["category"]).strip(),
             )
             first_media = media["video"] or media["audio"]
@@ -213,16 +241,24 @@ class ManifestReader:
                 Utterance(
                     utterance_id=uid,
                     dataset=self.name,
-                    video_id=str(row["video_id"]).strip() if not _blank(row.get("video_id")) else Path(first_media).stem,
+                    video_id=str(row["video_id"]).strip()
+                    if not _blank(row.get("video_id"))
+                    else Path(first_media).stem,
                     start_s=start,
                     end_s=end,
                     text=None if text is None else str(text).strip(),
                     speaker=None if _blank(row.get("speaker")) else str(row["speaker"]).strip(),
-                    split=SPLIT_ALIASES["none" if _blank(row.get("split")) else str(row["split"]).strip().lower()],
+                    split=SPLIT_ALIASES[
+                        "none" if _blank(row.get("split")) else str(row["split"]).strip().lower()
+                    ],
                     video_path=media["video"],
                     audio_path=media["audio"],
-                    audio_channel=None if _blank(row.get("audio_channel")) else int(str(row["audio_channel"]).strip()),
-                    video_region=None if _blank(row.get("video_region")) else str(row["video_region"]).strip(),
+                    audio_channel=None
+                    if _blank(row.get("audio_channel"))
+                    else int(str(row["audio_channel"]).strip()),
+                    video_region=None
+                    if _blank(row.get("video_region"))
+                    else str(row["video_region"]).strip(),
                     labels=labels,
                 )
             )

@@ -96,12 +96,16 @@ def parse_transcript(path: Path, video_id: str) -> tuple[list[Segment], list[Rea
             continue
         where = f"{path}:{lineno}"
         if line.startswith(prefix):
-            vid, rest = video_id, line[len(prefix):].split("___", 3)
+            vid, rest = video_id, line[len(prefix) :].split("___", 3)
         else:
             parts = line.split("___", 4)
             vid, rest = parts[0].strip(), parts[1:]
         if len(rest) < 4:
-            issues.append(ReaderIssue("malformed", f"expected <vid>___<clip>___<start>___<end>___<text>: {line[:80]!r}", where))
+            issues.append(
+                ReaderIssue(
+                    "malformed", f"expected <vid>___<clip>___<start>___<end>___<text>: {line[:80]!r}", where
+                )
+            )
             continue
         clip, start_s, end_s, utter_text = rest
         try:
@@ -113,7 +117,9 @@ def parse_transcript(path: Path, video_id: str) -> tuple[list[Segment], list[Rea
             issues.append(ReaderIssue("malformed", f"start/end not finite: {start_s!r}, {end_s!r}", where))
             continue
         if vid != video_id:
-            issues.append(ReaderIssue("malformed", f"line names video {vid!r} in the transcript of {video_id!r}", where))
+            issues.append(
+                ReaderIssue("malformed", f"line names video {vid!r} in the transcript of {video_id!r}", where)
+            )
             continue
         segments.append(Segment(video_id, clip.strip(), start, end, utter_text.strip(), where))
     return segments, issues
@@ -152,9 +158,14 @@ class MoseiReader:
         root = Path(root).expanduser().resolve()
         tdir = root / TRANSCRIPT_DIR
         if not tdir.is_dir():
-            raise DatasetError(f"{root}: no {TRANSCRIPT_DIR.as_posix()}/ folder; is this the raw CMU-MOSEI tree (the folder holding Raw/)?")
+            raise DatasetError(
+                f"{root}: no {TRANSCRIPT_DIR.as_posix()}/ folder; is this the raw CMU-MOSEI tree (the folder holding Raw/)?"
+            )
         keep_unlabelled = option_bool(config.option("keep_unlabelled"), False, "keep_unlabelled")
-        tolerance = float(config.option("label_tolerance", "0.05") or 0.05)
+        try:
+            tolerance = float(config.option("label_tolerance") or 0.05)
+        except ValueError:
+            raise SetupError(f"label_tolerance={config.option('label_tolerance')!r}: use seconds, e.g. 0.05") from None
         splits = load_splits(root, config)
         label_mode = (config.option("labels") or "auto").strip().lower()
         if label_mode not in ("auto", "sdk", "mturk"):
@@ -165,7 +176,9 @@ class MoseiReader:
 
         sdk_path = find_sdk_labels(root, config) if label_mode in ("auto", "sdk") else None
         if label_mode == "sdk" and sdk_path is None:
-            raise SetupError(f"labels=sdk but no CMU_MOSEI_Labels.csd in {root} (or Labels/, Raw/Labels/); pass labels_file=PATH")
+            raise SetupError(
+                f"labels=sdk but no CMU_MOSEI_Labels.csd in {root} (or Labels/, Raw/Labels/); pass labels_file=PATH"
+            )
         use_sdk = sdk_path is not None
         mturk: dict[tuple[str, str], Labels] = {}
         sdk: dict = {}
@@ -208,7 +221,11 @@ class MoseiReader:
             for seg, lab in zip(segments, labels):
                 uid = f"{vid}_{seg.clip}"
                 if uid in ids_here:
-                    issues.append(ReaderIssue("invalid", f"duplicate clip id {seg.clip!r}; first one kept", seg.source, uid))
+                    issues.append(
+                        ReaderIssue(
+                            "invalid", f"duplicate clip id {seg.clip!r}; first one kept", seg.source, uid
+                        )
+                    )
                     counts["invalid"] += 1
                     continue
                 ids_here.add(uid)
@@ -230,9 +247,17 @@ class MoseiReader:
                     lab = Labels()
                 if not has_video and not has_audio:
                     if not media_reported:
-                        issues.append(ReaderIssue("missing_media", f"no {vid}.mp4 nor {vid}.wav: its segments are skipped", str(tpath)))
+                        issues.append(
+                            ReaderIssue(
+                                "missing_media",
+                                f"no {vid}.mp4 nor {vid}.wav: its segments are skipped",
+                                str(tpath),
+                            )
+                        )
                         media_reported = True
-                    issues.append(ReaderIssue("missing_media", f"no media for video {vid!r}", seg.source, uid))
+                    issues.append(
+                        ReaderIssue("missing_media", f"no media for video {vid!r}", seg.source, uid)
+                    )
                     counts["missing_media"] += 1
                     continue
                 utterances.append(
@@ -251,9 +276,19 @@ class MoseiReader:
                     )
                 )
             if unlabelled_here:
-                issues.append(ReaderIssue("unlabelled", f"{unlabelled_here} of {len(segments)} segments have no labels", str(tpath)))
+                issues.append(
+                    ReaderIssue(
+                        "unlabelled",
+                        f"{unlabelled_here} of {len(segments)} segments have no labels",
+                        str(tpath),
+                    )
+                )
             if not has_video and has_audio and len(utterances) > kept_before:
-                issues.append(ReaderIssue("missing_media", f"no video {vid}.mp4: visual features will be missing", str(tpath)))
+                issues.append(
+                    ReaderIssue(
+                        "missing_media", f"no video {vid}.mp4: visual features will be missing", str(tpath)
+                    )
+                )
                 counts["missing_video"] += 1
 
         label_videos = set(sdk) if use_sdk else {v for v, _ in mturk}
@@ -282,5 +317,11 @@ class MoseiReader:
         if unmatched:
             counts["sdk_labels_unmatched"] += len(unmatched)
             spans = ", ".join(f"[{rows[j].start:g}, {rows[j].end:g}]" for j in unmatched[:5])
-            issues.append(ReaderIssue("unlabelled", f"{len(unmatched)} labelled interval(s) of {vid!r} match no transcript segment: {spans}", vid))
+            issues.append(
+                ReaderIssue(
+                    "unlabelled",
+                    f"{len(unmatched)} labelled interval(s) of {vid!r} match no transcript segment: {spans}",
+                    vid,
+                )
+            )
         return [rows[pairs[i]].labels if i in pairs else None for i in range(len(segments))]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,7 +104,9 @@ def read_mturk(paths: list[Path]) -> tuple[dict[tuple[str, str], Labels], list[R
             video = (row.get(MTURK_VIDEO_COLUMN) or "").strip()
             clip = (row.get(MTURK_CLIP_COLUMN) or "").strip()
             if not video or not clip:
-                issues.append(ReaderIssue("malformed", "row without Input.VIDEO_ID/Input.CLIP", source=f"{path}:{line}"))
+                issues.append(
+                    ReaderIssue("malformed", "row without Input.VIDEO_ID/Input.CLIP", source=f"{path}:{line}")
+                )
                 continue
             values = [_number(row.get(c)) for c in MTURK_EMOTION_COLUMNS]
             sentiment = _number(row.get(MTURK_SENTIMENT_COLUMN))
@@ -161,9 +164,11 @@ def read_sdk(path: Path) -> dict[str, list[SdkSegment]]:
     with handle:
         roots = list(handle.keys())
         if not roots or "data" not in handle[roots[0]]:
-            raise DatasetError(f"{path}: expected '<root>/data/<video_id>/features' (CMU SDK .csd), found {roots}")
+            raise DatasetError(
+                f"{path}: expected '<root>/data/<video_id>/features' (CMU SDK .csd), found {roots}"
+            )
         data = handle[roots[0]]["data"]
-        for vid in data.keys():
+        for vid in data:
             group = data[vid]
             features = group["features"][()]
             intervals = group["intervals"][()]
@@ -171,9 +176,12 @@ def read_sdk(path: Path) -> dict[str, list[SdkSegment]]:
                 raise DatasetError(
                     f"{path}: {vid}: features {features.shape} / intervals {intervals.shape}; expected N x 7 and N x 2"
                 )
-            out[str(vid)] = [
-                SdkSegment(float(iv[0]), float(iv[1]), sdk_labels(list(row))) for row, iv in zip(features, intervals)
-            ]
+            # keys of SDK files aligned to segments read "<vid>[<n>]": same video, joined by interval too
+            key = re.sub(r"\[\d+\]$", "", str(vid))
+            out.setdefault(key, []).extend(
+                SdkSegment(float(iv[0]), float(iv[1]), sdk_labels(list(row)))
+                for row, iv in zip(features, intervals)
+            )
     return out
 
 

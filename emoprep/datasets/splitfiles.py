@@ -128,7 +128,9 @@ def load_split_file(value: str, root: Path) -> SplitMap:
     """Load a split file given as an option value (see :func:`resolve_path`)."""
     path = resolve_path(value, root)
     if not path.is_file():
-        raise SetupError(f"splits file {value!r} not found (looked at {path}; relative paths are tried under the dataset root, then the current folder)")
+        raise SetupError(
+            f"splits file {value!r} not found (looked at {path}; relative paths are tried under the dataset root, then the current folder)"
+        )
     text = path.read_text(encoding="utf-8-sig")
     if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
         return parse_split_json(text, str(path))
@@ -142,7 +144,7 @@ def load_packaged_split(name: str) -> SplitMap:
     except (FileNotFoundError, ModuleNotFoundError):
         raise SetupError(
             f"the packaged split file pipelines/splits/{name} is missing from this installation; "
-            "pass your own with --option splits=FILE (JSON {\"train\": [...], \"valid\": [...], "
+            'pass your own with --option splits=FILE (JSON {"train": [...], "valid": [...], '
             "\"test\": [...]} or 'id,split' lines)"
         ) from None
     return parse_split_json(text, f"emoprep.pipelines/splits/{name}")

@@ -51,7 +51,8 @@ def _assert_same_shards(a: Path, b: Path) -> None:
 
 
 def test_synchronous_and_local_cluster_write_identical_shards(small_demo: Path, glove_file: Path, tmp_path: Path) -> None:
-    cfg = build_config("demo", TEXT_ONLY)
+    """Every modality, both schedulers: the bytes of the shards must not depend on where they ran."""
+    cfg = build_config("demo", {"shard_size": 3, "modalities": ["text", "acoustic", "logmel", "visual"]})
     sync = run_extract(cfg, small_demo, tmp_path / "sync", glove=str(glove_file), synchronous=True)
     dist = run_extract(cfg, small_demo, tmp_path / "dist", glove=str(glove_file), workers=2)
     assert sync.complete and dist.complete
@@ -60,6 +61,9 @@ def test_synchronous_and_local_cluster_write_identical_shards(small_demo: Path, 
     ms = json.loads((tmp_path / "sync/manifest.json").read_text())
     md = json.loads((tmp_path / "dist/manifest.json").read_text())
     assert [s["sha256"] for s in ms["shards"]] == [s["sha256"] for s in md["shards"]]
+    table = next(iter(_tables(tmp_path / "sync").values()))
+    for column in ("glove", "acoustic", "logmel", "face_crops"):
+        assert table.column(column).null_count == 0, column
 
 
 def test_manifest_describes_the_run(small_demo: Path, glove_file: Path, tmp_path: Path) -> None:

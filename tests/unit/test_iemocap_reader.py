@@ -69,9 +69,12 @@ def test_transcription_pitfalls(tree) -> None:
 
 
 def test_irregular_transcription_lines_are_reported(tmp_path: Path) -> None:
-    tree = build_iemocap_tree(tmp_path / "r", extra_transcript_lines={
-        "Ses01F_impro01": ["Ses01F_impro01_F009 [oops]: no times", "F: [LAUGHTER]", "", "just words"],
-    })
+    tree = build_iemocap_tree(
+        tmp_path / "r",
+        extra_transcript_lines={
+            "Ses01F_impro01": ["Ses01F_impro01_F009 [oops]: no times", "F: [LAUGHTER]", "", "just words"],
+        },
+    )
     result = IemocapReader().read(tree.root, cfg())
     malformed = [i for i in result.issues if i.kind == "malformed"]
     assert len(malformed) == 1 and "no times" in malformed[0].message
@@ -106,18 +109,26 @@ def test_random_split_on_a_tree(tree) -> None:
     b = IemocapReader().read(tree.root, cfg(seed="7"))
     assert {u.split for u in a.utterances} <= {"train", "valid", "test"}
     assert sum(a.counts[f"split_{s}"] for s in ("train", "valid", "test")) == len(a.utterances)
-    assert [u.split for u in IemocapReader().read(tree.root, cfg()).utterances] == [u.split for u in a.utterances]
+    assert [u.split for u in IemocapReader().read(tree.root, cfg()).utterances] == [
+        u.split for u in a.utterances
+    ]
     assert {u.utterance_id for u in a.utterances} == {u.utterance_id for u in b.utterances}
 
 
-@pytest.mark.parametrize("option,test,valid", [("session:2", 2, 3), ("session:5", 5, 1), ("session:1:4", 1, 4)])
+@pytest.mark.parametrize(
+    "option,test,valid", [("session:2", 2, 3), ("session:5", 5, 1), ("session:1:4", 1, 4)]
+)
 def test_leave_one_session_out(tree, option: str, test: int, valid: int) -> None:
     result = IemocapReader().read(tree.root, cfg(split=option))
     for u in result.utterances:
         session = int(u.video_id[3:5])
         assert u.split == ("test" if session == test else "valid" if session == valid else "train")
     speakers = {s: {u.speaker for u in result.utterances if u.split == s} for s in ("train", "valid", "test")}
-    assert speakers["test"] and not (speakers["test"] & speakers["train"]) and not (speakers["valid"] & speakers["train"])
+    assert (
+        speakers["test"]
+        and not (speakers["test"] & speakers["train"])
+        and not (speakers["valid"] & speakers["train"])
+    )
 
 
 @pytest.mark.parametrize("bad", ["session:6", "session:x", "session:2:2", "session:1:2:3"])
@@ -135,7 +146,9 @@ def test_split_file(tree, tmp_path: Path) -> None:
 
 
 def test_missing_media(tmp_path: Path) -> None:
-    tree = build_iemocap_tree(tmp_path / "m", no_video=("Ses02F_impro02", "Ses03M_impro03"), no_wav=("Ses03M_impro03",))
+    tree = build_iemocap_tree(
+        tmp_path / "m", no_video=("Ses02F_impro02", "Ses03M_impro03"), no_wav=("Ses03M_impro03",)
+    )
     result = IemocapReader().read(tree.root, cfg())
     got = {u.utterance_id: u for u in result.utterances}
     u = got["Ses02F_impro02_M000"]
@@ -156,13 +169,15 @@ def test_media_are_decodable_and_sides_differ(tmp_path: Path) -> None:
     u = IemocapReader().read(tree.root, cfg(split="none")).utterances[0]
     with av.open(u.video_path) as f:
         frame = next(f.decode(video=0)).to_ndarray(format="rgb24")
-    h, w, _ = frame.shape
+    w = frame.shape[1]
     left, right = frame[:, : w // 2].mean(axis=(0, 1)), frame[:, w // 2 :].mean(axis=(0, 1))
     assert left[0] > left[2] and right[2] > right[0]  # red left actor, blue right actor
     with av.open(u.audio_path) as f:
         channels = f.streams.audio[0].codec_context.channels
         # PCM WAV decodes to packed (interleaved) samples: one row of n * channels values
-        samples = np.concatenate([fr.to_ndarray().reshape(-1, channels).T for fr in f.decode(audio=0)], axis=1)
+        samples = np.concatenate(
+            [fr.to_ndarray().reshape(-1, channels).T for fr in f.decode(audio=0)], axis=1
+        )
     assert channels == 2 and samples.shape[0] == 2
     peak = [np.argmax(np.abs(np.fft.rfft(ch.astype(float)))) * 16000 / len(ch) for ch in samples]
     assert peak[0] == pytest.approx(300, abs=5) and peak[1] == pytest.approx(600, abs=5)

@@ -44,7 +44,14 @@ def test_csv_fields_labels_and_paths(media: Path) -> None:
     assert list(got) == ["call01_000", "call01_001", "call02_000"]
     a, b, c = got["call01_000"], got["call01_001"], got["call02_000"]
     assert a.video_path == str(media.resolve() / "videos/call01.mp4") and a.audio_path is None
-    assert (a.start_s, a.end_s, a.text, a.speaker, a.split, a.video_id) == (0.0, 3.2, "Hello, how are you?", "alice", "train", "call01")
+    assert (a.start_s, a.end_s, a.text, a.speaker, a.split, a.video_id) == (
+        0.0,
+        3.2,
+        "Hello, how are you?",
+        "alice",
+        "train",
+        "call01",
+    )
     assert a.labels.emotions == (0, 1, 0) and a.labels.sentiment == 1.5 and a.video_region == "left"
     assert b.start_s == 0.0 and b.split == "valid" and b.text == "" and b.labels.emotions == (0, 0, 0)
     assert c.text == 'multi\nline "quoted"' and c.audio_channel == 1 and c.labels.emotions == (0, 1, 1)
@@ -59,8 +66,21 @@ def test_csv_fields_labels_and_paths(media: Path) -> None:
 def test_jsonl_and_fixed_label_names(media: Path) -> None:
     path = media / "m.jsonl"
     rows = [
-        {"utterance_id": "u1", "video": "videos/call01.mp4", "start": 0, "end": 2, "emotions": ["sad"], "valence": 2.5},
-        {"utterance_id": "u2", "audio": str(media / "audio/call02.wav"), "start": 1, "end": 2, "split": "test"},
+        {
+            "utterance_id": "u1",
+            "video": "videos/call01.mp4",
+            "start": 0,
+            "end": 2,
+            "emotions": ["sad"],
+            "valence": 2.5,
+        },
+        {
+            "utterance_id": "u2",
+            "audio": str(media / "audio/call02.wav"),
+            "start": 1,
+            "end": 2,
+            "split": "test",
+        },
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
     result = get_reader("manifest").read(path, cfg(label_names="happy,sad"))
@@ -84,8 +104,13 @@ def test_syntax_errors_are_all_listed_with_file_and_line(media: Path) -> None:
     with pytest.raises(DatasetError) as err:
         get_reader("manifest").read(path, cfg(label_names="happy,sad"))
     msg = str(err.value)
-    for line, words in ((3, "'end' must be a number"), (4, "duplicate utterance_id 'a'"), (5, "unknown split"),
-                        (6, "'video' or an 'audio'"), (7, "not in label_names")):
+    for line, words in (
+        (3, "'end' must be a number"),
+        (4, "duplicate utterance_id 'a'"),
+        (5, "unknown split"),
+        (6, "'video' or an 'audio'"),
+        (7, "not in label_names"),
+    ):
         assert f"bad.csv:{line}: " in msg and words in msg, (line, msg)
     assert msg.startswith("5 error(s)")
 
@@ -101,3 +126,16 @@ def test_header_and_file_errors(media: Path, tmp_path: Path) -> None:
         get_reader("manifest").read(bad, cfg())
     with pytest.raises(DatasetError, match="not found"):
         get_reader("manifest").read(tmp_path / "nope.csv", cfg())
+
+
+def test_errors_in_multiline_rows_point_at_the_rows_first_line(media: Path) -> None:
+    path = media / "ml.csv"
+    path.write_text(
+        "utterance_id,video,start,end,text\n"
+        'a,videos/call01.mp4,0,1,"two\nlines"\n'
+        'b,videos/call01.mp4,0,x,"three\nlines\nhere"\n'
+        "c,videos/call01.mp4,0,y,one\n"
+    )
+    with pytest.raises(DatasetError) as err:
+        get_reader("manifest").read(path, cfg())
+    assert "ml.csv:4: 'end'" in str(err.value) and "ml.csv:7: 'end'" in str(err.value)

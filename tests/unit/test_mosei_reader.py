@@ -22,7 +22,13 @@ from emoprep.testing import (
 )
 
 # Split of each default video in the CMU standard folds (facts about the SDK lists).
-STD_SPLIT = {"-3g5yACwYnA": "train", "_0efYOjQYRc": "test", "81406": "train", "--qXJuDtHPw": "valid", "zzLocalVid01": "none"}
+STD_SPLIT = {
+    "-3g5yACwYnA": "train",
+    "_0efYOjQYRc": "test",
+    "81406": "train",
+    "--qXJuDtHPw": "valid",
+    "zzLocalVid01": "none",
+}
 
 
 def cfg(**options: str) -> ExtractConfig:
@@ -64,7 +70,9 @@ def test_registered_and_parses_every_field(tree) -> None:
         assert u.split == STD_SPLIT[seg.video_id]
         assert u.video_path == str(tree.root.resolve() / "Raw/Videos/Full/Combined" / f"{seg.video_id}.mp4")
         if seg.video_id in tree.wav_videos:
-            assert u.audio_path == str(tree.root.resolve() / "Raw/Audio/Full/WAV_16000" / f"{seg.video_id}.wav")
+            assert u.audio_path == str(
+                tree.root.resolve() / "Raw/Audio/Full/WAV_16000" / f"{seg.video_id}.wav"
+            )
             assert u.audio_channel == 0
         else:  # no WAV: the decoder falls back to the video's own audio track, mixed down
             assert u.audio_path is None and u.audio_channel is None
@@ -138,7 +146,9 @@ def test_irregular_lines_are_reported_with_file_and_line(tmp_path: Path) -> None
     malformed = [i for i in result.issues if i.kind == "malformed"]
     n_own = sum(1 for s in segs[:-1] if s.video_id == "81406")
     first_extra = n_own + 1  # lines are 1-based; extras follow the video's own lines
-    assert sorted(int(i.source.rsplit(":", 1)[1]) for i in malformed) == [first_extra + k for k in (2, 3, 4, 5)]
+    assert sorted(int(i.source.rsplit(":", 1)[1]) for i in malformed) == [
+        first_extra + k for k in (2, 3, 4, 5)
+    ]
     assert all(i.source.rsplit(":", 1)[0].endswith("81406.txt") for i in malformed)
     assert result.counts["malformed"] == 4
     assert "81406_7" in {u.utterance_id for u in result.utterances}
@@ -154,7 +164,9 @@ def test_video_id_ending_in_underscore_does_not_shift_fields(tmp_path: Path) -> 
 
 def test_split_options(tree, tmp_path: Path) -> None:
     # JSON split file, relative to the dataset root
-    (tree.root / "my_folds.json").write_text(json.dumps({"train": ["_0efYOjQYRc"], "dev": ["81406"], "test": []}))
+    (tree.root / "my_folds.json").write_text(
+        json.dumps({"train": ["_0efYOjQYRc"], "dev": ["81406"], "test": []})
+    )
     result = MoseiReader().read(tree.root, cfg(splits="my_folds.json"))
     splits = {u.video_id: u.split for u in result.utterances}
     assert splits["_0efYOjQYRc"] == "train" and splits["81406"] == "valid" and splits["-3g5yACwYnA"] == "none"
@@ -163,7 +175,9 @@ def test_split_options(tree, tmp_path: Path) -> None:
     table.write_text("id,split\r\n-3g5yACwYnA,test\r\n-3g5yACwYnA_1,train\r\n\r\n")
     result = MoseiReader().read(tree.root, cfg(splits=str(table)))
     by_id = {u.utterance_id: u.split for u in result.utterances}
-    assert by_id["-3g5yACwYnA_0"] == "test" and by_id["-3g5yACwYnA_1"] == "train" and by_id["81406_0"] == "none"
+    assert (
+        by_id["-3g5yACwYnA_0"] == "test" and by_id["-3g5yACwYnA_1"] == "train" and by_id["81406_0"] == "none"
+    )
     assert result.counts["split_test"] == 2
     # no split scheme
     assert {u.split for u in MoseiReader().read(tree.root, cfg(splits="none")).utterances} == {"none"}
@@ -185,7 +199,11 @@ def test_packaged_standard_folds_are_the_sdk_folds(shared) -> None:
     ref = json.loads(shared("mosei", "cmu_mosei_std_folds.json").read_text())
     assert {k: v for k, v in folds.assignments.items()} == {
         vid: split
-        for key, split in (("standard_train_fold", "train"), ("standard_valid_fold", "valid"), ("standard_test_fold", "test"))
+        for key, split in (
+            ("standard_train_fold", "train"),
+            ("standard_valid_fold", "valid"),
+            ("standard_test_fold", "test"),
+        )
         for vid in ref[key]
     }
 
@@ -199,10 +217,10 @@ def test_sdk_labels_join_on_intervals_not_position(tmp_path: Path) -> None:
     a = {u.utterance_id: u.labels for u in auto.utterances}
     m = {u.utterance_id: u.labels for u in forced.utterances}
     assert set(a) == set(m) and len(a) >= 8
-    for uid in a:  # the .csd (stored in reverse order) holds the vote means: same labels
-        assert a[uid].emotions == m[uid].emotions, uid
-        assert a[uid].emotion_intensity == pytest.approx(m[uid].emotion_intensity, abs=1e-5)
-        assert a[uid].sentiment == pytest.approx(m[uid].sentiment, abs=1e-5)
+    for uid, lab in a.items():  # the .csd (stored in reverse order) holds the vote means: same labels
+        assert lab.emotions == m[uid].emotions, uid
+        assert lab.emotion_intensity == pytest.approx(m[uid].emotion_intensity, abs=1e-5)
+        assert lab.sentiment == pytest.approx(m[uid].sentiment, abs=1e-5)
     with pytest.raises(SetupError):
         MoseiReader().read(build_mosei_tree(tmp_path / "n").root, cfg(labels="sdk"))
 
@@ -214,10 +232,16 @@ def test_sdk_tolerance_and_nearest_match(tmp_path: Path) -> None:
         MoseiSegment("-3g5yACwYnA", "2", 2.0, 3.0, "c"),
     ]
     tree = build_mosei_tree(tmp_path / "m", segs, mturk=False)
-    feats = lambda s: [s, 0, 0, 0, 0, 0, 0]  # noqa: E731 - sentiment tags the row
-    write_mosei_csd(tree.root / "CMU_MOSEI_Labels.csd", {
-        "-3g5yACwYnA": [(2.2, 3.0, feats(3.0)), (0.0, 1.031, feats(2.0)), (0.004, 0.998, feats(1.0))],
-    })
+
+    def feats(sentiment: float) -> list[float]:  # the sentiment tags the row
+        return [sentiment, 0, 0, 0, 0, 0, 0]
+
+    write_mosei_csd(
+        tree.root / "CMU_MOSEI_Labels.csd",
+        {
+            "-3g5yACwYnA": [(2.2, 3.0, feats(3.0)), (0.0, 1.031, feats(2.0)), (0.004, 0.998, feats(1.0))],
+        },
+    )
     result = MoseiReader().read(tree.root, cfg())
     sent = {u.utterance_id: u.labels.sentiment for u in result.utterances}
     assert sent == {"-3g5yACwYnA_0": 1.0, "-3g5yACwYnA_1": 2.0}  # c is 0.2 s off: unlabelled
@@ -282,8 +306,12 @@ def test_real_ids_and_intervals_join(shared, tmp_path: Path) -> None:
     vids = sorted(by_video)
     chosen = rng.sample(vids, 26)
     # make sure the pitfalls are in the sample: leading '-'/'_', numeric ids, negative starts
-    for pred in (lambda v: v.startswith("-"), lambda v: v.startswith("_"), lambda v: v.isdigit(),
-                 lambda v: any(float(r["start"]) < 0 for r in by_video[v])):
+    for pred in (
+        lambda v: v.startswith("-"),
+        lambda v: v.startswith("_"),
+        lambda v: v.isdigit(),
+        lambda v: any(float(r["start"]) < 0 for r in by_video[v]),
+    ):
         chosen.append(next(v for v in vids if pred(v) and v not in chosen))
     segs, csd, expect = [], {}, {}
     for vid in chosen:
@@ -295,8 +323,16 @@ def test_real_ids_and_intervals_join(shared, tmp_path: Path) -> None:
             feats = [float(r["label7"]), 0, 0, 0, tag, 0, 0]
             csd[vid].append((start, end, feats))
             clip = str(100 + (k * 7) % 53 + k)  # not the position
-            segs.append(MoseiSegment(vid, clip, start, end, f"segment {k}", start_text=f"{start:.2f}" if k % 2 else repr(start)))
-            expect[f"{vid}_{clip}"] = (float(r["label7"]), tag, {"0": "train", "1": "valid", "2": "test", "3": "none"}[r["split"]])
+            segs.append(
+                MoseiSegment(
+                    vid, clip, start, end, f"segment {k}", start_text=f"{start:.2f}" if k % 2 else repr(start)
+                )
+            )
+            expect[f"{vid}_{clip}"] = (
+                float(r["label7"]),
+                tag,
+                {"0": "train", "1": "valid", "2": "test", "3": "none"}[r["split"]],
+            )
         last = max(float(r["end"]) for r in items)
         segs.append(MoseiSegment(vid, "999", last + 5.0, last + 9.0, "never labelled"))
     order = {vid: list(range(sum(1 for s in segs if s.video_id == vid))) for vid in chosen}
@@ -312,6 +348,19 @@ def test_real_ids_and_intervals_join(shared, tmp_path: Path) -> None:
     for uid, (sentiment, tag, split) in expect.items():
         u = got[uid]
         assert u.labels.sentiment == pytest.approx(sentiment), uid
-        assert u.labels.emotion_intensity[MOSEI_EMOTIONS.index("surprise")] == pytest.approx(tag, abs=1e-6), uid
+        assert u.labels.emotion_intensity[MOSEI_EMOTIONS.index("surprise")] == pytest.approx(tag, abs=1e-6), (
+            uid
+        )
         assert u.split == split, uid  # the shipped standard folds agree with the CSV's split column
         assert u.start_s >= 0.0
+
+
+def test_sdk_files_with_segment_keys_are_joined_by_interval_too(tmp_path: Path) -> None:
+    segs = [MoseiSegment("-3g5yACwYnA", "7", 0.0, 1.0, "a"), MoseiSegment("-3g5yACwYnA", "8", 1.0, 2.0, "b")]
+    tree = build_mosei_tree(tmp_path / "m", segs, mturk=False)
+    write_mosei_csd(
+        tree.root / "CMU_MOSEI_Labels.csd",
+        {"-3g5yACwYnA[1]": [(1.0, 2.0, [-2, 0, 0, 0, 0, 0, 0])], "-3g5yACwYnA[0]": [(0.0, 1.0, [2, 0, 0, 0, 0, 0, 0])]},
+    )
+    got = {u.utterance_id: u.labels.sentiment for u in MoseiReader().read(tree.root, cfg()).utterances}
+    assert got == {"-3g5yACwYnA_7": 2.0, "-3g5yACwYnA_8": -2.0}
