@@ -62,7 +62,6 @@ def extract(**kw) -> None:  # noqa: ANN003 - click passes options by name
     from emoprep.config import build_config
     from emoprep.errors import EmoprepError
     from emoprep.pipeline import run_extract
-
     from emoprep.reporting import console, print_summary, progress_bar
 
     overrides: dict = {"shard_size": kw["shard_size"]}

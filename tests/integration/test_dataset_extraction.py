@@ -15,7 +15,12 @@ from emoprep.config import build_config
 from emoprep.datasets import get_reader
 from emoprep.media.segment import MediaOptions, UtteranceMedia
 from emoprep.pipeline import run_extract
-from emoprep.testing import build_iemocap_tree, build_mosei_tree, default_iemocap_turns, default_mosei_segments
+from emoprep.testing import (
+    build_iemocap_tree,
+    build_mosei_tree,
+    default_iemocap_turns,
+    default_mosei_segments,
+)
 
 EMOTIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
 MODALITIES = ["text", "logmel", "visual"]

@@ -6,7 +6,6 @@ import csv
 import os
 import stat
 import sys
-import textwrap
 from dataclasses import replace
 from pathlib import Path
 

@@ -17,7 +17,13 @@ import pytest
 
 from emoprep.errors import SetupError
 from emoprep.extractors.au import AU_NAMES, AURequest, build_au_backend
-from emoprep.extractors.au.pyfeat import PYFEAT_AUS, PYFEAT_TO_OPENFACE, PyFeatBackend, map_pyfeat_aus, pyfeat_cache
+from emoprep.extractors.au.pyfeat import (
+    PYFEAT_AUS,
+    PYFEAT_TO_OPENFACE,
+    PyFeatBackend,
+    map_pyfeat_aus,
+    pyfeat_cache,
+)
 from emoprep.extractors.face import FaceBox
 from emoprep.media.video import Frame
 

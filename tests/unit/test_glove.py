@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from emoprep.errors import SetupError
-from emoprep.glove import GloveVectors, ensure_glove_cache, file_checksum, parse_glove_text, resolve_glove_path
+from emoprep.glove import (
+    GloveVectors,
+    ensure_glove_cache,
+    file_checksum,
+    parse_glove_text,
+    resolve_glove_path,
+)
 
 
 def _write_glove(path: Path, rows: dict[str, np.ndarray], extra_lines: tuple[str, ...] = ()) -> None:

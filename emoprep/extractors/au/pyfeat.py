@@ -115,7 +115,7 @@ def build_detector(models: dict[str, str | None] | None = None) -> Any:
     """py-feat's detector with only face, landmark and AU models (no emotion/identity/gaze)."""
     import feat
 
-    cls = getattr(feat, "Detectorv1", None) or getattr(feat, "Detector")
+    cls = getattr(feat, "Detectorv1", None) or feat.Detector
     return cls(**(models or DEFAULT_MODELS), emotion_model=None, identity_model=None, gaze_model=None, device="cpu")
 
 
