@@ -73,3 +73,21 @@ def test_extract_then_inspect_as_a_subprocess(small_demo: Path, tmp_path: Path) 
 def test_inspect_of_an_unfinished_folder_says_so(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["inspect", str(tmp_path)])
     assert r.exit_code == 2 and "has not finished" in r.output
+
+
+def test_failures_give_exit_status_3_and_a_count(small_demo: Path, tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "tree"
+    shutil.copytree(small_demo, root)
+    victim = sorted((root / "Raw/Videos/Full/Combined").glob("*.mp4"))[0]
+    victim.write_bytes(b"not a video at all")
+    (root / "Raw/Audio/Full/WAV_16000" / f"{victim.stem}.wav").unlink()
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "emoprep", "extract", "--dataset", "demo", "--root", str(root), "--out", str(out),
+           "--modalities", "text,logmel", "--synchronous"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 3, run.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    n = manifest["counts"]["failed_utterances"]
+    assert n > 0 and f"{n} utterance(s)" in run.stderr and "failures.parquet" in run.stderr

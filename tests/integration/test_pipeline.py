@@ -173,3 +173,15 @@ def test_killed_run_resumes_with_only_the_missing_shards(small_demo: Path, tmp_p
         assert (out / name).stat().st_mtime_ns == mtime, f"{name} was rewritten"
     run_extract(cfg, small_demo, tmp_path / "clean", synchronous=True)
     _assert_same_shards(out, tmp_path / "clean")
+
+
+def test_joins_an_existing_dask_cluster(small_demo: Path, tmp_path: Path) -> None:
+    """--scheduler ADDRESS: the same DAG on a cluster emoprep did not start (here a local one)."""
+    from distributed import LocalCluster
+
+    cfg = build_config("demo", TEXT_ONLY)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        summary = run_extract(cfg, small_demo, tmp_path / "remote", scheduler=cluster.scheduler_address)
+    assert summary.complete and cluster.scheduler_address in summary.executor
+    run_extract(cfg, small_demo, tmp_path / "local", synchronous=True)
+    _assert_same_shards(tmp_path / "remote", tmp_path / "local")
