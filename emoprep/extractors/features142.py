@@ -24,7 +24,12 @@ phonet's input features are built per window (as DisVoice does for a chunk file)
 the formant tracking DisVoice's articulation also does (Praat, not part of the 142) is skipped.
 phonet's sequences are 40 frames (400 ms) long and independent, so batching does not change them.
 
-Determinism: phonet appends 0.4 s of ``0.05 * randn`` noise to every signal (fresh random numbers per
+Determinism: pysptk's RAPT pitch tracker carries state from one call to the next, so DisVoice's own
+voicing decisions (hence which onset frames exist) depend on what the process analysed before: run
+chunk by chunk, 2 of 344 speech windows differ from a fresh process.  We call RAPT twice per window
+and keep the second result, which made every window independent of processing order in our checks;
+it still differs from a *fresh process's first call* in ~1.5% of windows (5/344).  The agreement
+test primes DisVoice the same way.  phonet appends 0.4 s of ``0.05 * randn`` noise to every signal (fresh random numbers per
 call, so DisVoice itself is not reproducible run to run).  We append the same fixed noise
 (``RandomState(0)``) to every window, which is also what DisVoice gives after ``np.random.seed(0)``.
 
@@ -131,10 +136,12 @@ class Features142:
         """Mean BBEon (22) + MFCCon (12) over the onset frames of a normalised window, and their count."""
         fs = self.sample_rate
         step = _STEP_S * fs
-        f0 = self._sptk.sptk.rapt(
-            np.asarray(data * 2**15, dtype=np.float32), fs, int(step),
-            min=_MIN_F0, max=_MAX_F0, voice_bias=_VOICE_BIAS, otype="f0",
-        )
+        pcm = np.asarray(data * 2**15, dtype=np.float32)
+        # pysptk's RAPT (SPTK C code) keeps state between calls: a frame's voicing can depend on the
+        # signal analysed before.  The second of two calls on the same signal was independent of the
+        # processing order on all 344 speech-emotion windows (forward, reversed, shuffled); see below.
+        for _ in range(2):
+            f0 = self._sptk.sptk.rapt(pcm, fs, int(step), min=_MIN_F0, max=_MAX_F0, voice_bias=_VOICE_BIAS, otype="f0")
         segments = self._af.get_transition_segments(f0, data, fs, "onset")
         bbe, mfcc = self._af.extract_transitions(segments, fs, _FRAME_S * fs, step, N_BBE, N_MFCC)
         n = bbe.shape[0]
@@ -196,7 +203,7 @@ class Features142:
         values = np.zeros((n, N_FEATURES), dtype=np.float64)
         onsets = np.zeros(n, dtype=np.int16)
         valid = np.ones(n, dtype=bool)
-        min_len = int(round(MIN_WINDOW_S * self.sample_rate))
+        min_len = round(MIN_WINDOW_S * self.sample_rate)
         for start in range(0, n, BLOCK_WINDOWS):
             pending: list[tuple[int, int, int, int]] = []  # window, first seq, n seqs, n posterior frames
             seqs: list[np.ndarray] = []

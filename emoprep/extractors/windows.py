@@ -21,9 +21,9 @@ def window_bounds(n_samples: int, sample_rate: int, window_s: float, hop_s: floa
     """``[(lo, hi), ...]`` sample ranges of the analysis windows of an ``n_samples`` long signal."""
     if window_s <= 0 or hop_s <= 0:
         raise ValueError(f"window_s and hop_s must be positive, got {window_s}, {hop_s}")
-    win = max(1, int(round(window_s * sample_rate)))
-    hop = max(1, int(round(hop_s * sample_rate)))
-    min_len = int(round(MIN_WINDOW_S * sample_rate))
+    win = max(1, round(window_s * sample_rate))
+    hop = max(1, round(hop_s * sample_rate))
+    min_len = round(MIN_WINDOW_S * sample_rate)
     bounds: list[tuple[int, int]] = []
     lo = 0
     while lo < n_samples:

@@ -19,7 +19,7 @@ SEEK_MARGIN_S = 1.0
 """Seek this far before the start: keyframes of compressed audio may precede the target."""
 
 
-def _frame_to_float(frame) -> np.ndarray:  # noqa: ANN001 - av.AudioFrame
+def _frame_to_float(frame) -> np.ndarray:
     """Return ``(channels, samples)`` float32 in [-1, 1] whatever the frame's sample format."""
     fmt = frame.format
     arr = frame.to_ndarray()
@@ -47,7 +47,7 @@ def _to_mono(data: np.ndarray, channel: int | None, path: str | Path) -> np.ndar
     return data[channel]
 
 
-def _decode_from(container, stream, seek_s: float | None, end_s: float, channel: int | None, path):  # noqa: ANN001
+def _decode_from(container, stream, seek_s: float | None, end_s: float, channel: int | None, path):
     """Decode mono samples from ``seek_s`` (None: the start) until past ``end_s``.
 
     Returns ``(samples, first_t, native_rate)``; ``first_t`` is the time of the first decoded sample;
@@ -124,8 +124,8 @@ def decode_audio(
             mono, first_t, native_rate = _decode_from(container, stream, None, end_s, channel, path)
     if mono is None:
         raise MediaError("decode_audio", f"no audio samples decoded from {path}")
-    lo = max(0, int(round((start_s - first_t) * native_rate)))
-    hi = min(mono.shape[0], int(round((end_s - first_t) * native_rate)))
+    lo = max(0, round((start_s - first_t) * native_rate))
+    hi = min(mono.shape[0], round((end_s - first_t) * native_rate))
     if hi <= lo:
         raise MediaError(
             "decode_audio",

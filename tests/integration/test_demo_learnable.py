@@ -6,7 +6,6 @@ faces alone."""
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest

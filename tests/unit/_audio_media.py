@@ -13,7 +13,7 @@ SR = 16000
 
 
 def tone(freq: float, seconds: float, sr: int = SR, amp: float = 0.5) -> np.ndarray:
-    t = np.arange(int(round(seconds * sr))) / sr
+    t = np.arange(round(seconds * sr)) / sr
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
@@ -23,7 +23,7 @@ def voiced(seconds: float, sr: int = SR, f0: float = 140.0, seed: int = 0) -> np
     The on/off pattern gives the pitch tracker unvoiced-to-voiced onsets, which DisVoice's BBE/MFCC need.
     """
     rng = np.random.default_rng(seed)
-    n = int(round(seconds * sr))
+    n = round(seconds * sr)
     t = np.arange(n) / sr
     x = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 9))
     phase = t % 0.4

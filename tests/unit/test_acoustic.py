@@ -66,9 +66,15 @@ def _speech_files(shared) -> list[Path]:
 
 def _reference(ref, samples_int16: np.ndarray) -> np.ndarray:
     """DisVoice static extraction of one chunk written as a 16-bit wav: the 142 in our order."""
+    import pysptk
     from scipy.io.wavfile import write
 
     art, phon = ref
+    # pysptk's RAPT keeps state between calls (see features142): prime it with the same chunk, so
+    # DisVoice's own call gives the history-free (fresh-process) result, as emoprep does.
+    x = samples_int16.astype(np.float64) - samples_int16.mean()
+    x = x / np.max(np.abs(x)) if np.max(np.abs(x)) > 0 else x
+    pysptk.sptk.rapt(np.asarray(x * 2**15, dtype=np.float32), SR, 320, min=60, max=350, voice_bias=-0.2, otype="f0")
     with tempfile.TemporaryDirectory() as d:
         p = os.path.join(d, "chunk.wav")
         write(p, SR, samples_int16)
@@ -270,3 +276,17 @@ def test_disabled_backend_and_bad_config() -> None:
         AcousticExtractor(replace(_config(backends=("egemaps",)), acoustic=AcousticConfig(backends=("egemaps",), hop_s=0)))
     with pytest.raises(SetupError, match="16000"):
         AcousticExtractor(replace(_config(), sample_rate=8000))
+
+
+def test_window_values_do_not_depend_on_processing_order(extractor, shared) -> None:
+    """pysptk's RAPT carries state between calls; each window must still be a pure function of its audio."""
+    feats = extractor._features
+    files = _speech_files(shared)
+    audio = decode_audio(files[-1], 0.0, 1e6, SR).astype(np.float64)
+    wins = []
+    for lo, hi in window_bounds(len(audio), SR, 0.4, 0.4):
+        w = audio[lo:hi] - audio[lo:hi].mean()
+        wins.append(w / np.abs(w).max())
+    forward = [feats.articulation(w)[0] for w in wins]
+    backward = [feats.articulation(w)[0] for w in wins[::-1]][::-1]
+    np.testing.assert_array_equal(np.array(forward), np.array(backward))

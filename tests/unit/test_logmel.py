@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +34,8 @@ def _torchaudio_like_mel(y: np.ndarray, n_fft=400, hop=200, n_mels=128, sr=SR) -
     win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
     frames = np.stack([pad[i * hop : i * hop + n_fft] * win for i in range(n_frames)])
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2  # (frames, 201)
-    hz_to_mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731
-    mel_to_hz = lambda m: 700.0 * (10 ** (m / 2595.0) - 1.0)  # noqa: E731
+    hz_to_mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)
+    mel_to_hz = lambda m: 700.0 * (10 ** (m / 2595.0) - 1.0)
     all_freqs = np.linspace(0, sr // 2, n_fft // 2 + 1)
     f_pts = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sr / 2), n_mels + 2))
     f_diff = f_pts[1:] - f_pts[:-1]
