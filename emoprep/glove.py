@@ -102,7 +102,7 @@ def parse_glove_text(path: Path) -> tuple[list[str], np.ndarray]:
         odd_lines.append(row.text)
         return "skip"
 
-    read_opts = pcsv.ReadOptions(column_names=names, skip_rows=1 if has_header else 0, block_size=1 << 26)
+    read_opts = pcsv.ReadOptions(column_names=names, skip_rows=1 if has_header else 0, block_size=1 << 24)
     parse_opts = pcsv.ParseOptions(
         delimiter=" ", quote_char=False, escape_char=False, double_quote=False, invalid_row_handler=on_invalid
     )
@@ -111,13 +111,19 @@ def parse_glove_text(path: Path) -> tuple[list[str], np.ndarray]:
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
+    # Streamed in 16 MB blocks: the parsed text never sits in memory whole (840B is 5.6 GB).
+    words: list[str] = []
+    blocks: list[np.ndarray] = []
     with pa.input_stream(str(path), compression="detect") as stream:
-        table = pcsv.read_csv(stream, read_options=read_opts, parse_options=parse_opts, convert_options=conv_opts)
-    words = table.column("word").to_pylist()
-    vectors = np.empty((table.num_rows, dim), dtype=np.float32)
-    for i, name in enumerate(names[1:]):
-        vectors[:, i] = table.column(name).to_numpy()
-    del table
+        reader = pcsv.open_csv(stream, read_options=read_opts, parse_options=parse_opts, convert_options=conv_opts)
+        for batch in reader:
+            words.extend(batch.column(0).to_pylist())
+            block = np.empty((batch.num_rows, dim), dtype=np.float32)
+            for i in range(dim):
+                block[:, i] = batch.column(i + 1).to_numpy()
+            blocks.append(block)
+    vectors = np.concatenate(blocks) if blocks else np.empty((0, dim), dtype=np.float32)
+    del blocks
     extra_words, extra_vecs = [], []
     for line in odd_lines:
         parts = line.rstrip("\r\n").rsplit(" ", dim)
@@ -155,8 +161,11 @@ def ensure_glove_cache(path: Path, checksum: str | None = None) -> Path:
     words, vectors = parse_glove_text(path)
     if not words:
         raise SetupError(f"no vectors could be read from GloVe file {path}")
-    kv = KeyedVectors(vector_size=vectors.shape[1], count=len(words), dtype=np.float32)
-    kv.add_vectors(words, vectors)
+    # Hand the arrays to gensim as they are (add_vectors would copy 2.6 GB for 840B once more).
+    kv = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
+    kv.index_to_key = words
+    kv.key_to_index = {w: i for i, w in enumerate(words)}
+    kv.vectors = vectors
     target_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=".building-", dir=target_dir.parent))
     try:
