@@ -81,7 +81,7 @@ def extract(**kw) -> None:  # noqa: ANN003 - click passes options by name
         overrides["dataset_options"] = _pairs(kw["dataset_options"], "--option")
     try:
         config = build_config(kw["dataset"], overrides, kw["spec"])
-        with progress_bar(disable=kw["quiet"]) as hook:
+        with progress_bar(disable=kw["quiet"]) as observer:
             summary = run_extract(
                 config,
                 kw["root"],
@@ -92,7 +92,7 @@ def extract(**kw) -> None:  # noqa: ANN003 - click passes options by name
                 synchronous=kw["synchronous"],
                 overwrite=kw["overwrite"],
                 limit=kw["limit"],
-                progress=hook,
+                observer=observer,
             )
     except EmoprepError as exc:
         console().print(f"[bold red]error:[/] {exc}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -60,15 +59,26 @@ class RunSummary:
         return not self.shard_errors
 
 
-ProgressHook = Callable[[str, int, int], None]
-"""``hook(event, done, total)`` with event ``start`` / ``advance``; the CLI draws a bar with it."""
+class RunObserver:
+    """Told what a run is doing; the CLI draws it (a bar over shards, a line per stage).
+
+    The base class ignores everything, so library callers and tests need not pass one.
+    """
+
+    def stage(self, message: str) -> None:
+        """A step before the shards start (reading the dataset, building caches, loading models)."""
+
+    def shards(self, done: int, total: int) -> None:
+        """``done`` of ``total`` shard tasks have finished (``done == 0`` when they are submitted)."""
 
 
-def prepare_text(config: ExtractConfig, glove_flag: str | None) -> ExtractConfig:
+def prepare_text(config: ExtractConfig, glove_flag: str | None, observer: RunObserver | None = None) -> ExtractConfig:
     """Resolve the GloVe file and build its cache once, in the client, before any task runs."""
     path = resolve_glove_path(glove_flag if glove_flag is not None else config.text.glove)
     if path is None or "text" not in config.modalities:
         return dataclasses.replace(config, text=dataclasses.replace(config.text, glove=None, glove_checksum=None))
+    if observer:
+        observer.stage(f"GloVe: checking {path.name} (the cache is built once per file; 840B takes a few minutes)")
     checksum = file_checksum(path)
     ensure_glove_cache(path, checksum)
     return dataclasses.replace(config, text=dataclasses.replace(config.text, glove=str(path), glove_checksum=checksum))
@@ -96,17 +106,19 @@ def run_extract(
     synchronous: bool = False,
     overwrite: bool = False,
     limit: int | None = None,
-    progress: ProgressHook | None = None,
+    observer: RunObserver | None = None,
 ) -> RunSummary:
     """Extract ``config.dataset`` from ``root`` into shards under ``out``; resumable and atomic."""
     t0 = time.perf_counter()
     out = Path(out)
+    observer = observer or RunObserver()
     reader = get_reader(config.dataset)
+    observer.stage(f"reading the {config.dataset} dataset" + (f" from {root}" if root else ""))
     result = reader.read(Path(root) if root is not None else None, config)
     utterances = result.utterances[:limit] if limit else result.utterances
     if not utterances:
         raise SetupError(f"the {config.dataset} reader found no utterances to extract under {root}")
-    config = prepare_text(config, glove)
+    config = prepare_text(config, glove, observer)
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).unlink(missing_ok=True)  # its presence means complete; this run is not, yet
     write_utterances(utterances, out / UTTERANCES)
@@ -122,19 +134,19 @@ def run_extract(
         if i.utterance_id and i.kind in FAILING_READER_ISSUES
     ]
     reports: list[ShardReport] = []
+    observer.stage(f"{len(utterances)} utterances in {len(specs)} shards; starting workers")
     with open_executor(scheduler, workers, synchronous, len(specs)) as executor:
         summary.executor = executor.description
+        observer.stage(f"running on {executor.description}; loading models ({', '.join(config.modalities)})")
         backends = executor.call(probe_extractors, config)
         job = ShardJob(config, str(out), tuple(result.label_names), backends, overwrite)
-        if progress:
-            progress("start", 0, len(specs))
+        observer.shards(0, len(specs))
         for outcome in executor.map_unordered(write_shard, [(s.filename, (s, job)) for s in specs]):
             if outcome.error is not None:
                 summary.shard_errors[outcome.key] = f"{type(outcome.error).__name__}: {outcome.error}"
             else:
                 reports.append(outcome.value)
-            if progress:
-                progress("advance", len(reports) + len(summary.shard_errors), len(specs))
+            observer.shards(len(reports) + len(summary.shard_errors), len(specs))
 
     reports.sort(key=lambda r: r.filename)
     for r in reports:

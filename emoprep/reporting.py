@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .pipeline import ProgressHook, RunSummary
+from .pipeline import RunObserver, RunSummary
 
 
 @lru_cache(maxsize=1)
@@ -25,11 +25,27 @@ def console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+class RichObserver(RunObserver):
+    """Stage lines and a bar over shards on stderr, drawn with rich."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = None
+
+    def stage(self, message: str) -> None:
+        self.progress.console.print(f"[dim]{message}[/]")
+
+    def shards(self, done: int, total: int) -> None:
+        if self.task is None:
+            self.task = self.progress.add_task("shards", total=total)
+        self.progress.update(self.task, completed=done)
+
+
 @contextmanager
-def progress_bar(disable: bool = False) -> Iterator[ProgressHook | None]:
-    """A rich bar over shards, driven by the pipeline's progress hook."""
+def progress_bar(disable: bool = False) -> Iterator[RunObserver]:
+    """The observer the CLI hands to :func:`~emoprep.pipeline.run_extract`."""
     if disable:
-        yield None
+        yield RunObserver()
         return
     bar = Progress(
         TextColumn("[bold]shards"),
@@ -40,17 +56,8 @@ def progress_bar(disable: bool = False) -> Iterator[ProgressHook | None]:
         TimeRemainingColumn(),
         console=console(),
     )
-    task = None
-
-    def hook(event: str, done: int, total: int) -> None:
-        nonlocal task
-        if event == "start":
-            task = bar.add_task("shards", total=total)
-        elif task is not None:
-            bar.update(task, completed=done)
-
     with bar:
-        yield hook
+        yield RichObserver(bar)
 
 
 def print_summary(s: RunSummary) -> None:
