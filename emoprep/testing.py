@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import csv
 import io
-import wave
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from .media.encode import write_video, write_wav
 
 # --------------------------------------------------------------------------------------------
 # media
@@ -39,15 +39,7 @@ def write_tone_wav(
     path: Path, seconds: float, freqs: Sequence[float] = (440.0,), rate: int = MEDIA_RATE
 ) -> Path:
     """PCM16 WAV with one sine tone per channel (distinct tones tell channels apart in tests)."""
-    data = np.stack([_tone(seconds, f, rate) for f in freqs], axis=1)
-    pcm = np.clip(data * 32767.0, -32768, 32767).astype("<i2")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(len(freqs))
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return path
+    return write_wav(path, np.stack([_tone(seconds, f, rate) for f in freqs], axis=1), rate)
 
 
 def write_tone_video(
@@ -63,19 +55,10 @@ def write_tone_video(
     Frames are flat colours that change over time; with ``halves=True`` the left and right halves
     differ (red/blue), like IEMOCAP's side-by-side dialog videos, so a region crop can be checked.
     """
-    import av
-
     width, height = size
-    path.parent.mkdir(parents=True, exist_ok=True)
     n_frames = max(1, int(np.ceil(seconds * fps)))
-    avi = path.suffix.lower() == ".avi"
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("mpeg4" if avi else "libx264", rate=fps)
-        vs.width, vs.height = width, height
-        vs.pix_fmt = "yuv420p"
-        layout = "stereo" if len(freqs) == 2 else "mono"
-        as_ = out.add_stream("pcm_s16le" if avi else "aac", rate=MEDIA_RATE)
-        as_.layout = layout
+
+    def frames():  # noqa: ANN202 - a generator of RGB frames
         for i in range(n_frames):
             img = np.zeros((height, width, 3), dtype=np.uint8)
             level = int(40 + 200 * (i / max(1, n_frames - 1)))
@@ -84,23 +67,14 @@ def write_tone_video(
                 img[:, width // 2 :, 2] = level
             else:
                 img[:, :, 1] = level
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            frame.time_base = Fraction(1, fps)
-            for packet in vs.encode(frame):
-                out.mux(packet)
-        for packet in vs.encode():
-            out.mux(packet)
-        rate = as_.rate
-        audio = np.stack([_tone(seconds, f, rate) for f in freqs], axis=0)
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio), format="fltp", layout=layout)
-        frame.sample_rate = rate
-        frame.pts = 0
-        for packet in as_.encode(frame):
-            out.mux(packet)
-        for packet in as_.encode():
-            out.mux(packet)
-    return path
+            yield img
+
+    avi = path.suffix.lower() == ".avi"
+    audio = np.stack([_tone(seconds, f, MEDIA_RATE) for f in freqs], axis=0)
+    return write_video(
+        path, frames(), fps, audio, MEDIA_RATE,
+        video_codec="mpeg4" if avi else "libx264", audio_codec="pcm_s16le" if avi else "aac",
+    )
 
 
 # --------------------------------------------------------------------------------------------

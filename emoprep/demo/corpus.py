@@ -15,12 +15,12 @@ import random
 import shutil
 import tempfile
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from .faces import SIZE, render_frame
+from ..media.encode import write_video, write_wav
+from .faces import render_frame
 from .speech import Speaker, Voice
 
 DEMO_VERSION = 1
@@ -118,54 +118,23 @@ def _script(rng: random.Random, n_videos: int, clips_per_video: int) -> dict[str
     return plan
 
 
-def _write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
-    import wave
-
-    pcm = np.clip(samples * 32767.0, -32768, 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-
-
 def _write_video(path: Path, audio: np.ndarray, segments: list[tuple[float, float, str]]) -> None:
     """H.264 + AAC mp4 whose frames show the emotion of the clip being spoken at that time."""
-    import av
+    from scipy.signal import resample_poly
 
-    duration = len(audio) / AUDIO_RATE
-    n_frames = int(np.ceil(duration * FPS))
+    n_frames = int(np.ceil(len(audio) / AUDIO_RATE * FPS))
     hop = AUDIO_RATE // FPS
     env = np.sqrt(np.convolve(audio**2, np.ones(hop) / hop, mode="same"))
     env = env / (env.max() + 1e-9)
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=FPS)
-        vs.width = vs.height = SIZE
-        vs.pix_fmt = "yuv420p"
-        vs.options = {"preset": "veryfast", "crf": "23", "g": str(FPS)}
-        as_ = out.add_stream("aac", rate=44100)
-        as_.layout = "stereo"
+
+    def frames():  # noqa: ANN202 - a generator of RGB frames
         for i in range(n_frames):
             t = i / FPS
             mood = next((e for s, e_, e in segments if s <= t < e_), "neutral")
-            loud = float(env[min(len(env) - 1, int(t * AUDIO_RATE))])
-            frame = av.VideoFrame.from_ndarray(render_frame(mood, loud, t), format="rgb24")
-            frame.pts = i
-            frame.time_base = Fraction(1, FPS)
-            for packet in vs.encode(frame):
-                out.mux(packet)
-        for packet in vs.encode():
-            out.mux(packet)
-        from scipy.signal import resample_poly
+            yield render_frame(mood, float(env[min(len(env) - 1, int(t * AUDIO_RATE))]), t)
 
-        stereo = np.repeat(resample_poly(audio, 441, 160).astype(np.float32)[None, :], 2, axis=0)
-        frame = av.AudioFrame.from_ndarray(stereo, format="fltp", layout="stereo")
-        frame.sample_rate = 44100
-        frame.pts = 0
-        for packet in as_.encode(frame):
-            out.mux(packet)
-        for packet in as_.encode():
-            out.mux(packet)
+    stereo = np.repeat(resample_poly(audio, 441, 160).astype(np.float32)[None, :], 2, axis=0)
+    write_video(path, frames(), FPS, stereo, 44100, video_options={"preset": "veryfast", "crf": "23", "g": str(FPS)})
 
 
 def build_demo(root: Path, n_videos: int = 12, clips_per_video: int = 4, seed: int = 7) -> list[Clip]:
@@ -200,7 +169,7 @@ def build_demo(root: Path, n_videos: int = 12, clips_per_video: int = 4, seed: i
                 pieces += [speech, np.zeros(int(0.5 * AUDIO_RATE), dtype=np.float32)]
                 t = end + 0.5
             audio = np.concatenate(pieces)
-            _write_wav(dirs["audio"] / f"{vid}.wav", audio, AUDIO_RATE)
+            write_wav(dirs["audio"] / f"{vid}.wav", audio, AUDIO_RATE)
             _write_video(dirs["video"] / f"{vid}.mp4", audio, segments)
             lines = [f"{c.video_id}___{c.clip_id}___{c.start_s}___{c.end_s}___{c.text}" for c in clips if c.video_id == vid]
             (dirs["text"] / f"{vid}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
