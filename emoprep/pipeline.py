@@ -47,6 +47,8 @@ class RunSummary:
     failures: int = 0
     failed_utterances: int = 0
     reader_issues: dict[str, int] = field(default_factory=dict)
+    count_notes: list[str] = field(default_factory=list)
+    """Differences from the full release's known counts (information, not errors)."""
     shard_errors: dict[str, str] = field(default_factory=dict)
     rows_per_split: dict[str, int] = field(default_factory=dict)
     oov_rate: float | None = None
@@ -115,6 +117,9 @@ def run_extract(
     reader = get_reader(config.dataset)
     observer.stage(f"reading the {config.dataset} dataset" + (f" from {root}" if root else ""))
     result = reader.read(Path(root) if root is not None else None, config)
+    from .datasets.check import compare_expected
+
+    mismatches = [e for e in compare_expected(config.dataset, config, result) if not e.matches]
     utterances = result.utterances[:limit] if limit else result.utterances
     if not utterances:
         raise SetupError(f"the {config.dataset} reader found no utterances to extract under {root}")
@@ -126,6 +131,10 @@ def run_extract(
     _remove_leftovers(out, {s.filename for s in specs})
 
     summary = RunSummary(out_dir=out, utterances=len(utterances), shards=len(specs))
+    summary.count_notes = [
+        f"{e.key}: read {e.found}, the full release has {e.expected} (a subset, other options, or missing files)"
+        for e in mismatches
+    ]
     for issue in result.issues:
         summary.reader_issues[issue.kind] = summary.reader_issues.get(issue.kind, 0) + 1
     failure_rows = [
@@ -188,6 +197,7 @@ def run_extract(
                 "failures": summary.failures,
                 "failed_utterances": summary.failed_utterances,
                 "reader_issues": summary.reader_issues,
+                "differences_from_full_release": summary.count_notes,
                 **{f"reader.{k}": v for k, v in result.counts.items()},
             },
             "shards": [

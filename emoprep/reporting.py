@@ -70,6 +70,8 @@ def print_summary(s: RunSummary) -> None:
     t.add_row("shards", f"{s.shards}: {s.written} written, {s.skipped} already complete (skipped)")
     if s.reader_issues:
         t.add_row("reader", ", ".join(f"{k} {v}" for k, v in sorted(s.reader_issues.items())))
+    for note in s.count_notes:
+        t.add_row("counts", f"[dim]{note}[/]")
     if s.glove:
         rate = f"{s.oov_rate:.1%}" if s.oov_rate is not None else "n/a"
         t.add_row("text", f"GloVe vectors from {s.glove}; OOV rate {rate}")

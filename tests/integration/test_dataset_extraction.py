@@ -61,6 +61,9 @@ def test_mosei_tree_labels_and_splits_survive_extraction(tmp_path: Path) -> None
         assert row["logmel"], "the tone audio of every mini video decodes"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["label_names"] == list(EMOTIONS)
+    # A miniature tree is not the full release: said as information, in the summary and manifest.
+    assert any("23259" in note for note in summary.count_notes)
+    assert manifest["counts"]["differences_from_full_release"] == summary.count_notes
 
 
 def _dominant_hz(audio: np.ndarray, rate: int = 16000) -> float:
