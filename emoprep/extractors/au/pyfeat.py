@@ -22,7 +22,18 @@ columns are therefore null, the ``_c`` columns of the 17 AUs both sets share (01
 py-feat's AU11, AU24 and AU43 have no OpenFace column and are dropped.
 
 Which face: py-feat runs its own detector on the frame; the face whose box overlaps emoprep's
-chosen face the most is used, so AUs describe the same person as the crop.
+chosen face the most is used, so AUs describe the same person as the crop.  A frame gets ``None``
+(null AUs) when emoprep found no face there (it is not sent to py-feat), when py-feat finds no face,
+or when none of py-feat's faces overlaps emoprep's.
+
+Offline for the whole run: loading *and* every ``detect()`` call run with the hub off and py-feat's
+cache at ``model_dir``, because py-feat 2.x looks up some weights lazily inside ``detect()`` (its
+landmarks-to-pose MLP, ``py-feat/pose_mlp_v2``, which the AU path does not need: its absence only
+leaves py-feat's pose columns NaN).  Building the detector leaves torch's autograd switch as it was
+(py-feat's RetinaFace turns it off process-wide).
+
+Tested offline through py-feat's real code with random, test-only weights written in the hub-cache
+layout (``tests/unit/_pyfeat_weights.py``); see ``docs/pyfeat.md``.
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Iterator
@@ -114,9 +126,18 @@ def _set_hub_offline(value: bool) -> None:
 def build_detector(models: dict[str, str | None] | None = None) -> Any:
     """py-feat's detector with only face, landmark and AU models (no emotion/identity/gaze)."""
     import feat
+    import torch
 
     cls = getattr(feat, "Detectorv1", None) or feat.Detector
-    return cls(**(models or DEFAULT_MODELS), emotion_model=None, identity_model=None, gaze_model=None, device="cpu")
+    grad = torch.is_grad_enabled()
+    try:
+        with warnings.catch_warnings():
+            # "retinaface does not regress 6DoF head pose": emoprep reads no pose from py-feat
+            warnings.filterwarnings("ignore", message=".*does not regress 6DoF head pose", category=UserWarning)
+            off = {"emotion_model": None, "identity_model": None, "gaze_model": None}
+            return cls(**(models or DEFAULT_MODELS), **off, device="cpu")
+    finally:
+        torch.set_grad_enabled(grad)  # py-feat's RetinaFace switches autograd off process-wide
 
 
 def fetch_pyfeat_models(dest: str | Path, models: dict[str, str | None] | None = None) -> list[str]:
@@ -205,7 +226,11 @@ class PyFeatBackend(AUBackend):
                 p = str(Path(tmp) / f"{i:06d}.png")
                 cv2.imwrite(p, cv2.cvtColor(request.frames[i].rgb, cv2.COLOR_RGB2BGR))
                 paths.append(p)
-            fex = detector.detect(paths, data_type="image", batch_size=len(paths), progress_bar=False)
+            # Offline and redirected here too, not only while loading: py-feat fetches some weights
+            # lazily inside detect() (the landmarks-to-pose MLP, py-feat/pose_mlp_v2), and without
+            # this each call would try the hub (5 tries with backoff per file) in py-feat's own folder.
+            with pyfeat_cache(self.model_dir, offline=True):
+                fex = detector.detect(paths, data_type="image", batch_size=len(paths), progress_bar=False)
         rows = fex.to_dict("records") if hasattr(fex, "to_dict") else list(fex)
         for i, path in zip(todo, paths):
             ours = request.faces[i]
