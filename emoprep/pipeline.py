@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,8 +19,9 @@ from typing import Any
 import pyarrow as pa
 
 from . import __version__
-from .config import ExtractConfig
-from .datasets import get_reader
+from .config import ALL_MODALITIES, ExtractConfig
+from .datasets import ReadResult, get_reader
+from .datasets.check import compare_expected
 from .errors import SetupError
 from .glove import ensure_glove_cache, file_checksum, resolve_glove_path
 from .runtime import open_executor
@@ -29,7 +31,7 @@ from .shards.plan import plan_shards
 from .shards.utterances import write_utterances
 from .shards.worker import ShardJob, probe_extractors, write_shard
 from .shards.writer import TMP_MARKER, write_atomic
-from .types import ShardReport
+from .types import ReaderIssue, ShardReport
 
 SHARD_NAME = re.compile(r"^[a-z]+-\d{5}-of-\d{5}\.parquet$")
 FAILING_READER_ISSUES = ("invalid", "missing_media")
@@ -114,34 +116,30 @@ def run_extract(
     t0 = time.perf_counter()
     out = Path(out)
     observer = observer or RunObserver()
-    reader = get_reader(config.dataset)
-    observer.stage(f"reading the {config.dataset} dataset" + (f" from {root}" if root else ""))
-    result = reader.read(Path(root) if root is not None else None, config)
-    from .datasets.check import compare_expected
 
-    mismatches = [e for e in compare_expected(config.dataset, config, result) if not e.matches]
+    # 1. read: utterance records and everything the reader could not use
+    observer.stage(f"reading the {config.dataset} dataset" + (f" from {root}" if root else ""))
+    result = get_reader(config.dataset).read(Path(root) if root is not None else None, config)
     utterances = result.utterances[:limit] if limit else result.utterances
     if not utterances:
         raise SetupError(f"the {config.dataset} reader found no utterances to extract under {root}")
     config = prepare_text(config, glove, observer)
+
+    # 2. plan: the record of what this run will write, and a deterministic shard plan
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).unlink(missing_ok=True)  # its presence means complete; this run is not, yet
     write_utterances(utterances, out / UTTERANCES)
     specs = plan_shards(utterances, config.shard_size)
     _remove_leftovers(out, {s.filename for s in specs})
-
     summary = RunSummary(out_dir=out, utterances=len(utterances), shards=len(specs))
     summary.count_notes = [
         f"{e.key}: read {e.found}, the full release has {e.expected} (a subset, other options, or missing files)"
-        for e in mismatches
+        for e in compare_expected(config.dataset, config, result)
+        if not e.matches
     ]
-    for issue in result.issues:
-        summary.reader_issues[issue.kind] = summary.reader_issues.get(issue.kind, 0) + 1
-    failure_rows = [
-        {"utterance_id": i.utterance_id, "shard": None, "stage": "reader", "error_type": i.kind, "message": i.message}
-        for i in result.issues
-        if i.utterance_id and i.kind in FAILING_READER_ISSUES
-    ]
+    summary.reader_issues = dict(Counter(issue.kind for issue in result.issues))
+
+    # 3. run: one task per shard; tasks write their shards and return small reports
     reports: list[ShardReport] = []
     observer.stage(f"{len(utterances)} utterances in {len(specs)} shards; starting workers")
     with open_executor(scheduler, workers, synchronous, len(specs)) as executor:
@@ -156,56 +154,83 @@ def run_extract(
             else:
                 reports.append(outcome.value)
             observer.shards(len(reports) + len(summary.shard_errors), len(specs))
-
     reports.sort(key=lambda r: r.filename)
+
+    # 4. collect: failures of the reader and of every shard, counts, OOV rate
+    failure_rows = _failure_rows(result.issues, reports)
+    write_atomic(_failures_table(failure_rows), out / FAILURES, {"schema_version": str(SCHEMA_VERSION)})
     for r in reports:
-        failure_rows += [dict(f.__dict__, shard=r.filename) for f in r.failures]
         summary.rows_per_split[r.split] = summary.rows_per_split.get(r.split, 0) + r.rows
     summary.written = sum(not r.skipped for r in reports)
     summary.skipped = sum(r.skipped for r in reports)
     summary.failures = len(failure_rows)
     summary.failed_utterances = len({f["utterance_id"] for f in failure_rows})
-    write_atomic(_failures_table(failure_rows), out / FAILURES, {"schema_version": str(SCHEMA_VERSION)})
-
     tokens = sum(r.stats.get("text.tokens", 0) for r in reports)
     oov = sum(r.stats.get("text.oov_tokens", 0) for r in reports)
     summary.glove = config.text.glove
     summary.oov_rate = (oov / tokens) if (config.text.glove and tokens) else None
     summary.seconds = time.perf_counter() - t0
+
+    # 5. manifest, last: only a complete run gets one
     if summary.complete:
-        manifest = {
-            "schema_version": SCHEMA_VERSION,
-            "emoprep_version": __version__,
-            "dataset": config.dataset,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "config_hash": config.config_hash,
-            "config": config.hashed_dict(),
-            "label_names": list(result.label_names),
-            "modalities": {m: (m in config.modalities) for m in ("text", "acoustic", "logmel", "visual")},
-            "backends": backends,
-            "text": {
-                "glove": Path(config.text.glove).name if config.text.glove else None,
-                "glove_sha256": config.text.glove_checksum,
-                "vectors_written": bool(config.text.glove),
-                "tokens": tokens,
-                "oov_tokens": oov if config.text.glove else None,
-                "oov_rate": summary.oov_rate,
-            },
-            "counts": {
-                "utterances": summary.utterances,
-                "rows_per_split": dict(sorted(summary.rows_per_split.items())),
-                "failures": summary.failures,
-                "failed_utterances": summary.failed_utterances,
-                "reader_issues": summary.reader_issues,
-                "differences_from_full_release": summary.count_notes,
-                **{f"reader.{k}": v for k, v in result.counts.items()},
-            },
-            "shards": [
-                {"file": r.filename, "split": r.split, "rows": r.rows, "bytes": r.bytes, "sha256": r.sha256}
-                for r in reports
-            ],
-            "files": {"utterances": UTTERANCES, "failures": FAILURES},
-        }
+        manifest = build_manifest(config, result, summary, reports, backends, text_counts=(tokens, oov))
         (out / "README.md").write_text(dataset_card(manifest))
         write_json_atomic(out / MANIFEST, manifest)
     return summary
+
+
+def _failure_rows(issues: list[ReaderIssue], reports: list[ShardReport]) -> list[dict[str, Any]]:
+    """Rows of ``failures.parquet``: reader-stage failures first, then each shard's, in shard order."""
+    rows = [
+        {"utterance_id": i.utterance_id, "shard": None, "stage": "reader", "error_type": i.kind, "message": i.message}
+        for i in issues
+        if i.utterance_id and i.kind in FAILING_READER_ISSUES
+    ]
+    for r in reports:
+        rows += [dict(dataclasses.asdict(f), shard=r.filename) for f in r.failures]
+    return rows
+
+
+def build_manifest(
+    config: ExtractConfig,
+    result: ReadResult,
+    summary: RunSummary,
+    reports: list[ShardReport],
+    backends: dict[str, Any],
+    text_counts: tuple[int, int],
+) -> dict[str, Any]:
+    """The content of ``manifest.json`` (see :mod:`emoprep.shards.manifest`)."""
+    tokens, oov = text_counts
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "emoprep_version": __version__,
+        "dataset": config.dataset,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config_hash": config.config_hash,
+        "config": config.hashed_dict(),
+        "label_names": list(result.label_names),
+        "modalities": {m: (m in config.modalities) for m in ALL_MODALITIES},
+        "backends": backends,
+        "text": {
+            "glove": Path(config.text.glove).name if config.text.glove else None,
+            "glove_sha256": config.text.glove_checksum,
+            "vectors_written": bool(config.text.glove),
+            "tokens": tokens,
+            "oov_tokens": oov if config.text.glove else None,
+            "oov_rate": summary.oov_rate,
+        },
+        "counts": {
+            "utterances": summary.utterances,
+            "rows_per_split": dict(sorted(summary.rows_per_split.items())),
+            "failures": summary.failures,
+            "failed_utterances": summary.failed_utterances,
+            "reader_issues": summary.reader_issues,
+            "differences_from_full_release": summary.count_notes,
+            **{f"reader.{k}": v for k, v in result.counts.items()},
+        },
+        "shards": [
+            {"file": r.filename, "split": r.split, "rows": r.rows, "bytes": r.bytes, "sha256": r.sha256}
+            for r in reports
+        ],
+        "files": {"utterances": UTTERANCES, "failures": FAILURES},
+    }

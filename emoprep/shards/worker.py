@@ -11,6 +11,7 @@ one ``(utterance_id, stage, error_type, message)`` record; the row and the shard
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -171,7 +172,7 @@ def write_shard(spec: ShardSpec, job: ShardJob) -> ShardReport:
             "label_names": list(job.label_names),
             "backends": job.backends,
             "shard": {"index": spec.index, "split": spec.split, "ids_sha256": digest, "rows": len(rows)},
-            "failures": [f.__dict__ for f in failures],
+            "failures": [dataclasses.asdict(f) for f in failures],
             "stats": stats,
         },
     )
