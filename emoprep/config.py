@@ -118,8 +118,20 @@ def _replace_section(section: Any, values: dict[str, Any]) -> Any:
     unknown = set(values) - names
     if unknown:
         raise SetupError(f"unknown setting(s) {sorted(unknown)} for {type(section).__name__}; known: {sorted(names)}")
-    fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return dataclasses.replace(section, **fixed)
+    return dataclasses.replace(section, **{k: _frozen(v) for k, v in values.items()})
+
+
+def _frozen(value: Any) -> Any:
+    """YAML/CLI values made hashable: lists -> tuples, mappings -> sorted (key, value) pairs.
+
+    Configurations are hashed (config hash) and used as cache keys (extractors per worker), so
+    nested settings such as ``au_options: {csv_dir: ...}`` must be immutable.
+    """
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), str(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
 
 
 def build_config(dataset: str, overrides: dict[str, Any] | None = None, spec: Path | None = None) -> ExtractConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import stat
 import sys
@@ -190,3 +191,35 @@ def test_binary_mode_runs_featureextraction_on_sampled_frames(tmp_path: Path, mo
         OpenFaceBackend({"binary": str(broken)}).predict(
             AURequest("u", "v", None, None, [Frame(0.0, np.zeros((8, 8, 3), np.uint8))], [None])
         )
+
+
+def test_real_csv_round_trips_into_the_shard(tmp_path: Path) -> None:
+    """Through the whole pipeline (manifest dataset, --au-backend openface csv_dir=...): the shard's
+    aus column holds the real CSV's 35 values of every sampled frame."""
+    import pyarrow.parquet as pq
+
+    from emoprep.config import build_config
+    from emoprep.pipeline import run_extract
+
+    header, rows = parse_by_hand(real_csv())
+    ts = header.index("timestamp")
+    for k, r in enumerate(rows):
+        r[ts] = f"{k / FPS:.3f}"
+    (tmp_path / "of").mkdir()
+    write_csv(tmp_path / "of" / "talk.csv", header, rows)
+    make_video(tmp_path / "talk.mp4", n_frames=len(rows), fps=FPS)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"utterance_id,video,start,end,text,split\ntalk_0,talk.mp4,0.0,{len(rows) / FPS},hello,train\n")
+    cfg = build_config(
+        "manifest",
+        {"modalities": ["visual"],
+         "visual": {"au_backend": "openface", "au_options": {"csv_dir": str(tmp_path / "of")}, "frame_interval_s": 1 / FPS}},
+    )
+    summary = run_extract(cfg, manifest, tmp_path / "shards", synchronous=True)
+    assert summary.complete and summary.failures == 0
+    table = pq.read_table(next((tmp_path / "shards").glob("train-*.parquet")))
+    stored = np.asarray(table.column("aus")[0].as_py(), dtype=np.float32)  # the schema stores float32
+    np.testing.assert_array_equal(stored, np.asarray(expected_vectors(header, rows), dtype=np.float32))
+    assert stored.shape == (100, 35)
+    backends = json.loads(table.schema.metadata[b"emoprep.backends"])
+    assert backends["visual"]["au_backend"] == "openface"

@@ -39,3 +39,13 @@ def test_spec_file_layer(tmp_path) -> None:  # noqa: ANN001
 def test_bad_settings_are_setup_errors(overrides: dict) -> None:
     with pytest.raises(SetupError):
         build_config("demo", overrides)
+
+
+def test_nested_settings_become_hashable(tmp_path) -> None:  # noqa: ANN001
+    """au_options may come as a YAML mapping or CLI pairs: both give the same frozen, hashable config."""
+    spec = tmp_path / "run.yaml"
+    spec.write_text("visual:\n  au_backend: openface\n  au_options:\n    csv_dir: /data/of\n")
+    from_yaml = build_config("demo", spec=spec)
+    from_cli = build_config("demo", {"visual": {"au_backend": "openface", "au_options": [("csv_dir", "/data/of")]}})
+    assert from_yaml.visual.au_options == from_cli.visual.au_options == (("csv_dir", "/data/of"),)
+    assert hash(from_yaml) == hash(from_cli) and from_yaml.config_hash == from_cli.config_hash
