@@ -1,0 +1,25 @@
+"""The installed package must hold every module and data file, not only what an editable install sees."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_every_package_folder_is_listed_in_pyproject() -> None:
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "emoprep").rglob("__init__.py")}
+    assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
+    assert {"emoprep.pipelines", "emoprep.schemas"} <= listed
+
+
+def test_required_top_level_layout() -> None:
+    for name in ("emoprep", "pipelines", "schemas", "tests", "cli.py", "pyproject.toml", "README.md"):
+        assert (REPO / name).exists(), name
