@@ -13,9 +13,12 @@ per core whatever TensorFlow, FFmpeg or openSMILE do internally), after models a
 
 Memory: one fresh subprocess per utterance length (5 s ... 5 min, speech tiled to length) builds the
 acoustic + opensmile + logmel extractors like a pipeline worker, extracts once, and reports its peak
-RSS (``ru_maxrss``), the RSS after loading the models and the peak RSS of the extraction alone (the
+RSS (``ru_maxrss``), the RSS after loading the models, the peak RSS of the extraction alone (the
 kernel's high-water mark reset after loading; loading TensorFlow peaks higher than any extraction,
-so ``ru_maxrss`` alone would hide growth); the extraction peak must not grow with the length.
+so ``ru_maxrss`` alone would hide growth) and the size of the extracted row.  Target: from 5 s to
+5 min the extraction peak grows by < 50 MB beyond the row's own growth, with the default backends
+(DisVoice 142 + log-mel).  The opt-in openSMILE backends are profiled too: their utterance-level
+functionals hold the whole utterance inside openSMILE, so that profile grows (reported, documented).
 
 When the shared speech is absent, generated harmonic "speech" bursts are used instead (the JSON says
 which).  Run: ``python benchmarks/bench_acoustic.py [--out benchmarks/results] [--quick]``.
@@ -40,10 +43,10 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from emoprep.config import AcousticConfig, ExtractConfig
-from emoprep.media.audio import decode_audio
-from emoprep.media.segment import MediaOptions, UtteranceMedia
-from emoprep.types import Utterance
+from emoprep.config import AcousticConfig, ExtractConfig  # noqa: E402 - after the TF environment is set
+from emoprep.media.audio import decode_audio  # noqa: E402 - after the TF environment is set
+from emoprep.media.segment import MediaOptions, UtteranceMedia  # noqa: E402 - after the TF environment is set
+from emoprep.types import Utterance  # noqa: E402 - after the TF environment is set
 
 SPEECH = REPO.parent / "shared" / "data" / "speech-emotion"
 SR = 16000
@@ -130,15 +133,16 @@ peak_init = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 def hwm_mb():
     with open("/proc/self/status") as f:
         return next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+seed = np.load(sys.argv[2])
+n = int(float(sys.argv[3]) * 16000)
+audio = np.resize(seed, n).astype(np.float32, copy=False)  # the decoded input exists before extraction
+del seed
 try:  # reset the kernel's peak-RSS mark, so the extraction peak is not hidden by model loading
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     resettable = True
 except OSError:
     resettable = False
-seed = np.load(sys.argv[2])
-n = int(float(sys.argv[3]) * 16000)
-audio = np.resize(seed, n).astype(np.float32)
 class M(UtteranceMedia):
     def __init__(self, a):
         super().__init__(Utterance("m", "bench", "v", 0.0, len(a) / 16000), MediaOptions())
@@ -147,10 +151,17 @@ media = M(audio)
 out = {}
 for e in exts:
     out.update(e.extract(media))
+def nbytes(v):
+    if isinstance(v, np.ndarray):
+        return v.nbytes
+    if isinstance(v, list):
+        return sum(nbytes(x) for x in v)
+    return 0
 print(json.dumps({"rss_after_init_mb": round(after_init, 1), "peak_during_init_mb": round(peak_init, 1),
                   "ru_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                   "extraction_peak_rss_mb": round(hwm_mb(), 1) if resettable else None,
                   "input_audio_mb": round(audio.nbytes / 2**20, 1),
+                  "output_mb": round(sum(nbytes(v) for v in out.values()) / 2**20, 2),
                   "windows": int(out["acoustic"].shape[0]), "logmel_chunks": int(out["logmel"].shape[0])}))
 """
 
@@ -236,18 +247,36 @@ def main() -> int:
 
     lengths = [5.0, 60.0, 300.0] if args.quick else [5.0, 30.0, 60.0, 150.0, 300.0]
     seed = np.concatenate(audios)
-    result["memory"] = memory_profile(seed, lengths, "disvoice,egemaps,compare")
-    peaks = [r.get("extraction_peak_rss_mb") or r["ru_maxrss_mb"] for r in result["memory"] if "ru_maxrss_mb" in r]
-    growth = (max(peaks) - min(peaks)) if peaks else None
+
+    def growth_of(rows: list[dict]) -> tuple[float | None, float | None]:
+        ok = [r for r in rows if "ru_maxrss_mb" in r]
+        if len(ok) < 2:
+            return None, None
+        def peak(r: dict) -> float:
+            return r.get("extraction_peak_rss_mb") or r["ru_maxrss_mb"]
+
+        first, last = min(ok, key=lambda r: r["length_s"]), max(ok, key=lambda r: r["length_s"])
+        gross = peak(last) - peak(first)
+        return round(gross, 1), round(gross - (last["output_mb"] - first["output_mb"]), 1)
+
+    # The default configuration (DisVoice 142 + log-mel): what a pipeline worker runs by default.
+    result["memory"] = memory_profile(seed, lengths, "disvoice")
+    growth, net = growth_of(result["memory"])
     result["memory_peak_growth_mb_5s_to_5min"] = growth
+    result["memory_peak_growth_net_of_output_mb_5s_to_5min"] = net
+    # With the opt-in openSMILE backends as well: their LLD window means run in bounded blocks, but
+    # openSMILE's utterance-level functionals need the whole utterance inside openSMILE (see
+    # opensmile_lld.py), so this configuration grows with the length (reported, not a target).
+    result["memory_with_opensmile"] = memory_profile(seed, [5.0, 60.0, 300.0], "disvoice,egemaps,compare")
+    result["memory_with_opensmile_growth_net_of_output_mb_5s_to_5min"] = growth_of(result["memory_with_opensmile"])[1]
 
     x142 = result["throughput"]["disvoice142"]["x_realtime_per_core"]
     result["targets"] = {
         "disvoice142_realtime_x_per_core>=10": x142 >= 10,
         "speedup_vs_naive>=10": speedup >= 10,
-        # "flat": the growth is the utterance's own data (input audio, STFT of one block, outputs),
-        # not a per-length cost of the models; 100 MB is < 15% of a worker's ~700 MB baseline.
-        "memory_flat(<100MB growth 5s->5min)": growth is not None and growth < 100,
+        # "flat": beyond the output row itself (log-mel of 5 min = 5.9 MB), the extraction peak grows by
+        # less than 50 MB from a 5 s to a 5 min utterance (default backends)
+        "memory_flat(<50MB growth net of output 5s->5min)": net is not None and net < 50,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "acoustic.json"

@@ -24,12 +24,15 @@ phonet's input features are built per window (as DisVoice does for a chunk file)
 the formant tracking DisVoice's articulation also does (Praat, not part of the 142) is skipped.
 phonet's sequences are 40 frames (400 ms) long and independent, so batching does not change them.
 
-Determinism: pysptk's RAPT pitch tracker carries state from one call to the next, so DisVoice's own
-voicing decisions (hence which onset frames exist) depend on what the process analysed before: run
-chunk by chunk, 2 of 344 speech windows differ from a fresh process.  We call RAPT twice per window
-and keep the second result, which made every window independent of processing order in our checks;
-it still differs from a *fresh process's first call* in ~1.5% of windows (5/344).  The agreement
-test primes DisVoice the same way.  phonet appends 0.4 s of ``0.05 * randn`` noise to every signal (fresh random numbers per
+Determinism: pysptk's RAPT dithers its input with Gaussian noise from SPTK's ``nrandom``, whose
+cached second deviate (C static variables) carries over from one call to the next, so an odd-length
+window shifts the dither of every later window by one sample; f0 and occasionally a voicing decision
+(hence the onset frames) then depend on what the process analysed before.  Every RAPT call goes
+through :func:`~emoprep.extractors.disvoice_lib.rapt`, which puts that generator back in its
+fresh-process state first (root cause and proof in
+:func:`~emoprep.extractors.disvoice_lib.reset_rapt_noise`): a window's features are those of a fresh
+process, whatever ran before, in any order; the agreement test resets DisVoice's own call the same way.
+phonet appends 0.4 s of ``0.05 * randn`` noise to every signal (fresh random numbers per
 call, so DisVoice itself is not reproducible run to run).  We append the same fixed noise
 (``RandomState(0)``) to every window, which is also what DisVoice gives after ``np.random.seed(0)``.
 
@@ -88,6 +91,26 @@ BLOCK_WINDOWS = 32
 """Windows analysed per batched phonet call: bounds memory for long utterances (5 min = 750 windows)."""
 
 
+def articulation(data: np.ndarray, fs: int = 16000) -> tuple[np.ndarray, int]:
+    """Mean BBEon (22) + MFCCon (12) over the onset frames of a normalised window, and their count.
+
+    Needs DisVoice's articulation functions and pysptk only (no TensorFlow), loaded once per process.
+    """
+    from . import disvoice_lib
+
+    af = disvoice_lib.articulation_functions()
+    step = _STEP_S * fs
+    pcm = np.asarray(data * 2**15, dtype=np.float32)
+    # fresh-process RAPT: SPTK's dither generator is reset before the call (module docstring)
+    f0 = disvoice_lib.rapt(pcm, fs, int(step), min=_MIN_F0, max=_MAX_F0, voice_bias=_VOICE_BIAS, otype="f0")
+    segments = af.get_transition_segments(f0, data, fs, "onset")
+    bbe, mfcc = af.extract_transitions(segments, fs, _FRAME_S * fs, step, N_BBE, N_MFCC)
+    n = bbe.shape[0]
+    if n == 0:
+        return np.zeros(N_BBE + N_MFCC), 0
+    return np.concatenate([bbe.mean(axis=0), mfcc.mean(axis=0)]), n
+
+
 @dataclass
 class WindowResult:
     """Output of :meth:`Features142.compute`: arrays of length ``n_windows``."""
@@ -108,7 +131,7 @@ class Features142:
             raise ValueError("phonet's model is trained on 16 kHz audio: decode at 16000 Hz")
         self.sample_rate = sample_rate
         self._af = disvoice_lib.articulation_functions()
-        self._sptk = disvoice_lib.pysptk()
+        disvoice_lib.reset_rapt_noise()  # fails fast (SetupError) if the pysptk build lacks nrandom
         import python_speech_features as psf
 
         self._psf = psf
@@ -134,20 +157,7 @@ class Features142:
     # -- one window ---------------------------------------------------------------------------
     def articulation(self, data: np.ndarray) -> tuple[np.ndarray, int]:
         """Mean BBEon (22) + MFCCon (12) over the onset frames of a normalised window, and their count."""
-        fs = self.sample_rate
-        step = _STEP_S * fs
-        pcm = np.asarray(data * 2**15, dtype=np.float32)
-        # pysptk's RAPT (SPTK C code) keeps state between calls: a frame's voicing can depend on the
-        # signal analysed before.  The second of two calls on the same signal was independent of the
-        # processing order on all 344 speech-emotion windows (forward, reversed, shuffled); see below.
-        for _ in range(2):
-            f0 = self._sptk.sptk.rapt(pcm, fs, int(step), min=_MIN_F0, max=_MAX_F0, voice_bias=_VOICE_BIAS, otype="f0")
-        segments = self._af.get_transition_segments(f0, data, fs, "onset")
-        bbe, mfcc = self._af.extract_transitions(segments, fs, _FRAME_S * fs, step, N_BBE, N_MFCC)
-        n = bbe.shape[0]
-        if n == 0:
-            return np.zeros(N_BBE + N_MFCC), 0
-        return np.concatenate([bbe.mean(axis=0), mfcc.mean(axis=0)]), n
+        return articulation(data, self.sample_rate)
 
     def phonet_inputs(self, data: np.ndarray) -> tuple[np.ndarray, int]:
         """Scaled phonet sequences ``(k, 40, 34)`` of a normalised window and its posterior frame count.
@@ -197,7 +207,8 @@ class Features142:
     # -- a whole utterance ----------------------------------------------------------------------
     def compute(self, audio: np.ndarray, window_s: float = 0.4, hop_s: float = 0.4) -> WindowResult:
         """The 142 features of every window (see :func:`~emoprep.extractors.windows.window_bounds`)."""
-        x = np.asarray(audio, dtype=np.float64)
+        x = np.asarray(audio)  # kept as decoded (float32): each window is converted on its own, so a long
+        # utterance never exists as a whole float64 copy (5 min = 37 MB)
         bounds = window_bounds(len(x), self.sample_rate, window_s, hop_s)
         n = len(bounds)
         values = np.zeros((n, N_FEATURES), dtype=np.float64)
@@ -210,7 +221,7 @@ class Features142:
             n_seq = 0
             for i in range(start, min(start + BLOCK_WINDOWS, n)):
                 lo, hi = bounds[i]
-                data = x[lo:hi]
+                data = x[lo:hi].astype(np.float64)
                 if len(data) < min_len:  # only an utterance shorter than MIN_WINDOW_S
                     data = np.concatenate([data, np.zeros(min_len - len(data))])
                 data = data - data.mean()
@@ -244,7 +255,7 @@ class Features142:
 
         return {
             "libraries": disvoice_version(),
-            "articulation": {"frame_s": _FRAME_S, "step_s": _STEP_S, "f0": "pysptk rapt", "min_f0": _MIN_F0,
+            "articulation": {"frame_s": _FRAME_S, "step_s": _STEP_S, "f0": "pysptk rapt (dither generator reset per call)", "min_f0": _MIN_F0,
                              "max_f0": _MAX_F0, "voice_bias": _VOICE_BIAS, "transitions": "onset",
                              "no_onset": "zeros (see acoustic_onset_frames)"},
             "phonological": {"features": "projected PLLR of phonet posteriors", "frame_s": _PH_WIN_S,

@@ -12,8 +12,9 @@ so ``np.reshape(chunk, (128, 32))`` restores the image).  The last chunk is padd
 log domain); ``logmel_frames`` holds the valid length of every chunk.  An utterance shorter than one
 frame hop still gives one chunk (centred framing yields at least one frame).
 
-Long utterances are processed in blocks of whole chunks (with the STFT context each block needs), so
-memory stays bounded while the result is identical to one pass over the whole signal.
+Long utterances are processed in blocks of whole chunks (with the STFT context each block needs),
+straight into the float16 output, so the working memory is bounded (one block) whatever the length,
+and the bytes are the same for any block size (see :class:`LogmelComputer`).
 """
 
 from __future__ import annotations
@@ -29,12 +30,22 @@ from ..errors import SetupError, UtteranceError
 from ..media.segment import UtteranceMedia
 from .base import Extractor
 
-BLOCK_CHUNKS = 64
-"""Chunks (64 x 400 ms = 25.6 s) per STFT block."""
+BLOCK_CHUNKS = 32
+"""Chunks (32 x 400 ms = 12.8 s of audio) computed per block: the STFT of one block (~10 MB of
+float64/complex temporaries) is all the working memory, whatever the utterance length."""
 
 
 class LogmelComputer:
-    """Mel filterbank built once; :meth:`chunks` turns a signal into padded log-mel chunks."""
+    """Mel filterbank built once; :meth:`chunks` turns a signal into padded log-mel chunks.
+
+    Frames are computed block by block, straight into the float16 output: frame ``t`` is the windowed
+    ``n_fft`` samples centred on sample ``t * hop`` of the reflect-padded signal, and a block gathers
+    exactly the samples its frames need (reflect padding only where a block touches an end of the
+    signal).  Every frame's FFT is a separate 1-D transform (numpy's pocketfft) and the mel projection
+    is one fixed-shape ``(n_mels, n_freq) @ (n_freq, chunk_frames)`` product per chunk, so the result
+    does not depend on the block size: blocks of 1 chunk and one block of everything give identical
+    bytes (``tests/unit/test_logmel.py``).
+    """
 
     def __init__(self, cfg: LogmelConfig, sample_rate: int = 16000) -> None:
         import librosa
@@ -45,7 +56,6 @@ class LogmelComputer:
             raise SetupError("logmel.log_floor must be > 0, chunk_frames and hop_length >= 1")
         self.cfg = cfg
         self.sample_rate = sample_rate
-        self._librosa = librosa
         with warnings.catch_warnings():
             # 128 HTK mel bands over 201 FFT bins leave the lowest few bands without a bin: librosa
             # (and torchaudio, for the authors) warn about it.  Those rows are always ln(log_floor).
@@ -53,62 +63,75 @@ class LogmelComputer:
             self.mel_basis = librosa.filters.mel(
                 sr=sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, htk=True, norm=None
             ).astype(np.float64)
+        # librosa.stft's window: periodic Hann of win_length, zero-padded (centred) to n_fft
+        self.window = librosa.util.pad_center(
+            librosa.filters.get_window("hann", cfg.win_length, fftbins=True), size=cfg.n_fft
+        ).astype(np.float64)
         self.empty_bands = int((self.mel_basis.sum(axis=1) == 0).sum())
         self.pad_value = float(np.log(cfg.log_floor))
-
-    def _power_mel(self, y: np.ndarray) -> np.ndarray:
-        """``(n_mels, frames)`` power mel spectrogram of ``y`` with centred, reflect-padded frames."""
-        cfg = self.cfg
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "n_fft too large" for sub-window utterances
-            spec = self._librosa.stft(
-                y, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length,
-                window="hann", center=True, pad_mode="reflect",
-            )
-        return self.mel_basis @ (np.abs(spec) ** 2)
 
     def frames(self, n_samples: int) -> int:
         """Number of (centred) STFT frames of a signal of ``n_samples``."""
         return 1 + n_samples // self.cfg.hop_length
 
-    def log_mel(self, audio: np.ndarray) -> np.ndarray:
-        """``(n_mels, frames)`` log-mel of a whole signal, computed in bounded blocks."""
+    def _block_samples(self, y: np.ndarray, t0: int, t1: int) -> np.ndarray:
+        """Samples of the reflect-padded signal that frames ``t0 .. t1-1`` cover (float64)."""
         cfg = self.cfg
-        y = np.asarray(audio, dtype=np.float64)
-        n_frames = self.frames(len(y))
-        half = cfg.n_fft // 2
-        if len(y) <= half or n_frames <= BLOCK_CHUNKS * cfg.chunk_frames:
-            if len(y) <= half:  # reflect padding needs more samples than half a window
-                y = np.pad(y, (0, half + 1 - len(y)))
-            return np.log(np.maximum(self._power_mel(y)[:, :n_frames], cfg.log_floor))
-        # Frame t of the centred STFT covers y[t*hop - half : t*hop + half] of the reflect-padded signal:
-        # pad once, then take each block's frames from a slice that holds exactly their samples.
-        padded = np.pad(y, half, mode="reflect")
-        out = np.empty((cfg.n_mels, n_frames), dtype=np.float64)
-        step = BLOCK_CHUNKS * cfg.chunk_frames
-        for t0 in range(0, n_frames, step):
-            t1 = min(t0 + step, n_frames)
-            seg = padded[t0 * cfg.hop_length : (t1 - 1) * cfg.hop_length + cfg.n_fft]
-            spec = self._librosa.stft(
-                seg, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length,
-                window="hann", center=False,
-            )
-            out[:, t0:t1] = np.log(np.maximum(self.mel_basis @ (np.abs(spec) ** 2), cfg.log_floor))
+        half, n = cfg.n_fft // 2, len(y)
+        a, b = t0 * cfg.hop_length - half, (t1 - 1) * cfg.hop_length + cfg.n_fft - half  # in y's index
+        if a >= 0 and b <= n:
+            return np.asarray(y[a:b], dtype=np.float64)
+        idx = np.arange(a, b)
+        idx = np.where(idx < 0, -idx, idx)  # numpy's "reflect" (edge sample not repeated)
+        idx = np.where(idx >= n, 2 * (n - 1) - idx, idx)
+        return y[idx].astype(np.float64)  # a copy of this block's samples only
+
+    def _block(self, y: np.ndarray, c0: int, c1: int, n_frames: int) -> np.ndarray:
+        """Log-mel of chunks ``c0 .. c1-1`` as ``(c1 - c0, n_mels, chunk_frames)`` float64; frames past
+        the end of the signal hold ``pad_value``."""
+        cfg = self.cfg
+        cf = cfg.chunk_frames
+        t0, t1 = c0 * cf, min(c1 * cf, n_frames)
+        seg = self._block_samples(y, t0, t1)
+        frames = np.lib.stride_tricks.sliding_window_view(seg, cfg.n_fft)[:: cfg.hop_length]
+        power = np.zeros(((c1 - c0) * cf, cfg.n_fft // 2 + 1))
+        power[: t1 - t0] = np.abs(np.fft.rfft(frames * self.window, axis=-1)) ** 2
+        # one (n_mels, n_freq) @ (n_freq, cf) product per chunk: the same shapes whatever the block size
+        mel = np.matmul(self.mel_basis, power.reshape(c1 - c0, cf, -1).transpose(0, 2, 1))
+        out = np.log(np.maximum(mel, cfg.log_floor))
+        if t1 < c1 * cf:
+            out.reshape(-1, cfg.n_mels, cf)[-1, :, t1 - (c1 - 1) * cf :] = self.pad_value
         return out
+
+    def log_mel(self, audio: np.ndarray) -> np.ndarray:
+        """``(n_mels, frames)`` float64 log-mel of a whole signal (tests and small signals; the extractor
+        uses :meth:`chunks`, which never holds the whole float64 spectrogram)."""
+        cube = self._all_blocks(np.asarray(audio), np.float64)[0]
+        n_frames = self.frames(len(audio))
+        return cube.transpose(1, 0, 2).reshape(self.cfg.n_mels, -1)[:, :n_frames]
+
+    def _all_blocks(self, audio: np.ndarray, dtype: Any) -> tuple[np.ndarray, int]:
+        cfg = self.cfg
+        y = audio
+        half = cfg.n_fft // 2
+        if len(y) <= half:  # reflect padding needs more samples than half a window
+            y = np.pad(np.asarray(y, dtype=np.float64), (0, half + 1 - len(y)))
+        n_frames = self.frames(len(audio))
+        n_chunks = -(-n_frames // cfg.chunk_frames)
+        out = np.empty((n_chunks, cfg.n_mels, cfg.chunk_frames), dtype=dtype)
+        for c0 in range(0, n_chunks, BLOCK_CHUNKS):
+            c1 = min(c0 + BLOCK_CHUNKS, n_chunks)
+            out[c0:c1] = self._block(y, c0, c1, n_frames)
+        return out, n_frames
 
     def chunks(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(n_chunks, n_mels * chunk_frames)`` float16 chunks and their valid frame counts (int16)."""
         cfg = self.cfg
-        lm = self.log_mel(audio)
-        n_frames = lm.shape[1]
-        n_chunks = -(-n_frames // cfg.chunk_frames)
-        full = np.full((cfg.n_mels, n_chunks * cfg.chunk_frames), self.pad_value)
-        full[:, :n_frames] = lm
-        # (mels, chunks, frames) -> (chunks, mels, frames): mel-major inside each chunk
-        cube = full.reshape(cfg.n_mels, n_chunks, cfg.chunk_frames).transpose(1, 0, 2)
+        cube, n_frames = self._all_blocks(np.asarray(audio), np.float16)  # (chunks, mels, frames)
+        n_chunks = cube.shape[0]
         valid = np.full(n_chunks, cfg.chunk_frames, dtype=np.int16)
         valid[-1] = n_frames - (n_chunks - 1) * cfg.chunk_frames
-        return cube.reshape(n_chunks, -1).astype(np.float16), valid
+        return cube.reshape(n_chunks, -1), valid  # mel-major inside each chunk
 
 
 class LogmelExtractor(Extractor):

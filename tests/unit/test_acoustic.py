@@ -66,18 +66,17 @@ def _speech_files(shared) -> list[Path]:
 
 def _reference(ref, samples_int16: np.ndarray) -> np.ndarray:
     """DisVoice static extraction of one chunk written as a 16-bit wav: the 142 in our order."""
-    import pysptk
     from scipy.io.wavfile import write
 
+    from emoprep.extractors.disvoice_lib import reset_rapt_noise
+
     art, phon = ref
-    # pysptk's RAPT keeps state between calls (see features142): prime it with the same chunk, so
-    # DisVoice's own call gives the history-free (fresh-process) result, as emoprep does.
-    x = samples_int16.astype(np.float64) - samples_int16.mean()
-    x = x / np.max(np.abs(x)) if np.max(np.abs(x)) > 0 else x
-    pysptk.sptk.rapt(np.asarray(x * 2**15, dtype=np.float32), SR, 320, min=60, max=350, voice_bias=-0.2, otype="f0")
     with tempfile.TemporaryDirectory() as d:
         p = os.path.join(d, "chunk.wav")
         write(p, SR, samples_int16)
+        # DisVoice calls pysptk's RAPT once per chunk; reset SPTK's dither generator first so that
+        # call computes what a fresh process would (see disvoice_lib.reset_rapt_noise), as emoprep does.
+        reset_rapt_noise()
         a = art.extract_features_file(p, static=True, plots=False, fmt="dataframe")
         np.random.seed(0)  # phonet pads with randn noise; seed 0 = the fixed noise emoprep uses
         ph = phon.extract_features_file(p, static=True, plots=False, fmt="dataframe")
@@ -278,15 +277,64 @@ def test_disabled_backend_and_bad_config() -> None:
         AcousticExtractor(replace(_config(), sample_rate=8000))
 
 
-def test_window_values_do_not_depend_on_processing_order(extractor, shared) -> None:
-    """pysptk's RAPT carries state between calls; each window must still be a pure function of its audio."""
-    feats = extractor._features
-    files = _speech_files(shared)
-    audio = decode_audio(files[-1], 0.0, 1e6, SR).astype(np.float64)
+def _normalised_windows(audio: np.ndarray) -> list[np.ndarray]:
     wins = []
     for lo, hi in window_bounds(len(audio), SR, 0.4, 0.4):
-        w = audio[lo:hi] - audio[lo:hi].mean()
+        w = audio[lo:hi].astype(np.float64) - audio[lo:hi].mean()
         wins.append(w / np.abs(w).max())
-    forward = [feats.articulation(w)[0] for w in wins]
-    backward = [feats.articulation(w)[0] for w in wins[::-1]][::-1]
-    np.testing.assert_array_equal(np.array(forward), np.array(backward))
+    return wins
+
+
+_FRESH_CHILD = """
+import sys
+import numpy as np
+from emoprep.extractors.features142 import articulation
+wins = np.load(sys.argv[1])
+np.save(sys.argv[2], np.stack([np.append(*articulation(w)) for w in wins]))
+"""
+
+
+def test_window_features_do_not_depend_on_process_history(shared, tmp_path: Path, monkeypatch) -> None:
+    """BBE/MFCC (RAPT onsets) of a window: the same computed first in a fresh process, or after other
+    audio, in any order.  SPTK's dither generator keeps a cached deviate across RAPT calls, so an
+    odd-length signal analysed before shifts the dither of later calls (disvoice_lib.reset_rapt_noise).
+    Window 6 of 46.wav is one whose onset frames change under such a shift (2 of 344 windows do)."""
+    import subprocess
+    import sys
+
+    from emoprep.extractors import disvoice_lib
+    from emoprep.extractors.features142 import articulation
+
+    path = shared("speech-emotion", "46.wav")
+    wins = _normalised_windows(decode_audio(path, 0.0, 1e6, SR))[4:9]  # window 6 is wins[2]
+    np.save(tmp_path / "w.npy", np.stack(wins))
+    repo = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        [sys.executable, "-c", _FRESH_CHILD, str(tmp_path / "w.npy"), str(tmp_path / "fresh.npy")],
+        check=True, cwd=repo, capture_output=True, timeout=300,
+    )
+    fresh = np.load(tmp_path / "fresh.npy")  # (5, 35): 34 features + onset frame count
+
+    sptk = disvoice_lib.pysptk().sptk
+    odd = np.asarray(voiced(0.5, seed=9)[:6401] * 2**15, dtype=np.float32)
+    assert len(odd) % 2 == 1  # RAPT draws len + 1280 deviates: an odd number flips the generator
+
+    def other_audio() -> None:
+        sptk.rapt(odd, SR, 320, min=60, max=350, voice_bias=-0.2, otype="f0")
+
+    # Without the reset the hidden state is really exercised: window 6 gets other onset frames.
+    with monkeypatch.context() as m:
+        m.setattr(disvoice_lib, "reset_rapt_noise", lambda: None)
+        other_audio()
+        assert not np.array_equal(np.append(*articulation(wins[2])), fresh[2])
+
+    other_audio()
+    forward = np.stack([np.append(*articulation(w)) for w in wins])
+    other_audio()
+    backward = np.stack([np.append(*articulation(w)) for w in wins[::-1]])[::-1]
+    other_audio()
+    shuffled = {i: np.append(*articulation(wins[i])) for i in (2, 0, 4, 1, 3)}
+    np.testing.assert_array_equal(forward, fresh)
+    np.testing.assert_array_equal(backward, fresh)
+    np.testing.assert_array_equal(np.stack([shuffled[i] for i in range(5)]), fresh)
+    assert (fresh[:, -1] > 0).sum() >= 3  # speech windows with onset frames: BBE/MFCC really compared

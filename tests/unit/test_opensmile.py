@@ -39,11 +39,12 @@ def test_window_means_match_the_lld_frames(both) -> None:
     out = both.extract(ArrayMedia(x))
     lld, _ = both._smiles["egemaps"]
     df = lld.process_signal(x, SR)
-    start = df.index.get_level_values("start").total_seconds().to_numpy()
-    end = df.index.get_level_values("end").total_seconds().to_numpy()
-    centre = (start + end) / 2
+    start = np.round(df.index.get_level_values("start").total_seconds().to_numpy() * SR)
+    end = np.round(df.index.get_level_values("end").total_seconds().to_numpy() * SR)
+    centre = (start + end) / 2  # in samples: eGeMAPS frames (20 ms) are centred on multiples of 10 ms,
+    # some exactly on a window edge, which then belongs to the window that starts there
     for k, (lo, hi) in enumerate(window_bounds(len(x), SR, 0.4, 0.4)):
-        sel = (centre >= lo / SR) & (centre < hi / SR)
+        sel = (centre >= lo) & (centre < hi)
         assert sel.sum() >= 10
         np.testing.assert_allclose(out["egemaps_lld"][k], df.to_numpy()[sel].mean(axis=0), rtol=1e-5, atol=1e-5)
     # loudness is higher in a voiced window than in a quiet one
@@ -95,3 +96,27 @@ def test_non_finite_values_become_nulls() -> None:
 
     rows = _rows(np.array([[1.0, 2.0], [np.nan, 3.0], [np.nan, np.inf]]))
     assert isinstance(rows[0], np.ndarray) and rows[1] == [None, 3.0] and rows[2] is None
+
+
+def test_blocks_equal_one_pass(both, shared, monkeypatch) -> None:
+    """LLD window means computed on blocks (with CONTEXT_S of audio around each) are bit-identical to
+    one pass over the whole utterance, windows at block edges included."""
+    import glob
+
+    from emoprep.extractors import opensmile_lld
+    from emoprep.media.audio import decode_audio
+
+    files = sorted(glob.glob(str(shared("speech-emotion") / "*.wav")))[:12]
+    x = np.concatenate([decode_audio(f, 0.0, 1e6, SR) for f in files])[: 16 * SR]
+    bounds = window_bounds(len(x), SR, 0.4, 0.4)
+    monkeypatch.setattr(opensmile_lld, "BLOCK_S", 1e9)
+    whole = both.extract(ArrayMedia(x))
+    monkeypatch.setattr(opensmile_lld, "BLOCK_S", 2.0)  # 5 windows per block: 8 blocks over 16 s
+    for b in ("egemaps", "compare"):
+        lld, _ = both._smiles[b]
+        blocked = both._lld_window_means(lld, x, bounds, SR, opensmile_lld.CONTEXT_S[b])
+        assert blocked.shape == whole[f"{b}_lld"].shape == (40, 25 if b == "egemaps" else 65)
+        assert blocked.tobytes() == whole[f"{b}_lld"].tobytes(), b
+    # the context matters: without it the frames near block edges change (ComParE's RASTA filter, F0)
+    lld, _ = both._smiles["compare"]
+    assert both._lld_window_means(lld, x, bounds, SR, 0.0).tobytes() != whole["compare_lld"].tobytes()
