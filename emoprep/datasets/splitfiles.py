@@ -80,12 +80,16 @@ def parse_split_json(text: str, source: str) -> SplitMap:
         if not isinstance(ids, list):
             raise DatasetError(f"{source}: value of {key!r} must be a list of ids")
         for raw in ids:
-            ident = str(raw).strip()
-            previous = out.get(ident)
-            if previous is not None and previous != split:
-                raise DatasetError(f"{source}: id {ident!r} is in both {previous!r} and {split!r}")
-            out[ident] = split
+            _assign(out, str(raw).strip(), split, source)
     return SplitMap(out, source)
+
+
+def _assign(out: dict[str, str], ident: str, split: str, where: str) -> None:
+    """Record ``ident -> split``; an id listed under two different splits is an error."""
+    previous = out.get(ident)
+    if previous is not None and previous != split:
+        raise DatasetError(f"{where}: id {ident!r} is in both {previous!r} and {split!r}")
+    out[ident] = split
 
 
 def parse_split_table(text: str, source: str) -> SplitMap:
@@ -105,11 +109,7 @@ def parse_split_table(text: str, source: str) -> SplitMap:
         ident, split_name = cells[0], cells[1]
         if lineno == 1 and split_name.lower() == "split":
             continue  # header
-        split = normalise_split(split_name, f"{source}:{lineno}")
-        previous = out.get(ident)
-        if previous is not None and previous != split:
-            raise DatasetError(f"{source}:{lineno}: id {ident!r} already assigned to {previous!r}")
-        out[ident] = split
+        _assign(out, ident, normalise_split(split_name, f"{source}:{lineno}"), f"{source}:{lineno}")
     return SplitMap(out, source)
 
 

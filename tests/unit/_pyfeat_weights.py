@@ -140,13 +140,11 @@ def hog_samples(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(hog, dtype=np.float32), aligned.astype(np.float32)
 
 
-def write_xgb_au(path: Path, seed: int = 0, n_components: int = 8, n_samples: int = 32) -> None:
-    """py-feat's XGB AU wrapper with scalers, PCAs and 20 tiny boosters fit on noise, via skops."""
-    import xgboost
-    from feat.au_detectors.StatLearning.SL_test import XGBClassifier
+def _region_models(n_samples: int, n_components: int, seed: int) -> tuple[dict[str, object], dict[str, np.ndarray]]:
+    """Scaler + PCA per face region, fit on py-feat's HOG of noise crops (shared by both AU wrappers),
+    and the features the classifiers see: PCA of the HOG + the 136 landmark coordinates."""
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import StandardScaler
-    from skops.io import dump
 
     hog, landmarks = hog_samples(n_samples, seed)
     parts: dict[str, object] = {}
@@ -155,8 +153,17 @@ def write_xgb_au(path: Path, seed: int = 0, n_components: int = 8, n_samples: in
         scaler = StandardScaler().fit(hog)
         pca = PCA(n_components=n_components, random_state=seed).fit(scaler.transform(hog))
         parts[f"scaler_{region}"], parts[f"pca_model_{region}"] = scaler, pca
-        # what XGBClassifier.pca_transform feeds the boosters: PCA of the HOG + 136 landmark coords
         features[region] = np.concatenate([pca.transform(scaler.transform(hog)), landmarks], axis=1)
+    return parts, features
+
+
+def write_xgb_au(path: Path, seed: int = 0, n_components: int = 8, n_samples: int = 32) -> None:
+    """py-feat's XGB AU wrapper with scalers, PCAs and 20 tiny boosters fit on noise, via skops."""
+    import xgboost
+    from feat.au_detectors.StatLearning.SL_test import XGBClassifier
+    from skops.io import dump
+
+    parts, features = _region_models(n_samples, n_components, seed)
     rng = np.random.default_rng(seed)
     classifiers = {}
     for k, key in enumerate(AU_KEYS):
@@ -173,20 +180,11 @@ def write_svm_au(path: Path, seed: int = 0, n_components: int = 8, n_samples: in
     import warnings
 
     from feat.au_detectors.StatLearning.SL_test import SVMClassifier
-    from sklearn.decomposition import PCA
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
     from skops.io import dump
 
-    hog, landmarks = hog_samples(n_samples, seed)
-    parts: dict[str, object] = {}
-    features = {}
-    for region in ("upper", "lower", "full"):
-        scaler = StandardScaler().fit(hog)
-        pca = PCA(n_components=n_components, random_state=seed).fit(scaler.transform(hog))
-        parts[f"scaler_{region}"], parts[f"pca_model_{region}"] = scaler, pca
-        features[region] = np.concatenate([pca.transform(scaler.transform(hog)), landmarks], axis=1)
+    parts, features = _region_models(n_samples, n_components, seed)
     rng = np.random.default_rng(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # labels are noise; no optimum needed
