@@ -87,6 +87,23 @@ def _decode_from(container, stream, seek_s: float | None, end_s: float, channel:
     return np.concatenate(chunks), first_t, native_rate
 
 
+def _decode_segment(
+    path: str | Path, seek_s: float | None, end_s: float, channel: int | None
+) -> tuple[np.ndarray | None, float, int]:
+    """Open ``path`` afresh (a clean demuxer and decoder state) and decode from ``seek_s`` to ``end_s``."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except Exception as exc:  # av raises many types (InvalidDataError, FileNotFoundError, ...)
+        raise MediaError("decode_audio", f"cannot open {path}: {exc}") from exc
+    with container:
+        if not container.streams.audio:
+            raise MediaError("decode_audio", f"{path} has no audio stream")
+        stream = container.streams.audio[0]
+        return _decode_from(container, stream, seek_s if stream.time_base is not None else None, end_s, channel, path)
+
+
 def decode_audio(
     path: str | Path,
     start_s: float,
@@ -101,27 +118,24 @@ def decode_audio(
     transcripts sometimes end a few ms after the file); one that starts at or after the end, an
     unreadable file, a file without an audio stream or a missing channel raise :class:`MediaError`
     with stage ``decode_audio``.  If a seek lands after ``start_s`` (containers with sparse seek
-    points), the segment is decoded again from the start of the file rather than shifted.
+    points) or the decoder cannot start there (MPEG program streams), the file is opened again and
+    decoded from its start rather than the segment being shifted or lost.
     """
-    import av  # local import: workers that never touch audio do not pay for it
     from scipy.signal import resample_poly
 
     if end_s <= start_s:
         raise MediaError("decode_audio", f"empty segment [{start_s}, {end_s}]")
+    seek_s = start_s - SEEK_MARGIN_S if start_s > SEEK_MARGIN_S else None
     try:
-        container = av.open(str(path))
-    except Exception as exc:  # av raises many types (InvalidDataError, FileNotFoundError, ...)
-        raise MediaError("decode_audio", f"cannot open {path}: {exc}") from exc
-    with container:
-        if not container.streams.audio:
-            raise MediaError("decode_audio", f"{path} has no audio stream")
-        stream = container.streams.audio[0]
-        seek_s = start_s - SEEK_MARGIN_S if start_s > SEEK_MARGIN_S and stream.time_base is not None else None
-        mono, first_t, native_rate = _decode_from(container, stream, seek_s, end_s, channel, path)
-        if seek_s is not None and (mono is None or first_t > start_s + 1e-3):
-            # Nothing after the seek point (segment beyond the end?) or the seek overshot: from 0.
-            container.seek(0, stream=stream)
-            mono, first_t, native_rate = _decode_from(container, stream, None, end_s, channel, path)
+        mono, first_t, native_rate = _decode_segment(path, seek_s, end_s, channel)
+        overshot = seek_s is not None and (mono is None or first_t > start_s + 1e-3)
+    except MediaError:
+        if seek_s is None:
+            raise
+        overshot = True  # e.g. MPEG-PS (GRID .mpg): the MP2 decoder cannot start at the seek point
+    if overshot:
+        # Nothing usable after the seek point, or it overshot: decode this file from its start.
+        mono, first_t, native_rate = _decode_segment(path, None, end_s, channel)
     if mono is None:
         raise MediaError("decode_audio", f"no audio samples decoded from {path}")
     lo = max(0, round((start_s - first_t) * native_rate))

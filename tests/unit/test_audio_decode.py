@@ -137,3 +137,15 @@ def test_utterance_media_decodes_once_and_caches_errors(files: dict[str, Path]) 
     with pytest.raises(MediaError) as e2:
         bad.audio()
     assert e1.value is e2.value
+
+
+@pytest.mark.parametrize("clip", ["id2_vcd_swwp2s.mpg", "bbaf2n.mpg"])
+def test_mpeg_program_stream_segment_equals_decoding_from_zero(clip: str, shared) -> None:  # noqa: ANN001
+    """GRID's MPEG-1/MP2 files: the MP2 decoder cannot start at a seek point; the segment must still
+    come out, sample for sample the same as cutting it from a decode of the whole file."""
+    path = shared("grid", clip)
+    whole = decode_audio(path, 0.0, 2.9)
+    part = decode_audio(path, 1.44, 2.21)
+    assert part.shape[0] == round(0.77 * SR)
+    start = round(1.44 * SR)
+    np.testing.assert_allclose(part[100:-100], whole[start + 100 : start + part.shape[0] - 100], atol=1e-4)
