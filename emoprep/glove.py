@@ -107,7 +107,8 @@ def parse_glove_text(path: Path) -> tuple[list[str], np.ndarray]:
         delimiter=" ", quote_char=False, escape_char=False, double_quote=False, invalid_row_handler=on_invalid
     )
     conv_opts = pcsv.ConvertOptions(
-        column_types={"word": pa.string(), **{n: pa.float32() for n in names[1:]}},
+        # binary, not string: one invalid UTF-8 byte in 5.6 GB must not abort the parse
+        column_types={"word": pa.binary(), **{n: pa.float32() for n in names[1:]}},
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
@@ -117,7 +118,7 @@ def parse_glove_text(path: Path) -> tuple[list[str], np.ndarray]:
     with pa.input_stream(str(path), compression="detect") as stream:
         reader = pcsv.open_csv(stream, read_options=read_opts, parse_options=parse_opts, convert_options=conv_opts)
         for batch in reader:
-            words.extend(batch.column(0).to_pylist())
+            words.extend(w.decode("utf-8", errors="replace") for w in batch.column(0).to_pylist())
             block = np.empty((batch.num_rows, dim), dtype=np.float32)
             for i in range(dim):
                 block[:, i] = batch.column(i + 1).to_numpy()

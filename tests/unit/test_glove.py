@@ -117,3 +117,13 @@ def test_real_glove_sample(shared) -> None:  # noqa: ANN001
     assert oov.tolist() == [False, False, False, True]
     np.testing.assert_allclose(mat[0], mat[1])  # glove.6B is lower-cased: 'The' falls back to 'the'
     assert np.linalg.norm(mat[0]) > 1.0
+
+
+def test_invalid_utf8_in_a_word_does_not_abort_the_parse(tmp_path: Path, vectors: dict) -> None:
+    path = tmp_path / "g.txt"
+    _write_glove(path, vectors)
+    bad = b"caf\xe9 " + " ".join(["0.25"] * 300).encode() + b"\n"  # latin-1 byte, not UTF-8
+    path.write_bytes(path.read_bytes() + bad)
+    words, mat = parse_glove_text(path)
+    assert len(words) == len(vectors) + 1 and words[-1] == "caf\ufffd"
+    np.testing.assert_allclose(mat[-1], 0.25)
