@@ -21,7 +21,7 @@ from typing import Any
 
 from .. import __version__
 from ..config import ExtractConfig
-from ..errors import UtteranceError
+from ..errors import SchemaError, UtteranceError
 from ..extractors import Extractor, build_extractor, extractor_names
 from ..media.segment import MediaOptions, UtteranceMedia
 from ..schema import SCHEMA_VERSION, utterance_schema, validate_table
@@ -133,6 +133,37 @@ def extract_rows(spec: ShardSpec, config: ExtractConfig) -> tuple[list[dict[str,
     return rows, failures, stats
 
 
+def quarantine_invalid_values(
+    rows: list[dict[str, Any]], extractors: tuple[Extractor, ...], label_names: tuple[str, ...]
+) -> list[Failure]:
+    """Null the columns of the extractor that put invalid values (NaN, wrong shape) into a row.
+
+    Runs only when a shard's table fails validation: each row is checked alone, and for a bad row
+    the first extractor whose columns, once nulled, make it valid is blamed and recorded (stage =
+    the extractor's name).  A row that no extractor explains is a real bug: the error propagates.
+    """
+    schema = utterance_schema()
+    failures = []
+    for i, row in enumerate(rows):
+        try:
+            validate_table(rows_to_table([row], schema), label_names)
+            continue
+        except SchemaError as exc:
+            error = exc
+        for ex in extractors:
+            trial = {**row, **dict.fromkeys(ex.columns)}
+            try:
+                validate_table(rows_to_table([trial], schema), label_names)
+            except SchemaError:
+                continue
+            rows[i] = trial
+            failures.append(Failure(row["utterance_id"], ex.name, "SchemaError", f"invalid output, columns nulled: {error}"))
+            break
+        else:
+            raise error
+    return failures
+
+
 def _report(spec: ShardSpec, path: Path, skipped: bool, t0: float, failures, stats) -> ShardReport:
     return ShardReport(
         filename=spec.filename,
@@ -160,7 +191,12 @@ def write_shard(spec: ShardSpec, job: ShardJob) -> ShardReport:
             return _report(spec, path, True, t0, failures, meta.get("stats", {}))
     rows, failures, stats = extract_rows(spec, job.config)
     table = rows_to_table(rows, utterance_schema())
-    validate_table(table, job.label_names)
+    try:
+        validate_table(table, job.label_names)
+    except SchemaError:
+        failures += quarantine_invalid_values(rows, extractors_for(job.config), job.label_names)
+        table = rows_to_table(rows, utterance_schema())
+        validate_table(table, job.label_names)
     write_atomic(
         table,
         path,

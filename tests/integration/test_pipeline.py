@@ -185,3 +185,37 @@ def test_joins_an_existing_dask_cluster(small_demo: Path, tmp_path: Path) -> Non
     assert summary.complete and cluster.scheduler_address in summary.executor
     run_extract(cfg, small_demo, tmp_path / "local", synchronous=True)
     _assert_same_shards(tmp_path / "remote", tmp_path / "local")
+
+
+def test_an_extractor_that_writes_nan_costs_one_row_its_columns(small_demo: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """Validation is the last line of defence: NaN from a library must not reach a shard nor sink it."""
+    import emoprep.shards.worker as worker
+    from emoprep.extractors.base import Extractor
+
+    class NanOnce(Extractor):
+        name = "acoustic"
+        columns = ("acoustic", "acoustic_onset_frames", "acoustic_valid")
+
+        def describe(self) -> dict:
+            return {"backend": "test"}
+
+        def extract(self, media) -> dict:  # noqa: ANN001
+            value = np.nan if media.utterance.utterance_id.endswith("_1") else 0.5
+            return {"acoustic": np.full((2, 142), value, np.float32), "acoustic_onset_frames": [1, 1],
+                    "acoustic_valid": [True, True]}
+
+    cfg = build_config("demo", TEXT_ONLY)
+    real = worker.extractors_for(cfg)
+    monkeypatch.setattr(worker, "extractors_for", lambda config: (*real, NanOnce()))
+    summary = run_extract(cfg, small_demo, tmp_path / "out", synchronous=True)
+    assert summary.complete
+    rows = {r["utterance_id"]: r for r in _tables_rows(tmp_path / "out")}
+    bad = [u for u in rows if u.endswith("_1")]
+    assert bad and all(rows[u]["acoustic"] is None and rows[u]["tokens"] for u in bad)
+    assert all(rows[u]["acoustic"] is not None for u in rows if not u.endswith("_1"))
+    failures = pq.read_table(tmp_path / "out" / "failures.parquet").to_pylist()
+    assert {(f["utterance_id"], f["stage"], f["error_type"]) for f in failures} == {(u, "acoustic", "SchemaError") for u in bad}
+
+
+def _tables_rows(out: Path) -> list[dict]:
+    return [r for t in _tables(out).values() for r in t.to_pylist()]
