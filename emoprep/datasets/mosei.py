@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import ExtractConfig
@@ -148,6 +148,27 @@ def load_splits(root: Path, config: ExtractConfig) -> SplitMap:
     return load_split_file(value, root)
 
 
+@dataclass
+class _Run:
+    """The state of one ``read``: options, label source, media index, and what was found."""
+
+    root: Path
+    keep_unlabelled: bool
+    tolerance: float
+    splits: SplitMap
+    use_sdk: bool = False
+    mturk: dict[tuple[str, str], Labels] = field(default_factory=dict)
+    sdk: dict = field(default_factory=dict)
+    videos: set[str] = field(default_factory=set)
+    audios: set[str] = field(default_factory=set)
+    issues: list[ReaderIssue] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+    def issue(self, kind: str, message: str, source: str, utterance_id: str | None = None) -> None:
+        self.issues.append(ReaderIssue(kind, message, source, utterance_id))
+        self.counts[kind] += 1
+
+
 class MoseiReader:
     """Reader for the raw CMU-MOSEI release; see the module docstring for layout and options."""
 
@@ -161,142 +182,127 @@ class MoseiReader:
             raise DatasetError(
                 f"{root}: no {TRANSCRIPT_DIR.as_posix()}/ folder; is this the raw CMU-MOSEI tree (the folder holding Raw/)?"
             )
-        keep_unlabelled = option_bool(config.option("keep_unlabelled"), False, "keep_unlabelled")
         try:
             tolerance = float(config.option("label_tolerance") or 0.05)
         except ValueError:
             raise SetupError(f"label_tolerance={config.option('label_tolerance')!r}: use seconds, e.g. 0.05") from None
-        splits = load_splits(root, config)
+        run = _Run(
+            root=root,
+            keep_unlabelled=option_bool(config.option("keep_unlabelled"), False, "keep_unlabelled"),
+            tolerance=tolerance,
+            splits=load_splits(root, config),
+        )
+        self._load_labels(run, config)
+        run.videos = {p.stem for p in (root / VIDEO_DIR).glob("*.mp4")} if (root / VIDEO_DIR).is_dir() else set()
+        run.audios = {p.stem for p in (root / AUDIO_DIR).glob("*.wav")} if (root / AUDIO_DIR).is_dir() else set()
+
+        utterances: list[Utterance] = []
+        transcripts = sorted(tdir.glob("*.txt"))
+        for tpath in transcripts:
+            utterances += self._read_video(run, tpath)
+
+        label_videos = set(run.sdk) if run.use_sdk else {v for v, _ in run.mturk}
+        run.counts["labelled_videos_without_transcript"] = len(label_videos - {t.stem for t in transcripts})
+        run.counts["utterances"] = len(utterances)
+        for u in utterances:
+            run.counts[f"split_{u.split}"] += 1
+        return ReadResult(utterances=utterances, label_names=LABEL_NAMES, issues=run.issues, counts=dict(run.counts))
+
+    @staticmethod
+    def _load_labels(run: _Run, config: ExtractConfig) -> None:
+        """Pick the label source (``labels`` option) and read it."""
         label_mode = (config.option("labels") or "auto").strip().lower()
         if label_mode not in ("auto", "sdk", "mturk"):
             raise SetupError(f"option labels={label_mode!r}: use auto, sdk or mturk")
-
-        issues: list[ReaderIssue] = []
-        counts: Counter[str] = Counter()
-
-        sdk_path = find_sdk_labels(root, config) if label_mode in ("auto", "sdk") else None
+        sdk_path = find_sdk_labels(run.root, config) if label_mode in ("auto", "sdk") else None
         if label_mode == "sdk" and sdk_path is None:
             raise SetupError(
-                f"labels=sdk but no CMU_MOSEI_Labels.csd in {root} (or Labels/, Raw/Labels/); pass labels_file=PATH"
+                f"labels=sdk but no CMU_MOSEI_Labels.csd in {run.root} (or Labels/, Raw/Labels/); pass labels_file=PATH"
             )
-        use_sdk = sdk_path is not None
-        mturk: dict[tuple[str, str], Labels] = {}
-        sdk: dict = {}
-        if use_sdk:
-            sdk = read_sdk(sdk_path)
-            counts["label_source_sdk"] = 1
-        else:
-            csvs = sorted((root / LABEL_DIR).glob("*.csv")) if (root / LABEL_DIR).is_dir() else []
-            if not csvs and not keep_unlabelled:
-                raise DatasetError(
-                    f"{root}: no labels: neither {LABEL_DIR.as_posix()}/*.csv (MTurk batches) nor a "
-                    "CMU_MOSEI_Labels.csd; pass labels_file=PATH or keep_unlabelled=true"
-                )
-            mturk, label_issues, rows = read_mturk(csvs)
-            issues.extend(label_issues)
-            counts["label_source_mturk"] = 1
-            counts["annotator_rows"] = rows
+        if sdk_path is not None:
+            run.use_sdk = True
+            run.sdk = read_sdk(sdk_path)
+            run.counts["label_source_sdk"] = 1
+            return
+        label_dir = run.root / LABEL_DIR
+        csvs = sorted(label_dir.glob("*.csv")) if label_dir.is_dir() else []
+        if not csvs and not run.keep_unlabelled:
+            raise DatasetError(
+                f"{run.root}: no labels: neither {LABEL_DIR.as_posix()}/*.csv (MTurk batches) nor a "
+                "CMU_MOSEI_Labels.csd; pass labels_file=PATH or keep_unlabelled=true"
+            )
+        run.mturk, label_issues, rows = read_mturk(csvs)
+        run.issues.extend(label_issues)
+        run.counts["label_source_mturk"] = 1
+        run.counts["annotator_rows"] = rows
 
-        videos = {p.stem for p in (root / VIDEO_DIR).glob("*.mp4")} if (root / VIDEO_DIR).is_dir() else set()
-        audios = {p.stem for p in (root / AUDIO_DIR).glob("*.wav")} if (root / AUDIO_DIR).is_dir() else set()
-
-        utterances: list[Utterance] = []
-        seen_videos: set[str] = set()
-        for tpath in sorted(tdir.glob("*.txt")):
-            vid = tpath.stem
-            seen_videos.add(vid)
-            counts["transcripts"] += 1
-            segments, seg_issues = parse_transcript(tpath, vid)
-            issues.extend(seg_issues)
-            counts["malformed"] += len(seg_issues)
-            counts["segments"] += len(segments)
-            labels = self._labels_for(vid, segments, mturk, sdk, use_sdk, tolerance, counts, issues)
-            has_video, has_audio = vid in videos, vid in audios
-            video_path = str(root / VIDEO_DIR / f"{vid}.mp4") if has_video else None
-            audio_path = str(root / AUDIO_DIR / f"{vid}.wav") if has_audio else None
-            unlabelled_here = 0
-            kept_before = len(utterances)
-            ids_here: set[str] = set()
-            media_reported = False
-            for seg, lab in zip(segments, labels):
-                uid = f"{vid}_{seg.clip}"
-                if uid in ids_here:
-                    issues.append(
-                        ReaderIssue(
-                            "invalid", f"duplicate clip id {seg.clip!r}; first one kept", seg.source, uid
-                        )
-                    )
-                    counts["invalid"] += 1
+    def _read_video(self, run: _Run, tpath: Path) -> list[Utterance]:
+        """The utterances of one transcript file, with everything skipped or repaired reported."""
+        vid = tpath.stem
+        run.counts["transcripts"] += 1
+        segments, seg_issues = parse_transcript(tpath, vid)
+        run.issues.extend(seg_issues)
+        run.counts["malformed"] += len(seg_issues)
+        run.counts["segments"] += len(segments)
+        labels = self._labels_for(vid, segments, run.mturk, run.sdk, run.use_sdk, run.tolerance, run.counts, run.issues)
+        has_video, has_audio = vid in run.videos, vid in run.audios
+        video_path = str(run.root / VIDEO_DIR / f"{vid}.mp4") if has_video else None
+        audio_path = str(run.root / AUDIO_DIR / f"{vid}.wav") if has_audio else None
+        if not has_video and not has_audio and segments:
+            run.issues.append(
+                ReaderIssue("missing_media", f"no {vid}.mp4 nor {vid}.wav: its segments are skipped", str(tpath))
+            )
+        out: list[Utterance] = []
+        ids_here: set[str] = set()
+        unlabelled_here = 0
+        for seg, lab in zip(segments, labels):
+            uid = f"{vid}_{seg.clip}"
+            if uid in ids_here:
+                run.issue("invalid", f"duplicate clip id {seg.clip!r}; first one kept", seg.source, uid)
+                continue
+            ids_here.add(uid)
+            start = seg.start
+            if start < 0:
+                run.issue("clamped", f"start {seg.start} < 0 set to 0", seg.source, uid)
+                start = 0.0
+            if seg.end <= start:
+                run.issue("invalid", f"end {seg.end} <= start {start}", seg.source, uid)
+                continue
+            if lab is None:
+                unlabelled_here += 1
+                if not run.keep_unlabelled:
+                    run.counts["unlabelled_skipped"] += 1
                     continue
-                ids_here.add(uid)
-                start = seg.start
-                if start < 0:
-                    issues.append(ReaderIssue("clamped", f"start {seg.start} < 0 set to 0", seg.source, uid))
-                    counts["clamped"] += 1
-                    start = 0.0
-                if seg.end <= start:
-                    issues.append(ReaderIssue("invalid", f"end {seg.end} <= start {start}", seg.source, uid))
-                    counts["invalid"] += 1
-                    continue
-                if lab is None:
-                    unlabelled_here += 1
-                    if not keep_unlabelled:
-                        counts["unlabelled_skipped"] += 1
-                        continue
-                    counts["unlabelled_kept"] += 1
-                    lab = Labels()
-                if not has_video and not has_audio:
-                    if not media_reported:
-                        issues.append(
-                            ReaderIssue(
-                                "missing_media",
-                                f"no {vid}.mp4 nor {vid}.wav: its segments are skipped",
-                                str(tpath),
-                            )
-                        )
-                        media_reported = True
-                    issues.append(
-                        ReaderIssue("missing_media", f"no media for video {vid!r}", seg.source, uid)
-                    )
-                    counts["missing_media"] += 1
-                    continue
-                utterances.append(
-                    Utterance(
-                        utterance_id=uid,
-                        dataset=self.name,
-                        video_id=vid,
-                        start_s=start,
-                        end_s=seg.end,
-                        text=seg.text,
-                        split=splits.lookup(uid, vid),
-                        video_path=video_path,
-                        audio_path=audio_path,
-                        audio_channel=0 if has_audio else None,
-                        labels=lab,
-                    )
+                run.counts["unlabelled_kept"] += 1
+                lab = Labels()
+            if not has_video and not has_audio:
+                run.issue("missing_media", f"no media for video {vid!r}", seg.source, uid)
+                continue
+            out.append(
+                Utterance(
+                    utterance_id=uid,
+                    dataset=self.name,
+                    video_id=vid,
+                    start_s=start,
+                    end_s=seg.end,
+                    text=seg.text,
+                    split=run.splits.lookup(uid, vid),
+                    video_path=video_path,
+                    audio_path=audio_path,
+                    audio_channel=0 if has_audio else None,
+                    labels=lab,
                 )
-            if unlabelled_here:
-                issues.append(
-                    ReaderIssue(
-                        "unlabelled",
-                        f"{unlabelled_here} of {len(segments)} segments have no labels",
-                        str(tpath),
-                    )
-                )
-            if not has_video and has_audio and len(utterances) > kept_before:
-                issues.append(
-                    ReaderIssue(
-                        "missing_media", f"no video {vid}.mp4: visual features will be missing", str(tpath)
-                    )
-                )
-                counts["missing_video"] += 1
-
-        label_videos = set(sdk) if use_sdk else {v for v, _ in mturk}
-        counts["labelled_videos_without_transcript"] = len(label_videos - seen_videos)
-        counts["utterances"] = len(utterances)
-        for u in utterances:
-            counts[f"split_{u.split}"] += 1
-        return ReadResult(utterances=utterances, label_names=LABEL_NAMES, issues=issues, counts=dict(counts))
+            )
+        if unlabelled_here:
+            run.issues.append(
+                ReaderIssue("unlabelled", f"{unlabelled_here} of {len(segments)} segments have no labels", str(tpath))
+            )
+        if not has_video and has_audio and out:
+            run.issues.append(
+                ReaderIssue("missing_media", f"no video {vid}.mp4: visual features will be missing", str(tpath))
+            )
+            run.counts["missing_video"] += 1
+        return out
 
     @staticmethod
     def _labels_for(
