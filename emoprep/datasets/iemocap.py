@@ -248,23 +248,8 @@ class IemocapReader:
                     "missing_media", f"no transcription for dialog {dialog}: text will be null", str(tpath)
                 )
             )
-        video = session / "dialog/avi/DivX" / f"{dialog}.avi"
-        audio = session / "dialog/wav" / f"{dialog}.wav"
-        has_video, has_audio = video.is_file(), audio.is_file()
-        if not has_video:
-            issues.append(
-                ReaderIssue(
-                    "missing_media", f"no video {video.name}: visual features will be missing", str(video)
-                )
-            )
-        if not has_audio:
-            issues.append(
-                ReaderIssue(
-                    "missing_media",
-                    f"no dialog wav {audio.name}: audio comes from the avi, mixed down",
-                    str(audio),
-                )
-            )
+        video, audio = self._dialog_media(session, dialog, issues)
+        has_video, has_audio = video is not None, audio is not None
         session_letter = dialog[5:6]
         out: list[Utterance] = []
         for t in turns:
@@ -310,6 +295,19 @@ class IemocapReader:
                 )
             )
         return out
+
+    @staticmethod
+    def _dialog_media(session: Path, dialog: str, issues: list[ReaderIssue]) -> tuple[Path | None, Path | None]:
+        """The dialog's side-by-side avi and stereo wav, each None (and reported) when missing."""
+        video = session / "dialog/avi/DivX" / f"{dialog}.avi"
+        audio = session / "dialog/wav" / f"{dialog}.wav"
+        if not video.is_file():
+            issues.append(ReaderIssue("missing_media", f"no video {video.name}: visual features will be missing", str(video)))
+        if not audio.is_file():
+            issues.append(
+                ReaderIssue("missing_media", f"no dialog wav {audio.name}: audio comes from the avi, mixed down", str(audio))
+            )
+        return (video if video.is_file() else None), (audio if audio.is_file() else None)
 
     @staticmethod
     def _splits(
