@@ -117,6 +117,17 @@ def _votes(*rows: Mapping[str, float | None]) -> tuple[Mapping[str, float | None
     return tuple(rows)
 
 
+DEFAULT_MOSEI_STD_SPLITS: dict[str, str] = {
+    "-3g5yACwYnA": "train",
+    "_0efYOjQYRc": "test",
+    "81406": "train",
+    "--qXJuDtHPw": "valid",
+    "zzLocalVid01": "none",
+}
+"""Split of each video of :func:`default_mosei_segments` in the CMU standard folds (facts about the
+SDK's lists, for assertions)."""
+
+
 def default_mosei_segments() -> list[MoseiSegment]:
     """A small corpus that contains every irregularity of the raw release we know of.
 

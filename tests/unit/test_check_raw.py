@@ -11,15 +11,9 @@ from click.testing import CliRunner
 from emoprep.config import build_config
 from emoprep.datasets import check as check_module
 from emoprep.datasets.check import check_raw
-from emoprep.testing import build_iemocap_tree, build_mosei_tree
+from emoprep.testing import DEFAULT_MOSEI_STD_SPLITS, build_iemocap_tree, build_mosei_tree
 
-STD_SPLIT = {
-    "-3g5yACwYnA": "train",
-    "_0efYOjQYRc": "test",
-    "81406": "train",
-    "--qXJuDtHPw": "valid",
-    "zzLocalVid01": "none",
-}
+STD_SPLIT = DEFAULT_MOSEI_STD_SPLITS
 
 
 def test_mosei_counts_per_split_and_class(tmp_path: Path) -> None:

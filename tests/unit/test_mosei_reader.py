@@ -14,6 +14,7 @@ from emoprep.datasets import get_reader
 from emoprep.datasets.mosei import MoseiReader, parse_transcript
 from emoprep.errors import DatasetError, SetupError
 from emoprep.testing import (
+    DEFAULT_MOSEI_STD_SPLITS,
     MOSEI_EMOTIONS,
     MoseiSegment,
     build_mosei_tree,
@@ -21,14 +22,7 @@ from emoprep.testing import (
     write_mosei_csd,
 )
 
-# Split of each default video in the CMU standard folds (facts about the SDK lists).
-STD_SPLIT = {
-    "-3g5yACwYnA": "train",
-    "_0efYOjQYRc": "test",
-    "81406": "train",
-    "--qXJuDtHPw": "valid",
-    "zzLocalVid01": "none",
-}
+STD_SPLIT = DEFAULT_MOSEI_STD_SPLITS
 
 
 def cfg(**options: str) -> ExtractConfig:
