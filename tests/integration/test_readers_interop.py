@@ -16,7 +16,8 @@ from emoprep.pipeline import run_extract
 @pytest.fixture(scope="module")
 def shards(small_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("interop") / "shards"
-    run_extract(build_config("demo", {"modalities": ["text"], "shard_size": 4}), small_demo, out, synchronous=True)
+    # every modality: float16 log-mel, face-crop structs, nested fixed-size lists must all read back
+    run_extract(build_config("demo", {"shard_size": 4}), small_demo, out, synchronous=True)
     return out
 
 
@@ -43,6 +44,8 @@ def test_pandas(shards: Path) -> None:
     assert df["utterance_id"].is_unique
     row = df.iloc[0]
     assert list(row["tokens"]) and np.asarray(row["emotions"]).shape == (6,)
+    assert np.stack(row["acoustic"]).shape[1] == 142 and np.stack(row["logmel"]).dtype == np.float16
+    assert row["face_crops"][0]["bytes"][:4] == b"\x89PNG"
 
 
 def test_polars(shards: Path) -> None:
@@ -50,6 +53,7 @@ def test_polars(shards: Path) -> None:
     df = pl.read_parquet(str(shards / "*-of-*.parquet"))
     counts = dict(df.group_by("split").len().iter_rows())
     assert counts == _expected(shards)
+    assert df["logmel"].list.len().sum() == sum(sum(x) for x in [[1] * len(v) for v in df["logmel_frames"].to_list()])
 
 
 def test_duckdb(shards: Path) -> None:
@@ -65,4 +69,5 @@ def test_huggingface_datasets_uses_the_dataset_card(shards: Path) -> None:
     datasets = pytest.importorskip("datasets")
     ds = datasets.load_dataset(str(shards))
     assert {k: len(v) for k, v in ds.items()} == _expected(shards)
-    assert ds["train"][0]["utterance_id"]
+    first = ds["train"][0]
+    assert first["utterance_id"] and len(first["acoustic"][0]) == 142 and len(first["logmel"][0]) == 4096
