@@ -53,7 +53,7 @@ def test_polars(shards: Path) -> None:
     df = pl.read_parquet(str(shards / "*-of-*.parquet"))
     counts = dict(df.group_by("split").len().iter_rows())
     assert counts == _expected(shards)
-    assert df["logmel"].list.len().sum() == sum(sum(x) for x in [[1] * len(v) for v in df["logmel_frames"].to_list()])
+    assert df["logmel"].list.len().to_list() == df["logmel_frames"].list.len().to_list()  # aligned per chunk
 
 
 def test_duckdb(shards: Path) -> None:
