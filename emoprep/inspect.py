@@ -40,13 +40,15 @@ def inspect_output(path: Path) -> dict:
             + "  ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     c.print(f"labels: {', '.join(manifest['label_names'])}")
 
-    first = root / manifest["shards"][0]["file"] if manifest["shards"] else None
-    if first:
-        table = pq.read_table(first)
-        cols = Table("column", "type / shape", "non-null", title=f"columns (from {first.name})")
-        for field in table.schema:
-            col = table.column(field.name)
-            cols.add_row(field.name, escape(_shape(field)), f"{len(col) - col.null_count}/{len(col)}")
+    if manifest["shards"]:
+        # Types from one footer; non-null counts from the manifest (all shards, no data read).
+        schema = pq.read_schema(root / manifest["shards"][0]["file"])
+        non_null = manifest["counts"].get("non_null_per_column", {})
+        total = sum(counts.values())
+        cols = Table("column", "type / shape", "rows with a value")
+        for field in schema:
+            n = non_null.get(field.name)
+            cols.add_row(field.name, escape(_shape(field)), f"{n}/{total}" if n is not None else "?")
         c.print(cols)
 
     c.print("[bold]modalities / backends[/]")

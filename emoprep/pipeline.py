@@ -49,6 +49,8 @@ class RunSummary:
     failures: int = 0
     failed_utterances: int = 0
     reader_issues: dict[str, int] = field(default_factory=dict)
+    non_null: dict[str, int] = field(default_factory=dict)
+    """Rows with a value, per column, over all shards."""
     count_notes: list[str] = field(default_factory=list)
     """Differences from the full release's known counts (information, not errors)."""
     shard_errors: dict[str, str] = field(default_factory=dict)
@@ -165,6 +167,9 @@ def run_extract(
     summary.skipped = sum(r.skipped for r in reports)
     summary.failures = len(failure_rows)
     summary.failed_utterances = len({f["utterance_id"] for f in failure_rows})
+    for r in reports:
+        for column, n in r.stats.get("non_null", {}).items():
+            summary.non_null[column] = summary.non_null.get(column, 0) + n
     tokens = sum(r.stats.get("text.tokens", 0) for r in reports)
     oov = sum(r.stats.get("text.oov_tokens", 0) for r in reports)
     summary.glove = config.text.glove
@@ -222,6 +227,7 @@ def build_manifest(
         "counts": {
             "utterances": summary.utterances,
             "rows_per_split": dict(sorted(summary.rows_per_split.items())),
+            "non_null_per_column": summary.non_null,
             "failures": summary.failures,
             "failed_utterances": summary.failed_utterances,
             "reader_issues": summary.reader_issues,

@@ -95,6 +95,9 @@ def test_manifest_describes_the_run(small_demo: Path, glove_file: Path, tmp_path
     assert vecs.shape == (len(row["tokens"]), 300)
     assert (np.abs(vecs).sum(axis=1) == 0).tolist() == row["glove_oov"]
     assert (out / "README.md").read_text().count("split:") == len({s["split"] for s in manifest["shards"]})
+    non_null = manifest["counts"]["non_null_per_column"]
+    assert non_null["utterance_id"] == plan.num_rows and non_null["acoustic"] == 0
+    assert non_null["glove"] == sum(t.num_rows - t.column("glove").null_count for t in all_rows)
 
 
 def test_without_glove_tokens_are_written_and_vectors_are_null(small_demo: Path, tmp_path: Path) -> None:
