@@ -4,7 +4,7 @@ commands so that ``emoprep --help`` answers instantly.
 
 Exit status of ``extract``: 0 complete without failures; 3 complete, with utterance failures recorded
 in ``failures.parquet``; 1 incomplete (a shard task crashed; rerun to resume); 2 bad usage or a
-missing resource (nothing was written).
+missing resource (nothing was written); 130 interrupted (Ctrl-C; rerun to resume).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-EXIT_OK, EXIT_INCOMPLETE, EXIT_SETUP, EXIT_FAILURES = 0, 1, 2, 3
+EXIT_OK, EXIT_INCOMPLETE, EXIT_SETUP, EXIT_FAILURES, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -59,6 +59,8 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def extract(**kw) -> None:  # noqa: ANN003 - click passes options by name
     """Extract features from a dataset into Parquet shards (resumable: rerun to continue)."""
+    from rich.markup import escape
+
     from emoprep.config import build_config
     from emoprep.errors import EmoprepError
     from emoprep.pipeline import run_extract
@@ -95,8 +97,11 @@ def extract(**kw) -> None:  # noqa: ANN003 - click passes options by name
                 observer=observer,
             )
     except EmoprepError as exc:
-        console().print(f"[bold red]error:[/] {exc}")
+        console().print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(EXIT_SETUP)
+    except KeyboardInterrupt:
+        console().print("[yellow]interrupted[/]: finished shards are kept; rerun the same command to resume.")
+        sys.exit(EXIT_INTERRUPTED)
     print_summary(summary)
     if not summary.complete:
         sys.exit(EXIT_INCOMPLETE)

@@ -91,3 +91,25 @@ def test_failures_give_exit_status_3_and_a_count(small_demo: Path, tmp_path: Pat
     manifest = json.loads((out / "manifest.json").read_text())
     n = manifest["counts"]["failed_utterances"]
     assert n > 0 and f"{n} utterance(s)" in run.stderr and "failures.parquet" in run.stderr
+
+
+def test_ctrl_c_keeps_finished_shards_and_the_rerun_resumes(small_demo: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "emoprep", "extract", "--dataset", "demo", "--root", str(small_demo), "--out", str(out),
+           "--modalities", "text,logmel,visual", "--shard-size", "1", "--synchronous", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("*-of-*.parquet")) and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the interrupt arrived")
+    assert proc.returncode == 130, err
+    assert "rerun the same command to resume" in err and not (out / "manifest.json").exists()
+    kept = len(list(out.glob("*-of-*.parquet")))
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and f"{kept} already complete" in again.stderr
