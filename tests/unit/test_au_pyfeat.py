@@ -347,3 +347,36 @@ def test_real_pyfeat_predict_stays_offline_and_in_model_dir(
     assert calls, "py-feat 2.1.5 looks up py-feat/pose_mlp_v2 inside detect(); did that change?"
     assert all(cache == str(pyfeat_models["faces"]) and offline for _, cache, offline in calls), calls
     assert constants.HF_HUB_OFFLINE is False  # restored after the call
+
+
+def test_real_pyfeat_through_the_whole_pipeline(pyfeat_models: dict[str, Path], small_demo: Path, tmp_path: Path) -> None:
+    """``emoprep extract --au-backend pyfeat --au-option model_dir=DIR``: MediaPipe finds the faces,
+    py-feat's real code computes AUs on them, the shard holds 35 OpenFace-order values per frame.
+    Runs where py-feat is installed beside emoprep (see docs/pyfeat.md)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from emoprep.config import build_config
+    from emoprep.extractors.au import AU_NAMES
+    from emoprep.pipeline import run_extract
+
+    if importlib.util.find_spec("mediapipe") is None:
+        pytest.skip("mediapipe is not installed beside py-feat here")
+    cfg = build_config(
+        "demo",
+        {"modalities": ["visual"], "shard_size": 16,
+         "visual": {"au_backend": "pyfeat", "au_options": {"model_dir": str(pyfeat_models["faces"])}}},
+    )
+    summary = run_extract(cfg, small_demo, tmp_path / "out", synchronous=True, limit=3)
+    assert summary.complete and summary.failures == 0
+    table = pq.read_table(next((tmp_path / "out").glob("*-of-*.parquet")))
+    intensities = [i for i, n in enumerate(AU_NAMES) if n.endswith("_r")]
+    for row in table.to_pylist():
+        for aus, missing in zip(row["aus"], row["face_missing"]):
+            assert len(aus) == 35
+            if missing is None:
+                assert all(aus[i] is None for i in intensities)  # py-feat has no intensities
+                assert {v for v in aus if v is not None} <= {0.0, 1.0}
+    backends = json.loads(table.schema.metadata[b"emoprep.backends"])["visual"]
+    assert backends["au_backend"] == "pyfeat"
