@@ -3,7 +3,7 @@
 What runs where:
 
 * everywhere: the mapping, and the adapter glue with a stand-in detector object;
-* where py-feat imports (its own venv, ``.venv-pyfeat``: it needs torch 2.14.1 + torchvision): the
+* where py-feat imports (installed beside emoprep as docs/pyfeat.md says; CI does so): the
   adapter end to end through py-feat 2.x's real code, offline.  ``_pyfeat_weights`` writes random,
   test-only weights for py-feat's own architectures (RetinaFace-R34, MobileFaceNet, the XGB/SVM AU
   classifiers) in the hub-cache layout under a temporary ``model_dir``; py-feat loads them with
@@ -50,11 +50,11 @@ def _pyfeat_importable() -> bool:
 
 needs_pyfeat = pytest.mark.skipif(
     importlib.util.find_spec("feat") is None,
-    reason="py-feat is not installed in this environment (it needs torch 2.14.1 + torchvision; see .venv-pyfeat)",
+    reason="py-feat is not installed in this environment (it needs torch 2.14.1 + torchvision; see docs/pyfeat.md)",
 )
 PYFEAT_SKIP = (
-    "py-feat is not importable in this environment (it lives in its own venv with torch 2.14.1 + "
-    "torchvision; run: <pyfeat-venv>/bin/python -m pytest tests/unit/test_au_pyfeat.py)"
+    "py-feat is not importable in this environment (it needs torch 2.14.1 + torchvision installed "
+    "beside emoprep: see docs/pyfeat.md)"
 )
 
 

@@ -12,7 +12,8 @@ on first use, which fails on an offline worker after minutes of retries.  So:
   missing file into a :class:`SetupError` that says which command fetches it.
 
 py-feat needs torch>=2.5 with a matching torchvision (CUDA builds, ~5.5 GB); it is not a
-dependency of emoprep.  Install it in its own environment (see the README's visual section).
+dependency of emoprep.  Add it to emoprep's environment as docs/pyfeat.md says (torch 2.14.1 with
+numpy 1.26 runs DisVoice, mediapipe and py-feat together).
 
 Mapping to the 35 OpenFace columns (:data:`PYFEAT_TO_OPENFACE`): py-feat's ``xgb``/``svm`` AU
 models give a *presence probability* for 20 AUs (AU01 ... AU43), no intensities.  The 17 ``_r``
@@ -61,7 +62,8 @@ PYFEAT_TO_OPENFACE: dict[str, str] = {
 
 DEFAULT_MODELS = {"face_model": "retinaface", "landmark_model": "mobilefacenet", "au_model": "xgb"}
 INSTALL_HINT = (
-    "install py-feat in its own environment: pip install torch==2.14.1 torchvision==0.29.1 py-feat==2.1.5"
+    'add py-feat beside emoprep: pip install torch==2.14.1 torchvision==0.29.1 py-feat==2.1.5 "numpy<2" '
+    '"scipy<1.12" "pandas<3" "setuptools<81" (see docs/pyfeat.md)'
 )
 
 
