@@ -91,10 +91,6 @@ def utterance_schema(version: int = SCHEMA_VERSION) -> pa.Schema:
     return pa.schema(fields)
 
 
-def column_names(version: int = SCHEMA_VERSION) -> list[str]:
-    return [c["name"] for c in schema_document(version)["columns"]]
-
-
 FAILURES_SCHEMA = pa.schema(
     [
         pa.field("utterance_id", pa.string(), nullable=False),

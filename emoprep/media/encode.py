@@ -6,6 +6,7 @@ re-encodes a user's media.
 
 from __future__ import annotations
 
+import itertools
 import wave
 from collections.abc import Iterable
 from fractions import Fraction
@@ -53,7 +54,7 @@ def write_video(
         if audio is not None:
             as_ = out.add_stream(audio_codec, rate=audio_rate)
             as_.layout = "stereo" if audio.shape[0] == 2 else "mono"
-        for i, img in enumerate(_chain(first, frames)):
+        for i, img in enumerate(itertools.chain([first], frames)):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
             frame.pts = i
             frame.time_base = Fraction(1, fps)
@@ -73,7 +74,3 @@ def write_video(
                 out.mux(packet)
     return path
 
-
-def _chain(first: np.ndarray, rest: Iterable[np.ndarray]) -> Iterable[np.ndarray]:
-    yield first
-    yield from rest
