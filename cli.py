@@ -180,5 +180,63 @@ def check_raw_command(dataset: str, root: Path | None, dataset_options: tuple[st
     sys.exit(EXIT_OK if report.ok else EXIT_SETUP)
 
 
+
+@main.command(context_settings={"show_default": True})
+@click.argument("model")
+@click.option("--shards", "shards_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="A finished shard folder (written by `emoprep extract`).")
+@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Run folder to create (or resume).")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML overriding pipelines/train/MODEL.yaml.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one setting, e.g. optim.lr=1e-3 (repeatable).")
+@click.option("--seed", type=int, help="Random seed (default 0, or the config's).")
+@click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]), help="auto uses a GPU when present.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its last finished epoch.")
+@click.option("--quiet", is_flag=True, help="No progress bars or tables.")
+def train(model: str, shards_dir: Path, out: Path, config_file: Path | None, sets: tuple[str, ...], seed: int | None,
+          device: str, resume: bool, quiet: bool) -> None:
+    """Train MODEL (lf-lstm, lf-trans, mult, emoembs) on a shard folder with the MESM paper's protocol.
+
+    Several processes or GPUs: torchrun --nproc_per_node N -m emoprep train MODEL ...
+    """
+    from rich.markup import escape
+
+    from emoprep.errors import EmoprepError
+    from emoprep.train.config import parse_sets
+    from emoprep.train.report import Reporter
+    from emoprep.train.run import train as run_training
+
+    console = Reporter().console
+    try:
+        run_training(model, shards_dir, out, config_file=config_file, sets=parse_sets(sets), seed=seed, device=device,
+                     resume=resume, quiet=quiet)
+    except EmoprepError as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        sys.exit(EXIT_SETUP)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: finished epochs are kept; continue with the same command and --resume.")
+        sys.exit(EXIT_INTERRUPTED)
+
+
+@main.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--shards", "shards_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Shard folder to score (default: the one the run trained on).")
+@click.option("--split", default="test", show_default=True, help="Split to score.")
+@click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]))
+def evaluate(run: Path, shards_dir: Path | None, split: str, device: str) -> None:
+    """Score a finished training RUN on a split, with the thresholds it chose on validation."""
+    from rich.markup import escape
+
+    from emoprep.errors import EmoprepError
+    from emoprep.train.report import Reporter
+    from emoprep.train.run import evaluate as run_evaluation
+
+    try:
+        run_evaluation(run, shards_dir, split, device)
+    except EmoprepError as exc:
+        Reporter().console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        sys.exit(EXIT_SETUP)
+
 if __name__ == "__main__":
     main()

@@ -7,6 +7,7 @@ nothing emoprep-specific: what it returns is a plain ``pyarrow.Table``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,3 +32,31 @@ def read_shards(path: str | Path, split: str | None = None, columns: list[str] |
         schema = utterance_schema()
         return schema.empty_table().select(columns) if columns else schema.empty_table()
     return pa.concat_tables(pq.read_table(f, columns=columns) for f in files)
+
+
+@dataclass(frozen=True)
+class RowGroup:
+    """One Parquet row group of a shard: the unit that streaming readers divide among workers."""
+
+    path: Path
+    index: int
+    rows: int
+    split: str
+
+
+def row_groups(path: str | Path, split: str | None = None) -> list[RowGroup]:
+    """Every row group of a finished run (or of one split), in shard order; reads footers only."""
+    root = Path(path)
+    manifest = read_manifest(root)
+    out = []
+    for shard in manifest["shards"]:
+        if split is not None and shard["split"] != split:
+            continue
+        meta = pq.read_metadata(root / shard["file"])
+        out += [RowGroup(root / shard["file"], i, meta.row_group(i).num_rows, shard["split"]) for i in range(meta.num_row_groups)]
+    return out
+
+
+def read_row_group(group: RowGroup, columns: list[str] | None = None) -> pa.Table:
+    """The rows of one row group, only ``columns`` decoded."""
+    return pq.ParquetFile(group.path).read_row_group(group.index, columns=columns)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .media.encode import write_video, write_wav
+from ..media.encode import write_video, write_wav
 
 # --------------------------------------------------------------------------------------------
 # media

@@ -1,0 +1,305 @@
+"""From shard columns to model inputs: which column feeds each branch, and the fitted featuriser.
+
+Choice (recorded in the run, never silent): text takes ``glove`` vectors when the shards hold them,
+else a trainable embedding over ``tokens`` with the training split's vocabulary; acoustic takes the
+142-dim ``acoustic`` windows (invalid, i.e. digitally silent, windows masked); visual takes the 35
+``aus`` when an AU backend wrote them, else MediaPipe ``face_mesh`` landmarks normalised for
+position and scale (the best hand-crafted facial features the shards hold), else it is an error
+that says how to get visual features or how to train without them.
+
+The featuriser is fitted on the training split only (vocabulary, per-feature mean and standard
+deviation of the dense hand-crafted features) and saved as JSON in the run, so that evaluation on
+other shards applies exactly the same transform.  Frames without a face, invalid windows and
+padding are masked; nothing is filled in for them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from ..errors import SetupError
+from .batch import Batch, InputSpec, ModalityInput
+from .data import ShardStream, column_values
+
+PAD, UNK = 0, 1
+LANDMARK_POINTS = 468
+
+DENSE_COLUMNS = {
+    "glove": 300,
+    "acoustic": 142,
+    "egemaps_lld": 25,
+    "compare_lld": 65,
+    "aus": 35,
+    "face_mesh": 2 * LANDMARK_POINTS,
+}
+"""Model-side width of each dense column (face_mesh: x, y of 468 normalised points)."""
+VALID_COLUMNS = {"acoustic": "acoustic_valid"}
+"""Columns whose rows carry a per-position validity flag beside them."""
+CHOICES = {
+    "text": ("glove", "tokens"),
+    "acoustic": ("acoustic", "egemaps_lld", "compare_lld"),
+    "visual": ("aus", "face_mesh"),
+}
+HOW_TO_GET = {
+    "text": "extract with the text modality (and --glove for vectors)",
+    "acoustic": "extract with the acoustic modality",
+    "visual": "extract with --au-backend openface|pyfeat for action units, or with the setting "
+    "visual.face_mesh: true for landmarks",
+}
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One modality's input as chosen for a run, and the statistics fitted for it."""
+
+    modality: str
+    column: str
+    reason: str
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    @property
+    def kind(self) -> str:
+        return "tokens" if self.column == "tokens" else "dense"
+
+    @property
+    def normalised(self) -> bool:
+        """GloVe vectors are used as they are; hand-crafted features are standardised."""
+        return self.column not in ("glove", "tokens")
+
+
+def choose_branches(manifest: dict[str, Any], modalities: tuple[str, ...], wanted: dict[str, str]) -> dict[str, Branch]:
+    """Pick the column of each modality from what the manifest says the shards hold."""
+    non_null = manifest.get("counts", {}).get("non_null_per_column")
+    if non_null is None:
+        raise SetupError("the shards' manifest.json has no per-column counts (written by an older emoprep); re-run extract")
+    out = {}
+    for modality in modalities:
+        want = wanted.get(modality, "auto")
+        options = CHOICES[modality]
+        if want != "auto" and want not in options:
+            raise SetupError(f"inputs.{modality} must be auto or one of {', '.join(options)}, got {want!r}")
+        held = [c for c in options if non_null.get(c, 0) > 0]
+        if want != "auto":
+            if want not in held:
+                raise SetupError(f"inputs.{modality}={want}: the shards hold no {want!r} values; {HOW_TO_GET[modality]}")
+            out[modality] = Branch(modality, want, "asked for in the configuration")
+            continue
+        if not held:
+            raise SetupError(
+                f"the shards hold no {modality} features ({' or '.join(options)} are all null): {HOW_TO_GET[modality]}, "
+                f"or train without it: --set modalities=[{','.join(m for m in modalities if m != modality)}]"
+            )
+        skipped = [c for c in options[: options.index(held[0])]]
+        reason = "the best column the shards hold" + (f" ({', '.join(skipped)} not written)" if skipped else "")
+        out[modality] = Branch(modality, held[0], reason)
+    return out
+
+
+def normalise_landmarks(points: np.ndarray) -> np.ndarray:
+    """``(n, 1404)`` MediaPipe face mesh -> ``(n, 936)`` x, y with the centroid removed and the RMS
+    distance to it scaled to 1: expression and head pose remain, position and face size do not."""
+    xy = points.reshape(len(points), LANDMARK_POINTS, 3)[:, :, :2].astype(np.float64)
+    xy = xy - xy.mean(axis=1, keepdims=True)
+    scale = np.sqrt((xy**2).sum(axis=2).mean(axis=1))[:, None, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = xy / scale
+    return out.reshape(len(points), -1).astype(np.float32)
+
+
+def _dense_rows(table: pa.Table, column: str) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """Per row: (values ``(n, d)``, valid ``(n,)``), or None for a null row."""
+    values = column_values(table.column(column))
+    flags = table.column(VALID_COLUMNS[column]).to_pylist() if column in VALID_COLUMNS else None
+    out: list[tuple[np.ndarray, np.ndarray] | None] = []
+    for i, v in enumerate(values):
+        if v is None or len(v) == 0:
+            out.append(None)
+            continue
+        v = normalise_landmarks(v) if column == "face_mesh" else np.asarray(v, dtype=np.float32)
+        valid = np.isfinite(v).all(axis=1)
+        if flags is not None and flags[i] is not None:
+            valid &= np.asarray(flags[i], dtype=bool)
+        out.append((v, valid))
+    return out
+
+
+@dataclass
+class Featurizer:
+    """Turns one row group into examples ``(utterance_id, split, target, {modality: (values, mask)})``."""
+
+    branches: dict[str, Branch]
+    label_names: tuple[str, ...]
+    max_len: int
+    vocab: tuple[str, ...] = ()
+    lowercase: bool = True
+
+    def __post_init__(self) -> None:
+        self._index = {w: i for i, w in enumerate(self.vocab)}
+
+    # --- what it reads -------------------------------------------------------------------------
+    def columns(self) -> list[str]:
+        cols = ["utterance_id", "split", "emotions"]
+        for b in self.branches.values():
+            cols.append(b.column)
+            if b.column in VALID_COLUMNS:
+                cols.append(VALID_COLUMNS[b.column])
+        return cols
+
+    def specs(self) -> dict[str, InputSpec]:
+        return {
+            m: InputSpec(m, b.kind, b.column, dim=DENSE_COLUMNS.get(b.column, 0),
+                         vocab_size=len(self.vocab) if b.kind == "tokens" else 0)
+            for m, b in self.branches.items()
+        }
+
+    # --- fitting on the training split -----------------------------------------------------------
+    @classmethod
+    def fit(cls, folder: Path, branches: dict[str, Branch], label_names: tuple[str, ...], max_len: int,
+            min_token_count: int = 1, lowercase: bool = True) -> tuple[Featurizer, np.ndarray]:
+        """Vocabulary and standardisation statistics from the training split, in one streaming pass.
+
+        Returns the featuriser and the training targets ``(N, C)`` (for ``pos_weight`` and the task).
+        """
+        columns = ["emotions"]
+        stats: dict[str, list[Any]] = {}
+        for b in branches.values():
+            if b.kind == "tokens" or b.normalised:
+                columns.append(b.column)
+                columns += [VALID_COLUMNS[b.column]] if b.column in VALID_COLUMNS else []
+            if b.normalised:
+                width = DENSE_COLUMNS[b.column]
+                stats[b.column] = [0, np.zeros(width), np.zeros(width)]
+        tokens: Counter[str] = Counter()
+        targets = []
+        stream = ShardStream(folder, "train", columns, transform=lambda t: [t])
+        for table in stream:
+            labels = table.column("emotions").to_pylist()
+            keep = {i for i, y in enumerate(labels) if y is not None}
+            targets += [y for y in labels if y is not None]
+            for b in branches.values():
+                if b.kind == "tokens":
+                    for i, toks in enumerate(table.column("tokens").to_pylist()):
+                        if i in keep and toks:
+                            tokens.update(t.lower() if lowercase else t for t in toks[:max_len])
+                elif b.normalised:
+                    acc = stats[b.column]
+                    for i, row in enumerate(_dense_rows(table, b.column)):
+                        if row is None or i not in keep:
+                            continue
+                        v = row[0][:max_len][row[1][:max_len]].astype(np.float64)
+                        acc[0] += len(v)
+                        acc[1] += v.sum(axis=0)
+                        acc[2] += (v**2).sum(axis=0)
+        if not targets:
+            raise SetupError(f"the training split of {folder} has no labelled rows (column 'emotions' is null): nothing to learn from")
+        fitted = {}
+        for m, b in branches.items():
+            if b.column in stats:
+                n, s, ss = stats[b.column]
+                if n == 0:
+                    raise SetupError(f"no valid {b.column} values in the training split: cannot use it for {m}")
+                mean = s / n
+                std = np.sqrt(np.maximum(ss / n - mean**2, 0.0))
+                std = np.where(std < 1e-6, 1.0, std)  # constant features: centre only
+                b = Branch(b.modality, b.column, b.reason, tuple(map(float, mean)), tuple(map(float, std)))
+            fitted[m] = b
+        vocab: tuple[str, ...] = ()
+        if any(b.kind == "tokens" for b in branches.values()):
+            kept = sorted((w for w, c in tokens.items() if c >= min_token_count), key=lambda w: (-tokens[w], w))
+            vocab = ("<pad>", "<unk>", *kept)
+        featurizer = cls(fitted, label_names, max_len, vocab, lowercase)
+        return featurizer, np.asarray(targets, dtype=np.float32)
+
+    # --- applying it -----------------------------------------------------------------------------
+    def __call__(self, table: pa.Table) -> list[tuple]:
+        ids = table.column("utterance_id").to_pylist()
+        splits = table.column("split").to_pylist()
+        labels = table.column("emotions").to_pylist()
+        per_modality = {m: self._modality(table, b) for m, b in self.branches.items()}
+        out = []
+        for i, y in enumerate(labels):
+            if y is None:
+                continue  # unlabelled rows cannot be trained on or scored
+            inputs = {m: rows[i] for m, rows in per_modality.items()}
+            out.append((ids[i], splits[i], np.asarray(y, dtype=np.float32), inputs))
+        return out
+
+    def _modality(self, table: pa.Table, branch: Branch) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per row ``(values, mask)`` cut to ``max_len``; an absent row is ``(empty, empty)``."""
+        L = self.max_len
+        if branch.kind == "tokens":
+            out = []
+            for toks in table.column("tokens").to_pylist():
+                toks = (toks or [])[:L]
+                ids = np.asarray([self._index.get(t.lower() if self.lowercase else t, UNK) for t in toks], dtype=np.int64)
+                out.append((ids, np.ones(len(ids), dtype=bool)))
+            return out
+        width = DENSE_COLUMNS[branch.column]
+        mean = np.asarray(branch.mean, dtype=np.float32) if branch.mean else None
+        std = np.asarray(branch.std, dtype=np.float32) if branch.std else None
+        out = []
+        for row in _dense_rows(table, branch.column):
+            if row is None:
+                out.append((np.zeros((0, width), dtype=np.float32), np.zeros(0, dtype=bool)))
+                continue
+            values, valid = row[0][:L], row[1][:L]
+            if mean is not None:
+                values = (values - mean) / std
+            values = np.where(valid[:, None], values, 0.0).astype(np.float32)  # masked positions hold 0
+            out.append((values, valid))
+        return out
+
+    # --- persistence -----------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "label_names": list(self.label_names),
+            "max_len": self.max_len,
+            "lowercase": self.lowercase,
+            "branches": {m: asdict(b) for m, b in self.branches.items()},
+            "vocab": list(self.vocab),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Featurizer:
+        branches = {
+            m: Branch(b["modality"], b["column"], b["reason"],
+                      tuple(b["mean"]) if b["mean"] else None, tuple(b["std"]) if b["std"] else None)
+            for m, b in d["branches"].items()
+        }
+        return cls(branches, tuple(d["label_names"]), d["max_len"], tuple(d["vocab"]), d["lowercase"])
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json()))
+
+    @classmethod
+    def load(cls, path: Path) -> Featurizer:
+        return cls.from_json(json.loads(Path(path).read_text()))
+
+
+def collate(examples: list[tuple]) -> Batch:
+    """Pad every modality to the batch's longest sequence (at least 1) with a mask; stack targets."""
+    ids = [e[0] for e in examples]
+    splits = [e[1] for e in examples]
+    targets = torch.from_numpy(np.stack([e[2] for e in examples]))
+    inputs = {}
+    for modality in examples[0][3]:
+        rows = [e[3][modality] for e in examples]
+        T = max(1, max(len(v) for v, _ in rows))
+        first = rows[0][0]
+        shape = (len(rows), T) + tuple(first.shape[1:])
+        values = np.zeros(shape, dtype=first.dtype)
+        mask = np.zeros((len(rows), T), dtype=bool)
+        for i, (v, m) in enumerate(rows):
+            values[i, : len(v)] = v
+            mask[i, : len(m)] = m
+        inputs[modality] = ModalityInput(torch.from_numpy(values), torch.from_numpy(mask))
+    return Batch(ids, inputs, targets, splits)

@@ -1,0 +1,361 @@
+"""A training run and its folder, the unit of record.
+
+::
+
+    RUN/
+      config.yaml          the resolved configuration (every default filled in)
+      run.json             emoprep/torch versions, the shards' folder, config hash and labels, the
+                           input each branch used and why, task, device, processes, status
+      featurizer.json      vocabulary and normalisation statistics fitted on the training split
+      history.jsonl        one line per epoch: losses, validation average F1, seconds
+      best.pt              the weights of the epoch with the best validation average F1
+      last.pt              weights, optimiser and RNG state after the last finished epoch (--resume)
+      metrics.json         per split and class: Acc/WAcc, F1, precision, recall, threshold, TP/FP/FN/TN;
+                           averages; the chosen epoch; the all-positive baseline
+      predictions.parquet  per utterance of valid and test: probability, prediction, target per class
+
+The protocol is the paper's: BCE with logits and ``pos_weight`` = negatives/positives per class of
+the training split; thresholds per class chosen on validation F1 and applied to test; the epoch
+chosen and early stopping on validation average F1.  Metrics are a pure function of the
+predictions file, so anyone can recompute them.  Checkpoints are loaded with
+``torch.load(weights_only=True)``: a run folder from elsewhere cannot execute code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+import yaml
+from torch import nn
+
+from .. import __version__
+from ..errors import SetupError
+from ..shards.manifest import read_manifest, write_json_atomic
+from . import metrics as M
+from .config import TrainConfig, load_run_config, resolve_config
+from .data import ShardStream
+from .distributed import Processes, barrier, gather, start, stop
+from .inputs import Featurizer, choose_branches
+from .labels import label_vectors
+from .loop import make_loader, predict, train_epoch
+from .models import ModelContext, get_model
+from .report import Reporter
+
+CONFIG, RUN, FEATURIZER, HISTORY = "config.yaml", "run.json", "featurizer.json", "history.jsonl"
+BEST, LAST, METRICS, PREDICTIONS = "best.pt", "last.pt", "metrics.json", "predictions.parquet"
+
+
+@dataclass(frozen=True)
+class Shards:
+    folder: Path
+    manifest: dict[str, Any]
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        return tuple(self.manifest.get("label_names") or ())
+
+    @property
+    def splits(self) -> set[str]:
+        return {s["split"] for s in self.manifest["shards"] if s["rows"]}
+
+
+def open_shards(folder: Path) -> Shards:
+    """A finished shard folder with labels and the splits training needs, or a SetupError saying why not."""
+    try:
+        manifest = read_manifest(folder)
+    except FileNotFoundError as exc:
+        raise SetupError(str(exc)) from None
+    shards = Shards(Path(folder), manifest)
+    if not shards.label_names or not manifest["counts"].get("non_null_per_column", {}).get("emotions", 1):
+        raise SetupError(f"{folder} holds no emotion labels (column 'emotions' is null): it cannot be trained on")
+    missing = {"train", "valid"} - shards.splits
+    if missing:
+        raise SetupError(f"{folder} has no {' or '.join(sorted(missing))} split; training needs train and valid (test to report)")
+    return shards
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Predictions of every rank as one set, in utterance-id order (independent of the deal)."""
+    parts = [p for p in parts if len(p["ids"])]
+    if not parts:
+        return {"ids": [], "splits": [], "probs": np.zeros((0, 0)), "targets": np.zeros((0, 0)), "loss": float("nan")}
+    ids = [i for p in parts for i in p["ids"]]
+    splits = [s for p in parts for s in p["splits"]]
+    order = sorted(range(len(ids)), key=ids.__getitem__)
+    return {
+        "ids": [ids[i] for i in order],
+        "splits": [splits[i] for i in order],
+        "probs": np.concatenate([p["probs"] for p in parts])[order],
+        "targets": np.concatenate([p["targets"] for p in parts])[order],
+        "loss": sum(p["loss_sum"] for p in parts) / max(len(ids), 1),
+    }
+
+
+class Trainer:
+    """Everything one run needs, built once: featuriser, model, optimiser, loss, loaders."""
+
+    def __init__(self, cfg: TrainConfig, shards: Shards, featurizer: Featurizer, pos_weight: np.ndarray,
+                 task: str, procs: Processes, context: ModelContext) -> None:
+        self.cfg, self.shards, self.featurizer, self.task, self.procs = cfg, shards, featurizer, task, procs
+        _seed_everything(cfg.seed)
+        entry = get_model(cfg.model)
+        net = entry.build(featurizer.specs(), len(shards.label_names), entry.settings(**cfg.settings), context)
+        self.net = net.to(procs.device)
+        self.model: nn.Module = self.net
+        if procs.distributed:
+            ids = [procs.device.index] if procs.device.type == "cuda" else None
+            self.model = nn.parallel.DistributedDataParallel(self.net, device_ids=ids)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+        self.loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.as_tensor(pos_weight, dtype=torch.float32, device=procs.device))
+
+    def stream(self, split: str, shuffle: bool = False) -> ShardStream:
+        return ShardStream(self.shards.folder, split, self.featurizer.columns(), transform=self.featurizer,
+                           shuffle=shuffle, seed=self.cfg.seed, buffer_size=self.cfg.data.shuffle_buffer)
+
+    def predict_split(self, split: str) -> dict[str, Any]:
+        loader = make_loader(self.stream(split), self.cfg.optim.batch_size, self.cfg.data.workers)
+        merged = _merge(gather(predict(self.model, loader, self.procs.device, self.loss_fn), self.procs))
+        if not merged["ids"]:
+            raise SetupError(f"the {split} split of {self.shards.folder} has no labelled rows: it cannot be scored")
+        return merged
+
+
+def _check_run_folder(out: Path, resume: bool) -> None:
+    if resume:
+        if not (out / CONFIG).is_file():
+            raise SetupError(f"--resume: {out} is not a run folder (no {CONFIG}); start it without --resume")
+        return
+    if out.exists() and any(out.iterdir()):
+        raise SetupError(f"{out} already holds a run: continue it with --resume, or choose another --out")
+
+
+def _context(cfg: TrainConfig, shards: Shards, featurizer: Featurizer) -> tuple[ModelContext, dict[str, Any]]:
+    """Label-name vectors for models that want them (EmoEmbs), and a note of where they came from."""
+    vectors, note = None, None
+    if cfg.model == "emoembs" and "text" in featurizer.branches:
+        vectors, note = label_vectors(shards.folder, shards.label_names, featurizer.branches["text"].column)
+    return ModelContext(shards.label_names, vectors), ({"label_vectors": note} if note else {})
+
+
+def train(model: str, shards_dir: Path, out: Path, *, config_file: Path | None = None, sets: dict[str, Any] | None = None,
+          seed: int | None = None, device: str = "auto", resume: bool = False, quiet: bool = False) -> dict[str, Any]:
+    """Train ``model`` on ``shards_dir`` into the run folder ``out``; returns ``metrics.json``'s content."""
+    out = Path(out)
+    procs = start(device)
+    report = Reporter(enabled=procs.main and not quiet)
+    try:
+        _check_run_folder(out, resume)
+        if resume:
+            if sets or config_file is not None or seed is not None:
+                raise SetupError("--resume continues with the run's saved config.yaml; drop --config, --set and --seed")
+            cfg = load_run_config(out / CONFIG)
+            if cfg.model != model:
+                raise SetupError(f"{out} is a {cfg.model} run, not {model}")
+            if (out / METRICS).is_file():
+                report.stage(f"{out} is already complete; its metrics are in {out / METRICS}")
+                return json.loads((out / METRICS).read_text())
+        else:
+            cfg = resolve_config(model, config_file, sets, seed)
+        shards = open_shards(shards_dir)
+        trainer, run_info = _prepare(cfg, shards, out, procs, report, resume)
+        return _fit_and_evaluate(trainer, out, run_info, report)
+    finally:
+        stop()
+
+
+def _prepare(cfg: TrainConfig, shards: Shards, out: Path, procs: Processes, report: Reporter,
+             resume: bool) -> tuple[Trainer, dict[str, Any]]:
+    """Choose inputs, fit the featuriser on train (or load it on resume), build the trainer, write the run's records."""
+    if resume:
+        run_info = json.loads((out / RUN).read_text())
+        if run_info["shards"]["config_hash"] != shards.manifest["config_hash"]:
+            raise SetupError(f"--resume: {shards.folder} is not the shard folder this run started on "
+                             f"(config hash {shards.manifest['config_hash']} != {run_info['shards']['config_hash']})")
+        featurizer = Featurizer.load(out / FEATURIZER)
+        pos_weight = np.asarray(run_info["pos_weight"], dtype=np.float32)
+        task = run_info["task"]
+    else:
+        branches = choose_branches(shards.manifest, cfg.modalities, vars(cfg.inputs))
+        for m, b in branches.items():
+            report.stage(f"{m}: {b.column} ({b.reason})")
+        report.stage("fitting the featuriser on the training split (vocabulary, feature statistics)")
+        featurizer, train_targets = Featurizer.fit(shards.folder, branches, shards.label_names, cfg.data.max_len,
+                                                   cfg.data.min_token_count, cfg.data.lowercase_tokens)
+        pos_weight = M.pos_weight(train_targets, shards.label_names)
+        task = M.task_of(train_targets) if cfg.task == "auto" else cfg.task
+        run_info = {
+            "emoprep_version": __version__,
+            "torch_version": torch.__version__,
+            "python": platform.python_version(),
+            "model": cfg.model,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "shards": {"folder": str(Path(shards.folder).resolve()), "config_hash": shards.manifest["config_hash"],
+                       "dataset": shards.manifest.get("dataset"), "emoprep_version": shards.manifest.get("emoprep_version"),
+                       "label_names": list(shards.label_names), "rows_per_split": shards.manifest["counts"].get("rows_per_split")},
+            "inputs": {m: {"column": b.column, "reason": b.reason} for m, b in featurizer.branches.items()},
+            "vocabulary_size": len(featurizer.vocab) or None,
+            "task": task,
+            "train_rows_labelled": len(train_targets),
+            "pos_weight": [float(w) for w in pos_weight],
+            "device": str(procs.device),
+            "processes": procs.world_size,
+            "status": "training",
+        }
+    context, note = _context(cfg, shards, featurizer)
+    run_info.update(note)
+    trainer = Trainer(cfg, shards, featurizer, pos_weight, task, procs, context)
+    run_info["parameters"] = sum(p.numel() for p in trainer.net.parameters())
+    if procs.main and not resume:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / CONFIG).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        featurizer.save(out / FEATURIZER)
+        write_json_atomic(out / RUN, run_info)
+    barrier(procs)
+    return trainer, run_info
+
+
+def _save_last(trainer: Trainer, path: Path, state: dict[str, Any]) -> None:
+    blob = {"model": trainer.net.state_dict(), "optimizer": trainer.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(), **state}
+    tmp = path.with_suffix(".tmp")
+    torch.save(blob, tmp)
+    tmp.replace(path)
+
+
+def _fit_and_evaluate(trainer: Trainer, out: Path, run_info: dict[str, Any], report: Reporter) -> dict[str, Any]:
+    cfg, procs = trainer.cfg, trainer.procs
+    state = {"epoch": 0, "best_f1": -1.0, "best_epoch": 0, "bad_epochs": 0}
+    if (out / LAST).is_file():
+        blob = torch.load(out / LAST, map_location=procs.device, weights_only=True)
+        trainer.net.load_state_dict(blob["model"])
+        trainer.optimizer.load_state_dict(blob["optimizer"])
+        torch.set_rng_state(blob["torch_rng"])
+        state = {k: blob[k] for k in state}
+        report.stage(f"resuming after epoch {state['epoch']} (best so far: epoch {state['best_epoch']}, "
+                     f"valid avg F1 {state['best_f1']:.4f})")
+    train_stream = trainer.stream("train", shuffle=True)
+    loader = make_loader(train_stream, cfg.optim.batch_size, cfg.data.workers)
+    for epoch in range(state["epoch"] + 1, cfg.optim.epochs + 1):
+        if cfg.optim.patience and state["bad_epochs"] >= cfg.optim.patience:
+            report.stage(f"early stop: no better validation average F1 for {cfg.optim.patience} epochs")
+            break
+        t0 = time.perf_counter()
+        train_stream.set_epoch(epoch)
+        batches = math.ceil(train_stream.rows_this_rank() / cfg.optim.batch_size)
+        with report.epoch(epoch, cfg.optim.epochs, batches) as on_step:
+            loss = train_epoch(trainer.model, loader, trainer.optimizer, trainer.loss_fn, cfg.optim.grad_clip,
+                               procs.device, on_step)
+        losses = gather(loss, procs)
+        valid = trainer.predict_split("valid")
+        thresholds = M.choose_thresholds(valid["probs"], valid["targets"])
+        f1 = M.compute_metrics(valid["probs"], valid["targets"], thresholds, trainer.shards.label_names, trainer.task)["average"]["f1"]
+        better = f1 > state["best_f1"]
+        state = {"epoch": epoch, "best_f1": max(f1, state["best_f1"]), "best_epoch": epoch if better else state["best_epoch"],
+                 "bad_epochs": 0 if better else state["bad_epochs"] + 1}
+        record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "valid_loss": valid["loss"], "valid_f1": f1,
+                  "seconds": time.perf_counter() - t0}
+        if procs.main:
+            if better:
+                torch.save(trainer.net.state_dict(), out / BEST)
+            with open(out / HISTORY, "a") as f:
+                f.write(json.dumps(record) + "\n")
+            _save_last(trainer, out / LAST, state)
+        barrier(procs)
+        report.epoch_done(record, better)
+    return _final_evaluation(trainer, out, run_info, state, report)
+
+
+def _final_evaluation(trainer: Trainer, out: Path, run_info: dict[str, Any], state: dict[str, Any],
+                      report: Reporter) -> dict[str, Any]:
+    """Best weights -> thresholds on valid -> metrics of valid and test, predictions file, metrics file."""
+    procs, labels = trainer.procs, trainer.shards.label_names
+    trainer.net.load_state_dict(torch.load(out / BEST, map_location=procs.device, weights_only=True))
+    preds = {split: trainer.predict_split(split) for split in ("valid", "test") if split in trainer.shards.splits}
+    thresholds = M.choose_thresholds(preds["valid"]["probs"], preds["valid"]["targets"])
+    result: dict[str, Any] = {"model": trainer.cfg.model, "chosen_epoch": state["best_epoch"], "epochs_run": state["epoch"],
+                              "task": trainer.task, "label_names": list(labels), "thresholds": [float(t) for t in thresholds]}
+    for split, p in preds.items():
+        result[split] = M.compute_metrics(p["probs"], p["targets"], thresholds, labels, trainer.task)
+        result[split]["all_positive"] = M.all_positive_metrics(p["targets"], labels, trainer.task)["average"]
+    if procs.main:
+        write_predictions(out / PREDICTIONS, preds, thresholds, labels)
+        write_json_atomic(out / METRICS, result)
+        run_info.update(status="complete", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        write_json_atomic(out / RUN, run_info)
+        for split in preds:
+            report.metrics_table(result[split], f"{split} ({len(preds[split]['ids'])} utterances, epoch {state['best_epoch']})",
+                                 {"average": result[split]["all_positive"]})
+        report.stage(f"run folder: {out}")
+    barrier(procs)
+    return result
+
+
+def write_predictions(path: Path, preds: dict[str, dict[str, Any]], thresholds: np.ndarray, labels: tuple[str, ...]) -> None:
+    """One row per utterance: id, split, and ``prob_``/``pred_``/``true_`` per class."""
+    tables = []
+    for split, p in preds.items():
+        columns: dict[str, Any] = {"utterance_id": p["ids"], "split": [split] * len(p["ids"])}
+        predicted = M.predict(p["probs"], thresholds)
+        for k, name in enumerate(labels):
+            columns[f"prob_{name}"] = pa.array(p["probs"][:, k], type=pa.float32())
+            columns[f"pred_{name}"] = pa.array(predicted[:, k].astype(np.int8))
+            columns[f"true_{name}"] = pa.array(p["targets"][:, k].astype(np.int8))
+        tables.append(pa.table(columns))
+    table = pa.concat_tables(tables)
+    meta = {b"emoprep.label_names": json.dumps(list(labels)).encode(),
+            b"emoprep.thresholds": json.dumps([float(t) for t in thresholds]).encode()}
+    pq.write_table(table.replace_schema_metadata(meta), path)
+
+
+def evaluate(run_dir: Path, shards_dir: Path | None = None, split: str = "test", device: str = "cpu",
+             quiet: bool = False) -> dict[str, Any]:
+    """Score a finished run's best weights on ``split`` of its shards (or of other shards with the
+    same labels), with the thresholds chosen on validation during training."""
+    run_dir = Path(run_dir)
+    for name in (CONFIG, RUN, FEATURIZER, BEST, METRICS):
+        if not (run_dir / name).is_file():
+            raise SetupError(f"{run_dir} is not a finished run: {name} is missing (finish it with `emoprep train ... --resume`)")
+    cfg = load_run_config(run_dir / CONFIG)
+    run_info = json.loads((run_dir / RUN).read_text())
+    shards = open_shards(Path(shards_dir) if shards_dir else Path(run_info["shards"]["folder"]))
+    featurizer = Featurizer.load(run_dir / FEATURIZER)
+    if shards.label_names != featurizer.label_names:
+        raise SetupError(f"labels differ: the run learned {list(featurizer.label_names)}, the shards hold {list(shards.label_names)}")
+    if split not in shards.splits:
+        raise SetupError(f"{shards.folder} has no {split!r} split (it has {', '.join(sorted(shards.splits))})")
+    procs = start(device)
+    report = Reporter(enabled=not quiet)
+    trainer = Trainer(cfg, shards, featurizer, np.asarray(run_info["pos_weight"], dtype=np.float32), run_info["task"], procs,
+                      _context(cfg, shards, featurizer)[0])
+    trainer.net.load_state_dict(torch.load(run_dir / BEST, map_location=procs.device, weights_only=True))
+    thresholds = np.asarray(json.loads((run_dir / METRICS).read_text())["thresholds"])
+    p = trainer.predict_split(split)
+    result = M.compute_metrics(p["probs"], p["targets"], thresholds, shards.label_names, trainer.task)
+    result["shards"] = {"folder": str(Path(shards.folder).resolve()), "config_hash": shards.manifest["config_hash"], "split": split}
+    if shards.manifest["config_hash"] != run_info["shards"]["config_hash"]:
+        report.stage(f"note: these shards (config {shards.manifest['config_hash']}) are not the ones the run trained on "
+                     f"({run_info['shards']['config_hash']})")
+    evaluations = run_dir / "evaluations"
+    evaluations.mkdir(exist_ok=True)
+    write_json_atomic(evaluations / f"{split}-{shards.manifest['config_hash']}.json", result)
+    report.metrics_table(result, f"{split} of {shards.folder} ({len(p['ids'])} utterances)",
+                         {"average": M.all_positive_metrics(p["targets"], shards.label_names, trainer.task)["average"]})
+    return result

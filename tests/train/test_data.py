@@ -1,0 +1,167 @@
+"""The streaming shard dataset: every row exactly once per epoch, over loader workers and ranks;
+seeded shuffles; featuriser choices, masks and padding."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from emoprep import read_manifest, read_shards
+from emoprep.errors import SetupError
+from emoprep.testing.shards import build_shard_folder
+from emoprep.train.batch import ModalityInput
+from emoprep.train.data import ShardStream, deal
+from emoprep.train.inputs import Featurizer, choose_branches, collate, normalise_landmarks
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # shard_size 20 with 16-row row groups: row groups of 16 and 4 rows, so deals are uneven
+    return build_shard_folder(tmp_path_factory.mktemp("shards") / "s", {"train": 100, "valid": 20, "test": 20}, shard_size=20)
+
+
+def _ids(stream: ShardStream, workers: int = 0) -> list[str]:
+    loader = DataLoader(stream, batch_size=None, num_workers=workers)
+    return [row["utterance_id"] for row in loader]
+
+
+def test_every_row_once_per_epoch_with_two_loader_workers(folder: Path) -> None:
+    expected = read_shards(folder, split="train", columns=["utterance_id"]).column("utterance_id").to_pylist()
+    stream = ShardStream(folder, "train", ["utterance_id"], shuffle=True, seed=3, buffer_size=7)
+    for epoch in (0, 1):
+        stream.set_epoch(epoch)
+        ids = _ids(stream, workers=2)
+        assert Counter(ids) == Counter(expected)
+
+
+def test_every_row_once_per_epoch_over_two_ranks(folder: Path) -> None:
+    expected = read_shards(folder, split="train", columns=["utterance_id"]).column("utterance_id").to_pylist()
+    for epoch in (0, 1):
+        parts = []
+        for rank in (0, 1):
+            stream = ShardStream(folder, "train", ["utterance_id"], shuffle=True, seed=3, rank=rank, world_size=2)
+            stream.set_epoch(epoch)
+            parts.append(_ids(stream, workers=2))  # 2 ranks x 2 loader workers
+        assert Counter(parts[0] + parts[1]) == Counter(expected)
+        assert set(parts[0]).isdisjoint(parts[1])
+        assert abs(len(parts[0]) - len(parts[1])) <= 16  # balanced to within one row group
+
+
+def test_shuffle_is_seeded_and_differs_between_epochs(folder: Path) -> None:
+    def order(seed: int, epoch: int) -> list[str]:
+        s = ShardStream(folder, "train", ["utterance_id"], shuffle=True, seed=seed, buffer_size=32)
+        s.set_epoch(epoch)
+        return _ids(s)
+
+    assert order(1, 0) == order(1, 0)
+    assert order(1, 0) != order(1, 1)
+    assert order(1, 0) != order(2, 0)
+    plain = _ids(ShardStream(folder, "train", ["utterance_id"]))
+    assert plain == read_shards(folder, split="train", columns=["utterance_id"]).column("utterance_id").to_pylist()
+
+
+def test_deal_balances_rows() -> None:
+    from emoprep.shards.reader import RowGroup
+
+    groups = [RowGroup(Path("x"), i, rows, "train") for i, rows in enumerate([16, 16, 4, 16, 4, 16])]
+    hands = deal(groups, 2)
+    # in order, each to the lighter hand: A16 B16 A20 B32 A24 A40 (ties go to the first hand)
+    assert [sum(g.rows for g in h) for h in hands] == [40, 32]
+    assert [g.index for g in hands[0]] == [0, 2, 4, 5]
+    assert sorted(g.index for h in hands for g in h) == list(range(6))
+
+
+def test_default_rows_are_numpy_matrices_with_nulls_as_none(folder: Path) -> None:
+    rows = list(ShardStream(folder, "train", ["utterance_id", "acoustic", "aus", "face_mesh"]))
+    assert rows[0]["aus"] is None  # no AU backend in this folder
+    assert rows[0]["acoustic"].shape[1] == 142
+    assert rows[0]["face_mesh"].shape[1] == 1404
+
+
+def test_branch_choice_follows_what_the_shards_hold(folder: Path, tmp_path: Path) -> None:
+    manifest = read_manifest(folder)
+    chosen = choose_branches(manifest, ("text", "acoustic", "visual"), {})
+    assert {m: b.column for m, b in chosen.items()} == {"text": "tokens", "acoustic": "acoustic", "visual": "face_mesh"}
+    rich = build_shard_folder(tmp_path / "rich", {"train": 8, "valid": 4}, glove=True, aus=True)
+    chosen = choose_branches(read_manifest(rich), ("text", "visual"), {})
+    assert {m: b.column for m, b in chosen.items()} == {"text": "glove", "visual": "aus"}
+    assert choose_branches(read_manifest(rich), ("visual",), {"visual": "face_mesh"})["visual"].column == "face_mesh"
+    bare = build_shard_folder(tmp_path / "bare", {"train": 8, "valid": 4}, face_mesh=False)
+    with pytest.raises(SetupError, match="no visual features.*face_mesh.*modalities=\\[text,acoustic\\]"):
+        choose_branches(read_manifest(bare), ("text", "acoustic", "visual"), {})
+    with pytest.raises(SetupError, match="glove"):
+        choose_branches(read_manifest(folder), ("text",), {"text": "glove"})
+
+
+def test_landmarks_lose_position_and_scale_but_keep_shape() -> None:
+    rng = np.random.default_rng(0)
+    face = rng.normal(size=(468, 3))
+    moved = face * 3.0 + np.array([100.0, -50.0, 0.0])
+    a, b = normalise_landmarks(np.stack([face.ravel(), moved.ravel()]).astype(np.float32))
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    other = face.copy()
+    other[:10, 1] += 2.0
+    assert np.abs(normalise_landmarks(other.reshape(1, -1).astype(np.float32))[0] - a).max() > 0.05
+    assert np.sqrt((a.reshape(468, 2) ** 2).sum(1).mean()) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_featurizer_masks_missing_frames_and_invalid_windows(folder: Path) -> None:
+    manifest = read_manifest(folder)
+    branches = choose_branches(manifest, ("text", "acoustic", "visual"), {})
+    featurizer, targets = Featurizer.fit(folder, branches, tuple(manifest["label_names"]), max_len=4)
+    assert targets.shape == (99, 3)  # one unlabelled row dropped
+    raw = read_shards(folder, split="train", columns=["utterance_id", "acoustic_valid", "face_missing", "emotions"]).to_pylist()
+    examples = {e[0]: e for e in ShardStream(folder, "train", featurizer.columns(), transform=featurizer)}
+    assert len(examples) == 99
+    for row in raw:
+        if row["emotions"] is None:
+            assert row["utterance_id"] not in examples
+            continue
+        _, _, y, inputs = examples[row["utterance_id"]]
+        assert list(y) == row["emotions"]
+        values, mask = inputs["acoustic"]
+        assert list(mask) == row["acoustic_valid"][:4]  # truncated to max_len, silent windows masked
+        assert not values[~mask].any()
+        _, vmask = inputs["visual"]
+        assert list(vmask) == [m is None for m in row["face_missing"]][:4]
+    # standardised on the training split: valid positions have mean ~0, std ~1
+    stacked = np.concatenate([e[3]["acoustic"][0][e[3]["acoustic"][1]] for e in examples.values()])
+    assert abs(stacked.mean()) < 0.05 and abs(stacked.std() - 1) < 0.05
+
+
+def test_featurizer_round_trips_through_json(folder: Path, tmp_path: Path) -> None:
+    manifest = read_manifest(folder)
+    branches = choose_branches(manifest, ("text", "acoustic"), {})
+    featurizer, _ = Featurizer.fit(folder, branches, tuple(manifest["label_names"]), max_len=50)
+    featurizer.save(tmp_path / "f.json")
+    again = Featurizer.load(tmp_path / "f.json")
+    assert again.vocab == featurizer.vocab and again.branches == featurizer.branches
+    a = list(ShardStream(folder, "valid", featurizer.columns(), transform=featurizer))
+    b = list(ShardStream(folder, "valid", again.columns(), transform=again))
+    for x, y in zip(a, b):
+        assert np.array_equal(x[3]["text"][0], y[3]["text"][0])
+        assert np.array_equal(x[3]["acoustic"][0], y[3]["acoustic"][0])
+    assert featurizer.vocab[:2] == ("<pad>", "<unk>")
+
+
+def test_collate_pads_and_masks_by_hand() -> None:
+    examples = [
+        ("a", "train", np.array([1, 0], np.float32), {"acoustic": (np.ones((3, 2), np.float32), np.array([True, True, False])),
+                                                      "text": (np.array([5, 6], np.int64), np.array([True, True]))}),
+        ("b", "train", np.array([0, 1], np.float32), {"acoustic": (np.zeros((0, 2), np.float32), np.zeros(0, bool)),
+                                                      "text": (np.array([7], np.int64), np.array([True]))}),
+    ]
+    batch = collate(examples)
+    acoustic: ModalityInput = batch.inputs["acoustic"]
+    assert acoustic.values.shape == (2, 3, 2)
+    assert acoustic.mask.tolist() == [[True, True, False], [False, False, False]]
+    assert acoustic.present.tolist() == [True, False]
+    assert batch.inputs["text"].values.tolist() == [[5, 6], [7, 0]]
+    assert batch.inputs["text"].lengths.tolist() == [2, 1]
+    assert torch.equal(batch.targets, torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    assert batch.ids == ["a", "b"]
