@@ -1,9 +1,9 @@
 """Build the demo corpus in the raw CMU-MOSEI layout (transcripts, MTurk label CSVs, mp4 + wav).
 
 The labels are derivable from every modality, so a model trained on the demo can actually learn:
-the words name the emotion, the voice's rate/pitch/volume follow it, and the face's colour cast and
-zoom follow it (see :mod:`emoprep.demo.faces`).  Everything is seeded: the same version of emoprep
-always builds the same corpus.
+the words name the emotion, the voice's rate/pitch/volume follow it, and the face's colour cast,
+zoom, aspect ratio and tilt follow it (see :mod:`emoprep.demo.faces`).  Everything is seeded: the
+same version of emoprep always builds the same corpus.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ..media.encode import write_video, write_wav
 from .faces import render_frame
 from .speech import Speaker, Voice
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 EMOTIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
 FPS = 15
 AUDIO_RATE = 16000
@@ -175,14 +175,15 @@ def build_demo(root: Path, n_videos: int = 12, clips_per_video: int = 4, seed: i
             (dirs["text"] / f"{vid}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         _write_labels(dirs["labels"] / "demo_batch_results.csv", clips, rng)
         videos = sorted({c.video_id for c in clips}, key=[c.video_id for c in clips].index)
-        n_held = max(1, n_videos // 6)  # video-disjoint, like MOSEI's folds: 8/2/2 of 12 videos
+        n_held = max(1, n_videos // 6)  # video-disjoint, like MOSEI's folds: 8/2/2 of 12 videos (40/10/10 of 60)
         splits = {
             "train": videos[: n_videos - 2 * n_held],
             "valid": videos[n_videos - 2 * n_held : n_videos - n_held],
             "test": videos[n_videos - n_held :],
         }
         (tmp / "splits.json").write_text(json.dumps(splits, indent=1))
-        (tmp / "DEMO.json").write_text(json.dumps({"version": DEMO_VERSION, "seed": seed, "clips": len(clips)}))
+        about = {"version": DEMO_VERSION, "seed": seed, "videos": n_videos, "clips": len(clips)}
+        (tmp / "DEMO.json").write_text(json.dumps(about))
         try:
             os.rename(tmp, root)
         except OSError:  # built concurrently by another process: use theirs
