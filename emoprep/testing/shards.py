@@ -9,10 +9,12 @@ windows, AUs and face-mesh landmarks), so a trainer test can tell learning from 
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from ..schema import SCHEMA_VERSION, utterance_schema, validate_table
 from ..shards.columns import rows_to_table
@@ -73,9 +75,28 @@ def _row(rng: np.random.Generator, i: int, split: str, label: int | None, opts: 
         if cls is not None:
             mesh[:, 10 * cls : 10 * cls + 10, 1] += signal[cls] * 8  # an expression: points move
         row["face_mesh"] = [None if (no_face and f == 0) else mesh[f].reshape(-1).astype(np.float32) for f in range(n_frames)]
+    if opts["crops"]:
+        row["face_crops"] = [None if (no_face and f == 0) else _crop(rng, cls, opts["signal"]) for f in range(n_frames)]
+    if opts["logmel"]:
+        n_chunks = n_win
+        logmel = rng.normal(size=(n_chunks, 128, 32)).astype(np.float32) * 2 - 10
+        if cls is not None:
+            logmel[:, 20 * cls : 20 * cls + 20, :] += 3 * signal[cls]
+        logmel[-1, :, 20:] = np.log(1e-10)  # the last chunk is padded with the log floor, as extraction does
+        row.update(logmel=logmel.reshape(n_chunks, -1).astype(np.float16), logmel_frames=[32] * (n_chunks - 1) + [20])
     if no_face:
         row["face_missing"] = ["no_face_detected"] + [None] * (n_frames - 1)
     return row
+
+
+def _crop(rng: np.random.Generator, cls: int | None, signal: float, size: int = 48) -> dict[str, Any]:
+    """A PNG face crop: noise around skin tone, with a per-class colour cast."""
+    pixels = rng.normal(loc=(180, 130, 110), scale=25, size=(size, size, 3))
+    if cls is not None:
+        pixels[..., cls] += 40 * signal
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buf, format="PNG")
+    return {"bytes": buf.getvalue(), "path": None}
 
 
 def build_shard_folder(
@@ -86,6 +107,8 @@ def build_shard_folder(
     glove: bool = False,
     aus: bool = False,
     face_mesh: bool = True,
+    crops: bool = False,
+    logmel: bool = False,
     unlabelled: int = 1,
     signal: float = 1.0,
     seed: int = 0,
@@ -93,14 +116,15 @@ def build_shard_folder(
     """Write a complete shard folder (shards + manifest) of synthetic utterances; returns ``out``.
 
     ``rows`` per split (default 48/16/16).  Classes cycle through the three :data:`LABELS` and a
-    neutral row (no class); ``unlabelled`` rows per split have null labels; ``signal`` scales how
+    neutral row (no class); ``crops`` and ``logmel`` add 48x48 face crops and log-mel chunks (for
+    end-to-end models); ``unlabelled`` rows per split have null labels; ``signal`` scales how
     strongly the features carry the class (0: labels are pure noise).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = rows or {"train": 48, "valid": 16, "test": 16}
     rng = np.random.default_rng(seed)
-    opts = {"glove": glove, "aus": aus, "face_mesh": face_mesh, "signal": signal,
+    opts = {"glove": glove, "aus": aus, "face_mesh": face_mesh, "crops": crops, "logmel": logmel, "signal": signal,
             "mesh": rng.normal(size=(468, 3)) * 40}
     schema = utterance_schema()
     shards, non_null, index = [], dict.fromkeys(schema.names, 0), 0
@@ -128,6 +152,7 @@ def build_shard_folder(
         "dataset": "synthetic",
         "config_hash": f"synthetic-{seed}",
         "label_names": list(LABELS),
+        "config": {"visual": {"face_size": 48}, "logmel": {"n_mels": 128, "chunk_frames": 32}},
         "counts": {"utterances": index, "rows_per_split": dict(rows), "non_null_per_column": non_null},
         "shards": shards,
     }

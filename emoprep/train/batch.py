@@ -24,19 +24,24 @@ class InputSpec:
     ``kind == "dense"``: ``values`` are float32 ``(B, T, dim)``.
     ``kind == "tokens"``: ``values`` are int64 ``(B, T)`` ids into a vocabulary of ``vocab_size``
     (0 = padding, 1 = unknown); the model owns a trainable embedding.
+    ``kind == "images"``: ``values`` are float32 ``(B, T, *image_shape)``, one image per position:
+    face crops as RGB in [0, 255] ``(3, S, S)`` (the model normalises them), log-mel chunks as
+    standardised ln power ``(1, 128, 32)`` (mels x frames).
     """
 
     modality: str
-    kind: Literal["dense", "tokens"]
+    kind: Literal["dense", "tokens", "images"]
     column: str
     dim: int = 0
     vocab_size: int = 0
+    image_shape: tuple[int, ...] = ()
 
 
 @dataclass
 class ModalityInput:
     values: torch.Tensor
-    """``(B, T, dim)`` float32 for dense inputs, ``(B, T)`` int64 token ids for token inputs."""
+    """``(B, T, dim)`` float32 for dense inputs, ``(B, T)`` int64 token ids for token inputs,
+    ``(B, T, C, H, W)`` float32 for image inputs."""
     mask: torch.Tensor
     """``(B, T)`` bool, True at real positions."""
 

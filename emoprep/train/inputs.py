@@ -15,15 +15,17 @@ padding are masked; nothing is filled in for them.
 
 from __future__ import annotations
 
+import io
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import torch
+from PIL import Image
 
 from ..errors import SetupError
 from .batch import Batch, InputSpec, ModalityInput
@@ -41,18 +43,28 @@ DENSE_COLUMNS = {
     "face_mesh": 2 * LANDMARK_POINTS,
 }
 """Model-side width of each dense column (face_mesh: x, y of 468 normalised points)."""
-VALID_COLUMNS = {"acoustic": "acoustic_valid"}
-"""Columns whose rows carry a per-position validity flag beside them."""
-CHOICES = {
-    "text": ("glove", "tokens"),
-    "acoustic": ("acoustic", "egemaps_lld", "compare_lld"),
-    "visual": ("aus", "face_mesh"),
+IMAGE_COLUMNS = ("face_crops", "logmel")
+"""Columns fed to end-to-end models as one image per position (face crop, log-mel chunk)."""
+VALID_COLUMNS = {"acoustic": "acoustic_valid", "logmel": "logmel_frames"}
+"""Columns whose rows carry a per-position validity flag (or valid frame count) beside them."""
+FAMILIES: dict[str, dict[str, tuple[str, ...]]] = {
+    "handcrafted": {
+        "text": ("glove", "tokens"),
+        "acoustic": ("acoustic", "egemaps_lld", "compare_lld"),
+        "visual": ("aus", "face_mesh"),
+    },
+    "end_to_end": {
+        "text": ("glove", "tokens"),
+        "acoustic": ("logmel",),
+        "visual": ("face_crops",),
+    },
 }
+"""Columns each kind of model can read per modality, best first (a model's registry entry names its family)."""
 HOW_TO_GET = {
     "text": "extract with the text modality (and --glove for vectors)",
-    "acoustic": "extract with the acoustic modality",
+    "acoustic": "extract with the acoustic (hand-crafted) or logmel (end-to-end) modality",
     "visual": "extract with --au-backend openface|pyfeat for action units, or with the setting "
-    "visual.face_mesh: true for landmarks",
+    "visual.face_mesh: true for landmarks (hand-crafted), or with the visual modality for face crops (end-to-end)",
 }
 
 
@@ -65,18 +77,38 @@ class Branch:
     reason: str
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    image_shape: tuple[int, ...] = ()
+    """``(C, H, W)`` of one position for image columns (from the shards' configuration)."""
 
     @property
     def kind(self) -> str:
-        return "tokens" if self.column == "tokens" else "dense"
+        if self.column == "tokens":
+            return "tokens"
+        return "images" if self.column in IMAGE_COLUMNS else "dense"
 
     @property
     def normalised(self) -> bool:
-        """GloVe vectors are used as they are; hand-crafted features are standardised."""
-        return self.column not in ("glove", "tokens")
+        """GloVe vectors and face crops are used as they are (models normalise crops with the
+        paper's constants); hand-crafted features and log-mel are standardised on training data."""
+        return self.column not in ("glove", "tokens", "face_crops")
+
+    @property
+    def stat_width(self) -> int:
+        """Length of ``mean``/``std``: one per feature, or one per mel band for log-mel."""
+        return self.image_shape[1] if self.column == "logmel" else DENSE_COLUMNS[self.column]
 
 
-def choose_branches(manifest: dict[str, Any], modalities: tuple[str, ...], wanted: dict[str, str]) -> dict[str, Branch]:
+def _image_shape(manifest: dict[str, Any], column: str) -> tuple[int, ...]:
+    config = manifest.get("config", {})
+    if column == "face_crops":
+        size = int(config.get("visual", {}).get("face_size", 48))
+        return (3, size, size)
+    logmel = config.get("logmel", {})
+    return (1, int(logmel.get("n_mels", 128)), int(logmel.get("chunk_frames", 32)))
+
+
+def choose_branches(manifest: dict[str, Any], modalities: tuple[str, ...], wanted: dict[str, str],
+                    family: str = "handcrafted") -> dict[str, Branch]:
     """Pick the column of each modality from what the manifest says the shards hold."""
     non_null = manifest.get("counts", {}).get("non_null_per_column")
     if non_null is None:
@@ -84,23 +116,25 @@ def choose_branches(manifest: dict[str, Any], modalities: tuple[str, ...], wante
     out = {}
     for modality in modalities:
         want = wanted.get(modality, "auto")
-        options = CHOICES[modality]
+        options = FAMILIES[family][modality]
         if want != "auto" and want not in options:
-            raise SetupError(f"inputs.{modality} must be auto or one of {', '.join(options)}, got {want!r}")
+            raise SetupError(f"inputs.{modality} must be auto or one of {', '.join(options)} for this model, got {want!r}")
         held = [c for c in options if non_null.get(c, 0) > 0]
         if want != "auto":
             if want not in held:
                 raise SetupError(f"inputs.{modality}={want}: the shards hold no {want!r} values; {HOW_TO_GET[modality]}")
-            out[modality] = Branch(modality, want, "asked for in the configuration")
-            continue
-        if not held:
+            column, reason = want, "asked for in the configuration"
+        elif not held:
             raise SetupError(
                 f"the shards hold no {modality} features ({' or '.join(options)} are all null): {HOW_TO_GET[modality]}, "
                 f"or train without it: --set modalities=[{','.join(m for m in modalities if m != modality)}]"
             )
-        skipped = [c for c in options[: options.index(held[0])]]
-        reason = "the best column the shards hold" + (f" ({', '.join(skipped)} not written)" if skipped else "")
-        out[modality] = Branch(modality, held[0], reason)
+        else:
+            skipped = options[: options.index(held[0])]
+            column = held[0]
+            reason = "the best column the shards hold" + (f" ({', '.join(skipped)} not written)" if skipped else "")
+        shape = _image_shape(manifest, column) if column in IMAGE_COLUMNS else ()
+        out[modality] = Branch(modality, column, reason, image_shape=shape)
     return out
 
 
@@ -115,21 +149,70 @@ def normalise_landmarks(points: np.ndarray) -> np.ndarray:
     return out.reshape(len(points), -1).astype(np.float32)
 
 
-def _dense_rows(table: pa.Table, column: str) -> list[tuple[np.ndarray, np.ndarray] | None]:
-    """Per row: (values ``(n, d)``, valid ``(n,)``), or None for a null row."""
+def _decode_crop(crop: dict[str, Any] | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """A stored face crop (PNG/JPEG bytes) as float32 ``(3, S, S)`` RGB in [0, 255]; None for no face."""
+    if crop is None or not crop.get("bytes"):
+        return None
+    with Image.open(io.BytesIO(crop["bytes"])) as img:
+        pixels = np.asarray(img.convert("RGB"), dtype=np.float32).transpose(2, 0, 1)
+    if pixels.shape != shape:
+        raise SetupError(f"a face crop is {pixels.shape[1]}x{pixels.shape[2]} px where the shards' manifest says "
+                         f"{shape[1]}x{shape[2]}: the shard folder is inconsistent; re-run extract")
+    return pixels
+
+
+def read_rows(table: pa.Table, branch: Branch) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """Per row of a row group: raw (not yet standardised) ``(values, valid)``, or None for a null row.
+
+    ``values`` is ``(n, d)`` for dense columns (face mesh already normalised for position and scale),
+    ``(n, C, H, W)`` for image columns; ``valid`` ``(n,)`` is False for frames without a face, silent
+    windows and non-finite values.
+    """
+    column = branch.column
+    if column == "face_crops":
+        out: list[tuple[np.ndarray, np.ndarray] | None] = []
+        for crops in table.column(column).to_pylist():
+            if not crops:
+                out.append(None)
+                continue
+            decoded = [_decode_crop(c, branch.image_shape) for c in crops]
+            valid = np.asarray([d is not None for d in decoded])
+            empty = np.zeros(branch.image_shape, dtype=np.float32)
+            out.append((np.stack([empty if d is None else d for d in decoded]), valid))
+        return out
     values = column_values(table.column(column))
-    flags = table.column(VALID_COLUMNS[column]).to_pylist() if column in VALID_COLUMNS else None
-    out: list[tuple[np.ndarray, np.ndarray] | None] = []
+    flags = table.column(VALID_COLUMNS[column]).to_pylist() if column == "acoustic" else None
+    out = []
     for i, v in enumerate(values):
         if v is None or len(v) == 0:
             out.append(None)
             continue
-        v = normalise_landmarks(v) if column == "face_mesh" else np.asarray(v, dtype=np.float32)
+        if column == "face_mesh":
+            v = normalise_landmarks(v)
+        v = np.asarray(v, dtype=np.float32)
         valid = np.isfinite(v).all(axis=1)
         if flags is not None and flags[i] is not None:
             valid &= np.asarray(flags[i], dtype=bool)
-        out.append((v, valid))
+        out.append((v.reshape((len(v), *branch.image_shape)) if branch.image_shape else v, valid))
     return out
+
+
+def _stat_samples(table: pa.Table, branch: Branch, keep: set[int], max_len: int) -> np.ndarray:
+    """Rows ``(m, stat_width)`` whose per-column mean and std standardise ``branch``: valid positions
+    of dense features; for log-mel, one row per real (not padding) frame, so statistics are per band."""
+    frames = table.column("logmel_frames").to_pylist() if branch.column == "logmel" else None
+    samples = []
+    for i, row in enumerate(read_rows(table, branch)):
+        if row is None or i not in keep:
+            continue
+        values, valid = row[0][:max_len], row[1][:max_len]
+        if frames is None:
+            samples.append(values[valid])
+            continue
+        for chunk, n in zip(values[:, 0], frames[i][:max_len]):  # chunk: (mels, frames)
+            samples.append(chunk[:, :n].T)
+    width = branch.stat_width
+    return np.concatenate(samples).astype(np.float64) if samples else np.zeros((0, width))
 
 
 @dataclass
@@ -150,14 +233,14 @@ class Featurizer:
         cols = ["utterance_id", "split", "emotions"]
         for b in self.branches.values():
             cols.append(b.column)
-            if b.column in VALID_COLUMNS:
+            if b.column == "acoustic":
                 cols.append(VALID_COLUMNS[b.column])
         return cols
 
     def specs(self) -> dict[str, InputSpec]:
         return {
             m: InputSpec(m, b.kind, b.column, dim=DENSE_COLUMNS.get(b.column, 0),
-                         vocab_size=len(self.vocab) if b.kind == "tokens" else 0)
+                         vocab_size=len(self.vocab) if b.kind == "tokens" else 0, image_shape=b.image_shape)
             for m, b in self.branches.items()
         }
 
@@ -176,8 +259,7 @@ class Featurizer:
                 columns.append(b.column)
                 columns += [VALID_COLUMNS[b.column]] if b.column in VALID_COLUMNS else []
             if b.normalised:
-                width = DENSE_COLUMNS[b.column]
-                stats[b.column] = [0, np.zeros(width), np.zeros(width)]
+                stats[b.column] = [0, np.zeros(b.stat_width), np.zeros(b.stat_width)]
         tokens: Counter[str] = Counter()
         targets = []
         stream = ShardStream(folder, "train", columns, transform=lambda t: [t])
@@ -191,14 +273,10 @@ class Featurizer:
                         if i in keep and toks:
                             tokens.update(t.lower() if lowercase else t for t in toks[:max_len])
                 elif b.normalised:
-                    acc = stats[b.column]
-                    for i, row in enumerate(_dense_rows(table, b.column)):
-                        if row is None or i not in keep:
-                            continue
-                        v = row[0][:max_len][row[1][:max_len]].astype(np.float64)
-                        acc[0] += len(v)
-                        acc[1] += v.sum(axis=0)
-                        acc[2] += (v**2).sum(axis=0)
+                    acc, v = stats[b.column], _stat_samples(table, b, keep, max_len)
+                    acc[0] += len(v)
+                    acc[1] += v.sum(axis=0)
+                    acc[2] += (v**2).sum(axis=0)
         if not targets:
             raise SetupError(f"the training split of {folder} has no labelled rows (column 'emotions' is null): nothing to learn from")
         fitted = {}
@@ -210,7 +288,7 @@ class Featurizer:
                 mean = s / n
                 std = np.sqrt(np.maximum(ss / n - mean**2, 0.0))
                 std = np.where(std < 1e-6, 1.0, std)  # constant features: centre only
-                b = Branch(b.modality, b.column, b.reason, tuple(map(float, mean)), tuple(map(float, std)))
+                b = replace(b, mean=tuple(map(float, mean)), std=tuple(map(float, std)))
             fitted[m] = b
         vocab: tuple[str, ...] = ()
         if any(b.kind == "tokens" for b in branches.values()):
@@ -243,19 +321,23 @@ class Featurizer:
                 ids = np.asarray([self._index.get(t.lower() if self.lowercase else t, UNK) for t in toks], dtype=np.int64)
                 out.append((ids, np.ones(len(ids), dtype=bool)))
             return out
-        width = DENSE_COLUMNS[branch.column]
-        mean = np.asarray(branch.mean, dtype=np.float32) if branch.mean else None
-        std = np.asarray(branch.std, dtype=np.float32) if branch.std else None
+        trailing = branch.image_shape or (DENSE_COLUMNS[branch.column],)
+        mean = std = None
+        if branch.mean is not None:
+            # per feature for dense columns; per mel band, broadcast over channel and frames, for log-mel
+            stat_shape = (1, 1, -1, 1) if branch.column == "logmel" else (1, -1)
+            mean = np.asarray(branch.mean, dtype=np.float32).reshape(stat_shape)
+            std = np.asarray(branch.std, dtype=np.float32).reshape(stat_shape)
         out = []
-        for row in _dense_rows(table, branch.column):
+        for row in read_rows(table, branch):
             if row is None:
-                out.append((np.zeros((0, width), dtype=np.float32), np.zeros(0, dtype=bool)))
+                out.append((np.zeros((0, *trailing), dtype=np.float32), np.zeros(0, dtype=bool)))
                 continue
             values, valid = row[0][:L], row[1][:L]
             if mean is not None:
                 values = (values - mean) / std
-            values = np.where(valid[:, None], values, 0.0).astype(np.float32)  # masked positions hold 0
-            out.append((values, valid))
+            values[~valid] = 0.0  # masked positions hold 0
+            out.append((values.astype(np.float32, copy=False), valid))
         return out
 
     # --- persistence -----------------------------------------------------------------------------
@@ -272,7 +354,8 @@ class Featurizer:
     def from_json(cls, d: dict[str, Any]) -> Featurizer:
         branches = {
             m: Branch(b["modality"], b["column"], b["reason"],
-                      tuple(b["mean"]) if b["mean"] else None, tuple(b["std"]) if b["std"] else None)
+                      tuple(b["mean"]) if b["mean"] else None, tuple(b["std"]) if b["std"] else None,
+                      tuple(b.get("image_shape") or ()))
             for m, b in d["branches"].items()
         }
         return cls(branches, tuple(d["label_names"]), d["max_len"], tuple(d["vocab"]), d["lowercase"])

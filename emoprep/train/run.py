@@ -193,7 +193,7 @@ def _prepare(cfg: TrainConfig, shards: Shards, out: Path, procs: Processes, repo
         pos_weight = np.asarray(run_info["pos_weight"], dtype=np.float32)
         task = run_info["task"]
     else:
-        branches = choose_branches(shards.manifest, cfg.modalities, vars(cfg.inputs))
+        branches = choose_branches(shards.manifest, cfg.modalities, vars(cfg.inputs), get_model(cfg.model).family)
         for m, b in branches.items():
             report.stage(f"{m}: {b.column} ({b.reason})")
         report.stage("fitting the featuriser on the training split (vocabulary, feature statistics)")

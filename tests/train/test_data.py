@@ -3,12 +3,14 @@ seeded shuffles; featuriser choices, masks and padding."""
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader
 
 from emoprep import read_manifest, read_shards
@@ -165,3 +167,32 @@ def test_collate_pads_and_masks_by_hand() -> None:
     assert batch.inputs["text"].lengths.tolist() == [2, 1]
     assert torch.equal(batch.targets, torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
     assert batch.ids == ["a", "b"]
+
+
+def test_end_to_end_inputs_are_decoded_crops_and_standardised_logmel(tmp_path: Path) -> None:
+    folder = build_shard_folder(tmp_path / "e2e", {"train": 24, "valid": 8}, crops=True, logmel=True)
+    manifest = read_manifest(folder)
+    branches = choose_branches(manifest, ("acoustic", "visual"), {}, family="end_to_end")
+    assert {m: (b.column, b.image_shape) for m, b in branches.items()} == {
+        "acoustic": ("logmel", (1, 128, 32)), "visual": ("face_crops", (3, 48, 48))}
+    featurizer, _ = Featurizer.fit(folder, branches, tuple(manifest["label_names"]), max_len=50)
+    assert len(featurizer.branches["acoustic"].mean) == 128  # one statistic per mel band
+    raw = read_shards(folder, split="train", columns=["utterance_id", "face_crops", "logmel", "logmel_frames"]).to_pylist()
+    examples = {e[0]: e for e in ShardStream(folder, "train", featurizer.columns(), transform=featurizer)}
+    real_frames = []
+    for row in raw:
+        if row["utterance_id"] not in examples:
+            continue
+        inputs = examples[row["utterance_id"]][3]
+        crops, mask = inputs["visual"]
+        assert list(mask) == [c is not None for c in row["face_crops"]]
+        assert crops.shape[1:] == (3, 48, 48) and not crops[~mask].any()
+        first = next(i for i, c in enumerate(row["face_crops"]) if c is not None)
+        expected = np.asarray(Image.open(io.BytesIO(row["face_crops"][first]["bytes"])).convert("RGB")).transpose(2, 0, 1)
+        assert np.array_equal(crops[first], expected)  # RGB in [0, 255], not normalised here
+        chunks, _ = inputs["acoustic"]
+        assert chunks.shape[1:] == (1, 128, 32)
+        for chunk, n in zip(chunks[:, 0], row["logmel_frames"]):
+            real_frames.append(chunk[:, :n])
+    bands = np.concatenate(real_frames, axis=1)
+    assert np.abs(bands.mean(axis=1)).max() < 1e-3 and np.abs(bands.std(axis=1) - 1).max() < 1e-2

@@ -36,6 +36,9 @@ class ModelEntry:
     settings: type
     build: Callable[[dict[str, InputSpec], int, Any, ModelContext], nn.Module]
     description: str
+    family: str = "handcrafted"
+    """Which shard columns it reads: ``handcrafted`` (GloVe/tokens, DisVoice windows, AUs or face
+    mesh) or ``end_to_end`` (GloVe/tokens, log-mel chunks, face crops); see train/inputs.py."""
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -43,11 +46,11 @@ _MODULES = ("lf_lstm", "lf_trans", "mult", "emoembs")
 """Modules imported on first lookup; each calls :func:`register`."""
 
 
-def register(name: str, settings: type, description: str) -> Callable[[type], type]:
+def register(name: str, settings: type, description: str, family: str = "handcrafted") -> Callable[[type], type]:
     """Class decorator: ``@register("lf-lstm", LFLSTMSettings, "...")`` on the nn.Module."""
 
     def wrap(cls: type) -> type:
-        _REGISTRY[name] = ModelEntry(name, settings, cls, description)
+        _REGISTRY[name] = ModelEntry(name, settings, cls, description, family)
         return cls
 
     return wrap
