@@ -30,6 +30,8 @@ class OptimConfig:
     patience: int = 8
     """Stop after this many epochs without a better validation average F1 (0: never stop early)."""
     weight_decay: float = 0.0
+    text_lr_scale: float = 1.0
+    """The text branch's learning rate is ``lr * text_lr_scale`` (the paper's end-to-end models: 0.1)."""
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,7 @@ def _check_ranges(cfg: TrainConfig) -> None:
         (o.epochs >= 1, "optim.epochs must be at least 1"),
         (o.patience >= 0, "optim.patience must be >= 0"),
         (o.grad_clip >= 0, "optim.grad_clip must be >= 0"),
+        (o.text_lr_scale > 0, "optim.text_lr_scale must be positive"),
         (d.shuffle_buffer >= 1, "data.shuffle_buffer must be at least 1"),
         (d.workers >= 0, "data.workers must be >= 0"),
         (d.max_len >= 1, "data.max_len must be at least 1"),

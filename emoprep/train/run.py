@@ -109,6 +109,20 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _param_groups(net: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """The text branch at ``lr * text_lr_scale``, the rest at ``lr``.  Models name a branch's
+    parameters after its modality (``branches.text.*``, ``text_encoder.*``), which is how the text
+    part is found."""
+    named = list(net.named_parameters())
+    is_text = [any(part == "text" or part.startswith("text_") for part in n.split(".")) for n, _ in named]
+    text = [p for (_, p), t in zip(named, is_text) if t]
+    rest = [p for (_, p), t in zip(named, is_text) if not t]
+    groups = [{"params": rest, "lr": cfg.optim.lr}]
+    if text:
+        groups.append({"params": text, "lr": cfg.optim.lr * cfg.optim.text_lr_scale})
+    return groups
+
+
 class Trainer:
     """Everything one run needs, built once: featuriser, model, optimiser, loss, loaders."""
 
@@ -123,7 +137,7 @@ class Trainer:
         if procs.distributed:
             ids = [procs.device.index] if procs.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(self.net, device_ids=ids)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+        self.optimizer = torch.optim.Adam(_param_groups(self.net, cfg), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
         self.loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.as_tensor(pos_weight, dtype=torch.float32, device=procs.device))
 
     def stream(self, split: str, shuffle: bool = False) -> ShardStream:

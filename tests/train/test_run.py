@@ -163,3 +163,20 @@ def test_cli_train_and_evaluate(shards: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     result = runner.invoke(cli.main, ["evaluate", str(tmp_path / "m"), "--split", "nope"])
     assert result.exit_code == 2 and "no 'nope' split" in result.output
+
+
+def test_text_branch_learning_rate_scale(shards: Path) -> None:
+    from emoprep.train.config import resolve_config
+    from emoprep.train.run import _param_groups
+    from emoprep.train.models import ModelContext, get_model
+    from emoprep.train.batch import InputSpec
+
+    cfg = resolve_config("lf-lstm", sets=parse_sets(["optim.lr=0.01", "optim.text_lr_scale=0.1"]))
+    entry = get_model("lf-lstm")
+    net = entry.build({"text": InputSpec("text", "tokens", "tokens", vocab_size=5),
+                       "acoustic": InputSpec("acoustic", "dense", "acoustic", dim=4)}, 3, entry.settings(), ModelContext(LABELS))
+    rest, text = _param_groups(net, cfg)
+    text_names = {n for n, p in net.named_parameters() if any(p is q for q in text["params"])}
+    assert text["lr"] == pytest.approx(0.001) and rest["lr"] == pytest.approx(0.01)
+    assert text_names and all(".text." in f".{n}" for n in text_names)
+    assert len(text["params"]) + len(rest["params"]) == len(list(net.parameters()))
