@@ -293,3 +293,18 @@ def test_masked_mean_and_positions() -> None:
     assert masked_mean(x, mask).tolist() == [[2.0], [0.0]]
     pe = sinusoidal_encoding(5, 7)
     assert pe.shape == (5, 7) and torch.equal(pe[:3], sinusoidal_encoding(3, 7))
+
+
+@pytest.mark.parametrize("name", ["lf-lstm", "emoembs"])
+def test_recurrent_models_skip_holes(name: str) -> None:
+    """A frame without a face in the middle of a row is skipped, not read as a step: the row gives
+    the same logits as the row with that frame cut out (the LSTM reads the real frames in order)."""
+    s = specs(("visual",))
+    model = build(name, s).eval()
+    gen = torch.Generator().manual_seed(3)
+    frames = torch.randn(1, 3, 4, generator=gen)
+    holed = ModalityInput(torch.stack([frames[0, 0], 50 * torch.ones(4), frames[0, 1], frames[0, 2]])[None],
+                          torch.tensor([[True, False, True, True]]))
+    cut = ModalityInput(frames, torch.ones(1, 3, dtype=torch.bool))
+    with torch.no_grad():
+        torch.testing.assert_close(model({"visual": holed}), model({"visual": cut}), atol=1e-5, rtol=0)

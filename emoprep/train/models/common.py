@@ -59,6 +59,14 @@ def nonempty(inputs: dict[str, ModalityInput]) -> dict[str, ModalityInput]:
     return out
 
 
+def compact(x: ModalityInput) -> ModalityInput:
+    """Real positions moved to the front of each row, in order: a recurrence reads the first
+    ``length`` steps, but real positions can have holes (a frame without a face, a silent window)."""
+    order = torch.argsort((~x.mask).to(torch.int8), dim=1, stable=True)
+    index = order.view(*order.shape, *([1] * (x.values.dim() - 2))).expand_as(x.values)
+    return ModalityInput(torch.gather(x.values, 1, index), torch.gather(x.mask, 1, order))
+
+
 def sinusoidal_encoding(length: int, d: int, device: torch.device | None = None) -> torch.Tensor:
     """``(length, d)`` fixed sine/cosine positions (Vaswani et al.): no parameters, any length, and a
     real position keeps its code however far the batch is padded."""

@@ -14,7 +14,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..batch import InputSpec, ModalityInput
 from . import ModelContext, register
-from .common import InputProjection, LateFusion, masked_mean, nonempty
+from .common import InputProjection, LateFusion, compact, masked_mean, nonempty
 
 
 @dataclass
@@ -30,7 +30,8 @@ class LSTMBranch(nn.Module):
     """Projection -> packed (Bi)LSTM -> masked mean -> linear, for one modality (EmoEmbs reuses it).
 
     Packing by length keeps padding out of the recurrence (the backward direction would otherwise start
-    on zeros).  An absent row is packed with length 1 because packing refuses 0; its output is
+    on zeros); real positions are first compacted to the front, so a hole (a frame without a face)
+    is skipped rather than read as a step.  An absent row is packed with length 1 because packing refuses 0; its output is
     masked out of the mean and the fusion ignores the row.
     """
 
@@ -45,6 +46,7 @@ class LSTMBranch(nn.Module):
         self.head = nn.Linear(s.hidden * (2 if s.bidirectional else 1), out_dim)
 
     def forward(self, x: ModalityInput) -> torch.Tensor:
+        x = compact(x)
         h = self.drop(self.proj(x.values, x.mask))
         lengths = x.lengths.clamp(min=1).cpu()
         packed = pack_padded_sequence(h, lengths, batch_first=True, enforce_sorted=False)
