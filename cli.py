@@ -195,7 +195,8 @@ def check_raw_command(dataset: str, root: Path | None, dataset_options: tuple[st
 @click.option("--quiet", is_flag=True, help="No progress bars or tables.")
 def train(model: str, shards_dir: Path, out: Path, config_file: Path | None, sets: tuple[str, ...], seed: int | None,
           device: str, resume: bool, quiet: bool) -> None:
-    """Train MODEL (lf-lstm, lf-trans, mult, emoembs) on a shard folder with the MESM paper's protocol.
+    """Train MODEL on a shard folder with the MESM paper's protocol: lf-lstm, lf-trans, mult, emoembs
+    (hand-crafted features) or fe2e, mesm (end to end on face crops and log-mel chunks).
 
     Several processes or GPUs: torchrun --nproc_per_node N -m emoprep train MODEL ...
     """

@@ -22,6 +22,8 @@ TINY = {
     "lf-trans": {"d_model": 8, "heads": 2, "ff": 16, "layers": 1},
     "mult": {"d_model": 8, "heads": 2, "layers": 1},
     "emoembs": {"hidden": 8, "emb_dim": 6},
+    "fe2e": {"d_model": 8, "heads": 2, "layers": 1, "ff": 16, "mlp_hidden": 16, "cnn_width": 1 / 16},
+    "mesm": {"d_model": 8, "heads": 2, "layers": 1, "ff": 16, "mlp_hidden": 16, "cnn_width": 1 / 16},
 }
 """Small hyper-parameters so the whole file runs in seconds; unknown models use their defaults."""
 MODELS = model_names()

@@ -42,7 +42,7 @@ class ModelEntry:
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
-_MODULES = ("lf_lstm", "lf_trans", "mult", "emoembs")
+_MODULES = ("lf_lstm", "lf_trans", "mult", "emoembs", "fe2e", "mesm")
 """Modules imported on first lookup; each calls :func:`register`."""
 
 
