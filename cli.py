@@ -57,7 +57,7 @@ def main() -> None:
 @click.option("--overwrite", is_flag=True, help="Recompute shards even when a complete copy exists.")
 @click.option("--limit", type=int, help="Only the first N utterances (a quick trial run).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def extract(**kw) -> None:  # noqa: ANN003 - click passes options by name
+def extract(**kw) -> None:
     """Extract features from a dataset into Parquet shards (resumable: rerun to continue)."""
     from rich.markup import escape
 
@@ -238,6 +238,80 @@ def evaluate(run: Path, shards_dir: Path | None, split: str, device: str) -> Non
     except EmoprepError as exc:
         Reporter().console.print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(EXIT_SETUP)
+
+
+@main.command()
+@click.argument("model", required=False)
+@click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Count a trained run's model on its own utterances instead (MODEL not needed).")
+@click.option("--split", default="test", show_default=True, help="With --run: the split whose utterances are counted.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Model settings, e.g. settings.p=0.5.")
+@click.option("--face-size", default=48, show_default=True, help="Face crop size (pixels).")
+@click.option("--frames", default=10, show_default=True, help="Face frames per utterance.")
+@click.option("--chunks", default=10, show_default=True, help="Log-mel chunks (400 ms) per utterance.")
+@click.option("--tokens", default=20, show_default=True, help="Words per utterance.")
+def flops(model: str | None, run_dir: Path | None, split: str, sets: tuple[str, ...], face_size: int, frames: int,
+          chunks: int, tokens: int) -> None:
+    """Count FLOPs per utterance of fe2e or mesm, stage by stage (compare with the paper's 8.65 / 5.18 / 4.54 GFLOPs).
+
+    Without --run the weights are random, so MESM keeps about a fraction p of the sites at its first
+    stage; a trained run's attention decides for itself.
+    """
+    from rich.markup import escape
+    from rich.table import Table
+
+    from emoprep.errors import EmoprepError
+    from emoprep.train.config import parse_sets
+    from emoprep.train.report import Reporter
+
+    console = Reporter().console
+    try:
+        if run_dir is not None:
+            from emoprep.train.inspection import flops_of_run
+
+            report, title = flops_of_run(run_dir, split), f"{run_dir} on {split} utterances"
+        elif model:
+            from emoprep.train.inspection import flops_of_fresh_model
+
+            _, report = flops_of_fresh_model(model, parse_sets(sets), face_size, frames, chunks, tokens)
+            title = f"{model}, random weights: {frames} faces of {face_size}x{face_size}, {chunks} log-mel chunks, {tokens} words"
+        else:
+            raise click.UsageError("give MODEL (fe2e or mesm) or --run RUN")
+    except EmoprepError as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        sys.exit(EXIT_SETUP)
+    table = Table(title=title, title_justify="left")
+    for column in ("stage", "dense GFLOPs", "counted GFLOPs", "kept"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    n = report.batch_size
+    for s in report.stages:
+        table.add_row(s.stage, f"{s.dense / n / 1e9:.4f}", f"{s.counted / n / 1e9:.4f}", f"{s.kept_fraction:.2f}")
+    table.add_row("[bold]per utterance[/]", f"[bold]{report.dense_per_sample / 1e9:.3f}[/]",
+                  f"[bold]{report.counted_per_sample / 1e9:.3f}[/]", "")
+    click.echo()
+    console.print(table)
+
+
+@main.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG file to write.")
+@click.option("--utterance", help="utterance_id to draw (default: the first of the split).")
+@click.option("--split", default="test", show_default=True)
+def attention(run: Path, out: Path, utterance: str | None, split: str) -> None:
+    """Draw a trained MESM run's attention for one utterance: faces and log-mel chunks with each sparse
+    stage's attention overlaid and the kept positions outlined (the paper's figure)."""
+    from rich.markup import escape
+
+    from emoprep.errors import EmoprepError
+    from emoprep.train.inspection import attention_picture
+    from emoprep.train.report import Reporter
+
+    try:
+        path = attention_picture(run, out, utterance, split)
+    except EmoprepError as exc:
+        Reporter().console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        sys.exit(EXIT_SETUP)
+    click.echo(f"wrote {path}")
 
 if __name__ == "__main__":
     main()

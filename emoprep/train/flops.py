@@ -100,3 +100,16 @@ def count_flops(model: nn.Module, inputs: dict[str, ModalityInput]) -> FlopRepor
         rows.append(StageFlops("other", rest, rest, 1.0))
     batch_size = next(iter(inputs.values())).mask.shape[0]
     return FlopReport(tuple(rows), batch_size)
+
+
+def flops_summary(report: FlopReport) -> dict[str, Any]:
+    """JSON form for ``metrics.json``: per-sample totals and the per-stage table."""
+    n = report.batch_size
+    return {
+        "convention": "2 x multiply-adds; sparse stages counted at the sites they computed",
+        "rows": n,
+        "dense_gflops_per_sample": report.dense_per_sample / 1e9,
+        "counted_gflops_per_sample": report.counted_per_sample / 1e9,
+        "stages": [{"stage": s.stage, "dense_gflops": s.dense / n / 1e9, "counted_gflops": s.counted / n / 1e9,
+                    "kept_fraction": s.kept_fraction} for s in report.stages],
+    }

@@ -47,6 +47,7 @@ from . import metrics as M
 from .config import TrainConfig, load_run_config, resolve_config
 from .data import ShardStream
 from .distributed import Processes, barrier, gather, start, stop
+from .flops import count_flops, flops_summary
 from .inputs import Featurizer, choose_branches
 from .labels import label_vectors
 from .loop import make_loader, predict, train_epoch
@@ -309,6 +310,10 @@ def _final_evaluation(trainer: Trainer, out: Path, run_info: dict[str, Any], sta
     for split, p in preds.items():
         result[split] = M.compute_metrics(p["probs"], p["targets"], thresholds, labels, trainer.task)
         result[split]["all_positive"] = M.all_positive_metrics(p["targets"], labels, trainer.task)["average"]
+    if procs.main and get_model(trainer.cfg.model).family == "end_to_end":
+        result["flops"] = _counted_flops(trainer, "test" if "test" in preds else "valid")
+        report.stage(f"counted FLOPs: {result['flops']['counted_gflops_per_sample']:.3f} GFLOPs per utterance "
+                     f"(dense {result['flops']['dense_gflops_per_sample']:.3f}) on {result['flops']['rows']} {result['flops']['split']} utterances")
     if procs.main:
         write_predictions(out / PREDICTIONS, preds, thresholds, labels)
         write_json_atomic(out / METRICS, result)
@@ -320,6 +325,12 @@ def _final_evaluation(trainer: Trainer, out: Path, run_info: dict[str, Any], sta
         report.stage(f"run folder: {out}")
     barrier(procs)
     return result
+
+
+def _counted_flops(trainer: Trainer, split: str, rows: int = 8) -> dict[str, Any]:
+    """FLOPs per utterance of the best weights, counted on the first ``rows`` utterances of ``split``."""
+    batch = next(iter(make_loader(trainer.stream(split), rows, 0))).to(trainer.procs.device)
+    return {"split": split, **flops_summary(count_flops(trainer.net, batch.inputs))}
 
 
 def write_predictions(path: Path, preds: dict[str, dict[str, Any]], thresholds: np.ndarray, labels: tuple[str, ...]) -> None:

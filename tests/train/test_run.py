@@ -166,10 +166,10 @@ def test_cli_train_and_evaluate(shards: Path, tmp_path: Path) -> None:
 
 
 def test_text_branch_learning_rate_scale(shards: Path) -> None:
-    from emoprep.train.config import resolve_config
-    from emoprep.train.run import _param_groups
-    from emoprep.train.models import ModelContext, get_model
     from emoprep.train.batch import InputSpec
+    from emoprep.train.config import resolve_config
+    from emoprep.train.models import ModelContext, get_model
+    from emoprep.train.run import _param_groups
 
     cfg = resolve_config("lf-lstm", sets=parse_sets(["optim.lr=0.01", "optim.text_lr_scale=0.1"]))
     entry = get_model("lf-lstm")
