@@ -8,6 +8,7 @@ nothing emoprep-specific: what it returns is a plain ``pyarrow.Table``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -57,6 +58,14 @@ def row_groups(path: str | Path, split: str | None = None) -> list[RowGroup]:
     return out
 
 
+@lru_cache(maxsize=32)
+def _open(path: Path, size: int, mtime_ns: int) -> pq.ParquetFile:
+    """An open shard, reused across its row groups (the footer is parsed once); keyed by size and
+    mtime so a rewritten file is reopened."""
+    return pq.ParquetFile(path)
+
+
 def read_row_group(group: RowGroup, columns: list[str] | None = None) -> pa.Table:
     """The rows of one row group, only ``columns`` decoded."""
-    return pq.ParquetFile(group.path).read_row_group(group.index, columns=columns)
+    st = group.path.stat()
+    return _open(group.path, st.st_size, st.st_mtime_ns).read_row_group(group.index, columns=columns)

@@ -51,19 +51,22 @@ def deal(groups: list[RowGroup], parts: int) -> list[list[RowGroup]]:
 
 def column_values(column: pa.ChunkedArray | pa.Array) -> list[Any]:
     """One value per row: ``list<fixed_size_list<float>>`` rows as ``(n, d)`` arrays (NaN where a
-    value is null), other columns as Python values.  Vectorised: one flatten per column, no
-    per-element Python floats."""
+    value or a whole element is null), other columns as Python values.  Vectorised: one conversion
+    per column, no per-element Python floats.  (``flatten()`` would silently drop null elements and
+    shift the rows after them, so the child arrays are addressed through the offsets instead.)"""
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     typ = arr.type
-    if pa.types.is_list(typ) and pa.types.is_fixed_size_list(typ.value_type):
-        width = typ.value_type.list_size
-        offsets = arr.offsets.to_numpy()
-        flat = arr.flatten().flatten().to_numpy(zero_copy_only=False)
-        matrix = flat.reshape(-1, width)
-        valid = arr.is_valid().to_numpy(zero_copy_only=False)
-        base = offsets[0]
-        return [matrix[offsets[i] - base : offsets[i + 1] - base] if valid[i] else None for i in range(len(arr))]
-    return arr.to_pylist()
+    if not (pa.types.is_list(typ) and pa.types.is_fixed_size_list(typ.value_type)):
+        return arr.to_pylist()
+    width = typ.value_type.list_size
+    child = arr.values  # every element of the list column, null elements included
+    matrix = child.values.to_numpy(zero_copy_only=False).reshape(-1, width)[child.offset : child.offset + len(child)]
+    if child.null_count:
+        matrix = matrix.astype(np.result_type(matrix.dtype, np.float16), copy=True)
+        matrix[child.is_null().to_numpy(zero_copy_only=False)] = np.nan
+    offsets = arr.offsets.to_numpy()
+    valid = arr.is_valid().to_numpy(zero_copy_only=False)
+    return [matrix[offsets[i] : offsets[i + 1]] if valid[i] else None for i in range(len(arr))]
 
 
 def table_rows(table: pa.Table) -> list[dict[str, Any]]:
@@ -123,24 +126,25 @@ class ShardStream(IterableDataset):
             return dist.get_rank(), dist.get_world_size()
         return 0, 1
 
-    def my_groups(self) -> list[RowGroup]:
-        """The row groups this rank and loader worker read this epoch."""
+    def rank_groups(self) -> list[RowGroup]:
+        """The row groups this rank reads this epoch (shuffled with the seed and the epoch)."""
         groups = list(self.groups)
         if self.shuffle:
             random.Random(f"{self.seed}:{self.epoch}").shuffle(groups)
         rank, world = self.rank_and_world()
-        mine = deal(groups, world)[rank]
+        return deal(groups, world)[rank]
+
+    def my_groups(self) -> list[RowGroup]:
+        """The row groups this rank and loader worker read this epoch."""
+        mine = self.rank_groups()
         info = get_worker_info()
         if info is not None and info.num_workers > 1:
             mine = deal(mine, info.num_workers)[info.id]
         return mine
 
-    def rows_this_rank(self) -> int:
-        rank, world = self.rank_and_world()
-        groups = list(self.groups)
-        if self.shuffle:
-            random.Random(f"{self.seed}:{self.epoch}").shuffle(groups)
-        return sum(g.rows for g in deal(groups, world)[rank])
+    def rows_per_worker(self, workers: int) -> list[int]:
+        """Rows each of ``workers`` loader workers of this rank reads this epoch."""
+        return [sum(g.rows for g in hand) for hand in deal(self.rank_groups(), workers)]
 
     def _examples(self, groups: list[RowGroup]) -> Iterator[Any]:
         for group in groups:

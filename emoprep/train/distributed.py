@@ -57,6 +57,18 @@ def start(device_flag: str) -> Processes:
     return Processes(rank, world, device)
 
 
+def share_cpu(procs: Processes, loader_workers: int) -> None:
+    """Give this process's torch threads its share of the cores: processes on one machine and their
+    loader workers would otherwise each start one thread per core and slow one another down many
+    times over.  Only ever lowers the count: an explicit ``OMP_NUM_THREADS`` or
+    ``torch.set_num_threads`` by the caller is respected."""
+    if procs.device.type != "cpu" or "OMP_NUM_THREADS" in os.environ:
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    torch.set_num_threads(min(torch.get_num_threads(), max(1, cores // local - loader_workers)))
+
+
 def stop() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()

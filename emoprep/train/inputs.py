@@ -5,7 +5,9 @@ else a trainable embedding over ``tokens`` with the training split's vocabulary;
 142-dim ``acoustic`` windows (invalid, i.e. digitally silent, windows masked); visual takes the 35
 ``aus`` when an AU backend wrote them, else MediaPipe ``face_mesh`` landmarks normalised for
 position and scale (the best hand-crafted facial features the shards hold), else it is an error
-that says how to get visual features or how to train without them.
+that says how to get visual features or how to train without them.  An end-to-end model whose text
+encoder is ALBERT (``settings.text_encoder=albert``, see :mod:`.albert`) reads the raw ``text``
+column instead, tokenised by ALBERT's own tokenizer from its local folder.
 
 The featuriser is fitted on the training split only (vocabulary, per-feature mean and standard
 deviation of the dense hand-crafted features) and saved as JSON in the run, so that evaluation on
@@ -28,6 +30,7 @@ import torch
 from PIL import Image
 
 from ..errors import SetupError
+from . import albert
 from .batch import Batch, InputSpec, ModalityInput
 from .data import ShardStream, column_values
 
@@ -79,10 +82,14 @@ class Branch:
     std: tuple[float, ...] | None = None
     image_shape: tuple[int, ...] = ()
     """``(C, H, W)`` of one position for image columns (from the shards' configuration)."""
+    tokenizer: str = ""
+    """The ALBERT folder whose tokenizer turns the raw ``text`` column into ids (ALBERT text only)."""
+    max_tokens: int = 0
+    """Most ids per text, ``[CLS]`` and ``[SEP]`` included (ALBERT text only)."""
 
     @property
     def kind(self) -> str:
-        if self.column == "tokens":
+        if self.column in ("tokens", "text"):
             return "tokens"
         return "images" if self.column in IMAGE_COLUMNS else "dense"
 
@@ -90,7 +97,7 @@ class Branch:
     def normalised(self) -> bool:
         """GloVe vectors and face crops are used as they are (models normalise crops with the
         paper's constants); hand-crafted features and log-mel are standardised on training data."""
-        return self.column not in ("glove", "tokens", "face_crops")
+        return self.column not in ("glove", "tokens", "text", "face_crops")
 
     @property
     def stat_width(self) -> int:
@@ -108,14 +115,21 @@ def _image_shape(manifest: dict[str, Any], column: str) -> tuple[int, ...]:
 
 
 def choose_branches(manifest: dict[str, Any], modalities: tuple[str, ...], wanted: dict[str, str],
-                    family: str = "handcrafted") -> dict[str, Branch]:
-    """Pick the column of each modality from what the manifest says the shards hold."""
+                    family: str = "handcrafted", text_albert: albert.AlbertChoice | None = None) -> dict[str, Branch]:
+    """Pick the column of each modality from what the manifest says the shards hold.
+
+    ``text_albert`` (the checked folder, from :func:`.albert.text_choice`): text is the raw ``text``
+    column, tokenised by that folder's ALBERT tokenizer.
+    """
     non_null = manifest.get("counts", {}).get("non_null_per_column")
     if non_null is None:
         raise SetupError("the shards' manifest.json has no per-column counts (written by an older emoprep); re-run extract")
     out = {}
     for modality in modalities:
         want = wanted.get(modality, "auto")
+        if modality == "text" and text_albert is not None:
+            out[modality] = _albert_branch(non_null, want, text_albert)
+            continue
         options = FAMILIES[family][modality]
         if want != "auto" and want not in options:
             raise SetupError(f"inputs.{modality} must be auto or one of {', '.join(options)} for this model, got {want!r}")
@@ -138,10 +152,21 @@ def choose_branches(manifest: dict[str, Any], modalities: tuple[str, ...], wante
     return out
 
 
+def _albert_branch(non_null: dict[str, int], want: str, choice: albert.AlbertChoice) -> Branch:
+    if want != "auto":
+        raise SetupError(f"inputs.text={want} conflicts with settings.text_encoder=albert, which reads the raw text "
+                         "column with ALBERT's tokenizer; leave inputs.text at auto")
+    if non_null.get("text", 0) == 0:
+        raise SetupError("settings.text_encoder=albert: the shards hold no text (column 'text' is null); "
+                         f"{HOW_TO_GET['text']}")
+    return Branch("text", "text", f"ALBERT tokenizer from {choice.folder}", tokenizer=choice.folder,
+                  max_tokens=choice.max_len)
+
+
 def normalise_landmarks(points: np.ndarray) -> np.ndarray:
     """``(n, 1404)`` MediaPipe face mesh -> ``(n, 936)`` x, y with the centroid removed and the RMS
     distance to it scaled to 1: expression and head pose remain, position and face size do not."""
-    xy = points.reshape(len(points), LANDMARK_POINTS, 3)[:, :, :2].astype(np.float64)
+    xy = points.reshape(len(points), LANDMARK_POINTS, 3)[:, :, :2].astype(np.float32)
     xy = xy - xy.mean(axis=1, keepdims=True)
     scale = np.sqrt((xy**2).sum(axis=2).mean(axis=1))[:, None, None]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -181,20 +206,29 @@ def read_rows(table: pa.Table, branch: Branch) -> list[tuple[np.ndarray, np.ndar
             out.append((np.stack([empty if d is None else d for d in decoded]), valid))
         return out
     values = column_values(table.column(column))
+    if column == "face_mesh":
+        values = _landmarks_per_row(values)
     flags = table.column(VALID_COLUMNS[column]).to_pylist() if column == "acoustic" else None
     out = []
     for i, v in enumerate(values):
         if v is None or len(v) == 0:
             out.append(None)
             continue
-        if column == "face_mesh":
-            v = normalise_landmarks(v)
         v = np.asarray(v, dtype=np.float32)
         valid = np.isfinite(v).all(axis=1)
         if flags is not None and flags[i] is not None:
             valid &= np.asarray(flags[i], dtype=bool)
         out.append((v.reshape((len(v), *branch.image_shape)) if branch.image_shape else v, valid))
     return out
+
+
+def _landmarks_per_row(rows: list[np.ndarray | None]) -> list[np.ndarray | None]:
+    """:func:`normalise_landmarks` once over all frames of a row group, split back into rows."""
+    present = [r for r in rows if r is not None and len(r)]
+    if not present:
+        return rows
+    flat = iter(np.split(normalise_landmarks(np.concatenate(present)), np.cumsum([len(r) for r in present])[:-1]))
+    return [next(flat) if r is not None and len(r) else r for r in rows]
 
 
 def _stat_samples(table: pa.Table, branch: Branch, keep: set[int], max_len: int) -> np.ndarray:
@@ -240,9 +274,14 @@ class Featurizer:
     def specs(self) -> dict[str, InputSpec]:
         return {
             m: InputSpec(m, b.kind, b.column, dim=DENSE_COLUMNS.get(b.column, 0),
-                         vocab_size=len(self.vocab) if b.kind == "tokens" else 0, image_shape=b.image_shape)
+                         vocab_size=self._vocab_size(b), image_shape=b.image_shape)
             for m, b in self.branches.items()
         }
+
+    def _vocab_size(self, branch: Branch) -> int:
+        if branch.tokenizer:
+            return albert.vocab_size(branch.tokenizer)
+        return len(self.vocab) if branch.kind == "tokens" else 0
 
     # --- fitting on the training split -----------------------------------------------------------
     @classmethod
@@ -255,7 +294,7 @@ class Featurizer:
         columns = ["emotions"]
         stats: dict[str, list[Any]] = {}
         for b in branches.values():
-            if b.kind == "tokens" or b.normalised:
+            if b.column == "tokens" or b.normalised:
                 columns.append(b.column)
                 columns += [VALID_COLUMNS[b.column]] if b.column in VALID_COLUMNS else []
             if b.normalised:
@@ -268,7 +307,7 @@ class Featurizer:
             keep = {i for i, y in enumerate(labels) if y is not None}
             targets += [y for y in labels if y is not None]
             for b in branches.values():
-                if b.kind == "tokens":
+                if b.column == "tokens":
                     for i, toks in enumerate(table.column("tokens").to_pylist()):
                         if i in keep and toks:
                             tokens.update(t.lower() if lowercase else t for t in toks[:max_len])
@@ -291,7 +330,7 @@ class Featurizer:
                 b = replace(b, mean=tuple(map(float, mean)), std=tuple(map(float, std)))
             fitted[m] = b
         vocab: tuple[str, ...] = ()
-        if any(b.kind == "tokens" for b in branches.values()):
+        if any(b.column == "tokens" for b in branches.values()):
             kept = sorted((w for w, c in tokens.items() if c >= min_token_count), key=lambda w: (-tokens[w], w))
             vocab = ("<pad>", "<unk>", *kept)
         featurizer = cls(fitted, label_names, max_len, vocab, lowercase)
@@ -314,6 +353,9 @@ class Featurizer:
     def _modality(self, table: pa.Table, branch: Branch) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per row ``(values, mask)`` cut to ``max_len``; an absent row is ``(empty, empty)``."""
         L = self.max_len
+        if branch.tokenizer:
+            rows = albert.tokenize(branch.tokenizer, table.column(branch.column).to_pylist(), branch.max_tokens)
+            return [(np.asarray(ids, dtype=np.int64), np.ones(len(ids), dtype=bool)) for ids in rows]
         if branch.kind == "tokens":
             out = []
             for toks in table.column("tokens").to_pylist():
@@ -334,8 +376,8 @@ class Featurizer:
                 out.append((np.zeros((0, *trailing), dtype=np.float32), np.zeros(0, dtype=bool)))
                 continue
             values, valid = row[0][:L], row[1][:L]
-            if mean is not None:
-                values = (values - mean) / std
+            # a new array either way: never write into Arrow's (read-only) buffers
+            values = (values - mean) / std if mean is not None else np.array(values, dtype=np.float32)
             values[~valid] = 0.0  # masked positions hold 0
             out.append((values.astype(np.float32, copy=False), valid))
         return out
@@ -355,7 +397,7 @@ class Featurizer:
         branches = {
             m: Branch(b["modality"], b["column"], b["reason"],
                       tuple(b["mean"]) if b["mean"] else None, tuple(b["std"]) if b["std"] else None,
-                      tuple(b.get("image_shape") or ()))
+                      tuple(b.get("image_shape") or ()), b.get("tokenizer", ""), b.get("max_tokens", 0))
             for m, b in d["branches"].items()
         }
         return cls(branches, tuple(d["label_names"]), d["max_len"], tuple(d["vocab"]), d["lowercase"])

@@ -7,6 +7,7 @@ instead of hanging, so no row is dropped or repeated to even them out.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from contextlib import nullcontext
 
@@ -20,9 +21,17 @@ from .data import ShardStream
 from .inputs import collate
 
 
-def make_loader(stream: ShardStream, batch_size: int, workers: int) -> DataLoader:
+def make_loader(stream: ShardStream, batch_size: int, workers: int, persistent: bool = False) -> DataLoader:
+    """``persistent``: keep the workers between passes (starting them is what costs on small splits).
+    Only for streams that do not shuffle: a persistent worker keeps the copy of the stream it started
+    with, so it would never see :meth:`ShardStream.set_epoch` and repeat the first epoch's order."""
     return DataLoader(stream, batch_size=batch_size, collate_fn=collate, num_workers=workers,
-                      persistent_workers=False, pin_memory=False)
+                      persistent_workers=persistent and workers > 0, pin_memory=False)
+
+
+def batches_per_epoch(stream: ShardStream, batch_size: int, workers: int) -> int:
+    """Batches this rank will see: each loader worker ends its share with its own partial batch."""
+    return sum(math.ceil(rows / batch_size) for rows in stream.rows_per_worker(max(workers, 1)))
 
 
 def _join(model: nn.Module):

@@ -24,7 +24,6 @@ predictions file, so anyone can recompute them.  Checkpoints are loaded with
 from __future__ import annotations
 
 import json
-import math
 import platform
 import random
 import time
@@ -43,14 +42,15 @@ from torch import nn
 from .. import __version__
 from ..errors import SetupError
 from ..shards.manifest import read_manifest, write_json_atomic
+from . import albert
 from . import metrics as M
 from .config import TrainConfig, load_run_config, resolve_config
 from .data import ShardStream
-from .distributed import Processes, barrier, gather, start, stop
+from .distributed import Processes, barrier, gather, share_cpu, start, stop
 from .flops import count_flops, flops_summary
 from .inputs import Featurizer, choose_branches
 from .labels import label_vectors
-from .loop import make_loader, predict, train_epoch
+from .loop import batches_per_epoch, make_loader, predict, train_epoch
 from .models import ModelContext, get_model
 from .report import Reporter
 
@@ -139,6 +139,8 @@ class Trainer:
             ids = [procs.device.index] if procs.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(self.net, device_ids=ids)
         self.optimizer = torch.optim.Adam(_param_groups(self.net, cfg), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+        self._loaders: dict[str, Any] = {}
+        """Prediction loaders by split, made once (their workers persist across epochs)."""
         self.loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.as_tensor(pos_weight, dtype=torch.float32, device=procs.device))
 
     def stream(self, split: str, shuffle: bool = False) -> ShardStream:
@@ -146,7 +148,10 @@ class Trainer:
                            shuffle=shuffle, seed=self.cfg.seed, buffer_size=self.cfg.data.shuffle_buffer)
 
     def predict_split(self, split: str) -> dict[str, Any]:
-        loader = make_loader(self.stream(split), self.cfg.optim.batch_size, self.cfg.data.workers)
+        if split not in self._loaders:
+            self._loaders[split] = make_loader(self.stream(split), self.cfg.optim.batch_size, self.cfg.data.workers,
+                                               persistent=True)
+        loader = self._loaders[split]
         merged = _merge(gather(predict(self.model, loader, self.procs.device, self.loss_fn), self.procs))
         if not merged["ids"]:
             raise SetupError(f"the {split} split of {self.shards.folder} has no labelled rows: it cannot be scored")
@@ -190,6 +195,7 @@ def train(model: str, shards_dir: Path, out: Path, *, config_file: Path | None =
         else:
             cfg = resolve_config(model, config_file, sets, seed)
         shards = open_shards(shards_dir)
+        share_cpu(procs, cfg.data.workers)
         trainer, run_info = _prepare(cfg, shards, out, procs, report, resume)
         return _fit_and_evaluate(trainer, out, run_info, report)
     finally:
@@ -208,7 +214,9 @@ def _prepare(cfg: TrainConfig, shards: Shards, out: Path, procs: Processes, repo
         pos_weight = np.asarray(run_info["pos_weight"], dtype=np.float32)
         task = run_info["task"]
     else:
-        branches = choose_branches(shards.manifest, cfg.modalities, vars(cfg.inputs), get_model(cfg.model).family)
+        text_albert = albert.text_choice(cfg.settings, cfg.modalities)  # checks library and folder first
+        branches = choose_branches(shards.manifest, cfg.modalities, vars(cfg.inputs), get_model(cfg.model).family,
+                                   text_albert)
         for m, b in branches.items():
             report.stage(f"{m}: {b.column} ({b.reason})")
         report.stage("fitting the featuriser on the training split (vocabulary, feature statistics)")
@@ -274,7 +282,7 @@ def _fit_and_evaluate(trainer: Trainer, out: Path, run_info: dict[str, Any], rep
             break
         t0 = time.perf_counter()
         train_stream.set_epoch(epoch)
-        batches = math.ceil(train_stream.rows_this_rank() / cfg.optim.batch_size)
+        batches = batches_per_epoch(train_stream, cfg.optim.batch_size, cfg.data.workers)
         with report.epoch(epoch, cfg.optim.epochs, batches) as on_step:
             loss = train_epoch(trainer.model, loader, trainer.optimizer, trainer.loss_fn, cfg.optim.grad_clip,
                                procs.device, on_step)

@@ -196,3 +196,47 @@ def test_end_to_end_inputs_are_decoded_crops_and_standardised_logmel(tmp_path: P
             real_frames.append(chunk[:, :n])
     bands = np.concatenate(real_frames, axis=1)
     assert np.abs(bands.mean(axis=1)).max() < 1e-3 and np.abs(bands.std(axis=1) - 1).max() < 1e-2
+
+
+def test_column_values_keep_null_elements_in_place() -> None:
+    """A null frame inside a row stays a (NaN) row in place; nothing shifts into the next row."""
+    import pyarrow as pa
+
+    from emoprep.train.data import column_values
+
+    typ = pa.list_(pa.list_(pa.float32(), 2))
+    column = pa.array([[[1, 2], None, [3, 4]], None, [[5, 6]], []], type=typ)
+    for arr, expected in ((column, [[[1, 2], [np.nan] * 2, [3, 4]], None, [[5, 6]], []]), (column.slice(2), [[[5, 6]], []])):
+        got = column_values(arr)
+        assert len(got) == len(expected)
+        for g, e in zip(got, expected):
+            if e is None:
+                assert g is None
+            else:
+                np.testing.assert_array_equal(g.reshape(-1, 2), np.asarray(e, dtype=np.float32).reshape(-1, 2))
+
+
+def test_glove_vectors_are_fed_as_they_are(tmp_path: Path) -> None:
+    folder = build_shard_folder(tmp_path / "g", {"train": 8, "valid": 4}, glove=True)
+    manifest = read_manifest(folder)
+    branches = choose_branches(manifest, ("text",), {})
+    featurizer, _ = Featurizer.fit(folder, branches, tuple(manifest["label_names"]), max_len=50)
+    examples = list(ShardStream(folder, "train", featurizer.columns(), transform=featurizer))
+    raw = read_shards(folder, split="train", columns=["glove", "emotions"]).to_pylist()
+    labelled = [r for r in raw if r["emotions"] is not None]
+    np.testing.assert_allclose(examples[0][3]["text"][0], np.asarray(labelled[0]["glove"], dtype=np.float32))
+
+
+def test_training_loader_reshuffles_each_epoch_with_workers(folder: Path) -> None:
+    """The trainer's loader must see set_epoch in its workers: each epoch a new order, every row once."""
+    from emoprep.train.loop import make_loader
+
+    manifest = read_manifest(folder)
+    featurizer, _ = Featurizer.fit(folder, choose_branches(manifest, ("acoustic",), {}), tuple(manifest["label_names"]), 50)
+    stream = ShardStream(folder, "train", featurizer.columns(), transform=featurizer, shuffle=True, seed=0, buffer_size=8)
+    loader = make_loader(stream, 8, workers=2)
+    orders = []
+    for epoch in (1, 2):
+        stream.set_epoch(epoch)
+        orders.append([i for batch in loader for i in batch.ids])
+    assert orders[0] != orders[1] and sorted(orders[0]) == sorted(orders[1])

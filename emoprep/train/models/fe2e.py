@@ -3,9 +3,16 @@
 Each image modality (RGB face crops, log-mel chunks) goes through its CNN (:mod:`.cnn`) one image
 per position, then an MLP to ``d``; each modality then has a transformer with a learned CLS token
 whose output gives that modality's logits, and the logits are fused by a learned weighted sum over
-the modalities each row really has (:class:`LateFusion`).  Text is a transformer over GloVe vectors
-or learned token embeddings (the authors fine-tuned ALBERT; emoprep's shards hold GloVe or tokens).
-Dense hand-crafted inputs, if given, get the text treatment.
+the modalities each row really has (:class:`LateFusion`).
+
+Text, offline by default (``text_encoder: auto``, same as ``transformer``), is a transformer over the
+shards' GloVe vectors, or over learned token embeddings when the shards have none.  As in the paper,
+it can instead be ALBERT-base fine-tuned on the raw text (``text_encoder: albert``, ``albert_path:
+DIR`` or ``EMOPREP_ALBERT=DIR``, at most ``text_max_len`` tokens; needs ``pip install
+"emoprep[albert]"``): the model is read from the local folder DIR, never downloaded, and its pooled
+``[CLS]`` output projected to ``d_model`` gives the text logits and MESM's query (see
+:mod:`emoprep.train.albert` for how to get DIR).  Dense hand-crafted inputs, if given, get the text
+treatment.
 
 Masked positions (frames without a face, padding) are never replaced by an invented crop: the CNN
 runs only on the valid images of the batch (gathered, then scattered back), so they cost nothing,
@@ -22,6 +29,7 @@ import torch
 from torch import nn
 
 from ...errors import SetupError
+from .. import albert
 from ..batch import InputSpec, ModalityInput
 from . import ModelContext, register
 from .cnn import ImageCNN
@@ -40,10 +48,20 @@ class FE2ESettings:
     """Multiplier on every CNN channel count (and MESM's attention sizes); 1.0 = the paper."""
     mlp_hidden: int = 1024
     """Hidden width of the MLP from the flattened CNN output to ``d_model`` (the authors': 1024)."""
+    text_encoder: str = "auto"
+    """``auto`` = ``transformer`` (over GloVe vectors, else learned token embeddings; offline) or
+    ``albert`` (ALBERT from ``albert_path``, as in the paper; see :mod:`emoprep.train.albert`)."""
+    albert_path: str = ""
+    """Local folder with an ALBERT model and tokenizer saved by ``save_pretrained``; empty: the
+    environment variable ``EMOPREP_ALBERT``.  Never downloaded."""
+    text_max_len: int = 100
+    """Most ALBERT tokens per utterance, ``[CLS]`` and ``[SEP]`` included (the paper: 100)."""
 
 
 def check_settings(s: FE2ESettings) -> None:
     check_heads(s.d_model, s.heads)
+    if s.text_encoder not in albert.TEXT_ENCODERS:
+        raise SetupError(f"text_encoder must be one of {', '.join(albert.TEXT_ENCODERS)}, got {s.text_encoder!r}")
     if s.layers < 1 or s.ff < 1 or s.mlp_hidden < 1:
         raise SetupError(f"layers, ff and mlp_hidden must be positive, got {s.layers}, {s.ff}, "
                          f"{s.mlp_hidden}")
@@ -95,6 +113,40 @@ class SequenceBranch(nn.Module):
         return [("proj", self.proj), ("encoder", self.encoder)]
 
 
+class AlbertBranch(nn.Module):
+    """Text through ALBERT (weights from a local folder, trained with the rest): the pooled ``[CLS]``
+    output, projected to ``d``, gives the logits and the summary (MESM's query).
+
+    A row without text keeps one key unmasked so that attention stays finite; the fusion and MESM's
+    query drop that row's output anyway.
+    """
+
+    def __init__(self, spec: InputSpec, n_classes: int, s: FE2ESettings) -> None:
+        super().__init__()
+        if spec.kind != "tokens" or spec.column != "text":
+            raise SetupError(f"text_encoder=albert reads the raw text column tokenised by ALBERT's tokenizer "
+                             f"(emoprep train chooses it), but this text input is {spec.kind} {spec.column!r}")
+        folder = albert.albert_folder(s.albert_path)
+        albert.check_folder(folder, s.text_max_len)
+        self.albert = albert.load_model(str(folder))
+        if spec.vocab_size > self.albert.config.vocab_size:
+            raise SetupError(f"the text input has {spec.vocab_size} token ids but the ALBERT model in {folder} only "
+                             f"{self.albert.config.vocab_size}: the tokenizer and the model are not a pair")
+        self.drop = nn.Dropout(s.dropout)
+        self.proj = nn.Linear(self.albert.config.hidden_size, s.d_model)
+        self.head = nn.Linear(s.d_model, n_classes)
+
+    def forward(self, x: ModalityInput) -> tuple[torch.Tensor, torch.Tensor]:
+        mask = x.mask.clone()
+        mask[:, 0] |= ~x.present
+        out = self.albert(input_ids=x.values.masked_fill(~mask, 0), attention_mask=mask.long())
+        summary = self.proj(out.pooler_output)
+        return self.head(self.drop(summary)), summary
+
+    def flop_stages(self) -> list[tuple[str, nn.Module]]:
+        return [("albert", self.albert), ("proj", self.proj)]
+
+
 class ImageBranch(nn.Module):
     """CNN on the valid images only, MLP to ``d``, encoder over the sequence, logits from the CLS.
 
@@ -141,6 +193,11 @@ class FE2E(nn.Module):
         self.fusion = LateFusion(len(inputs))
 
     def build_branch(self, spec: InputSpec, n_classes: int, settings: FE2ESettings) -> nn.Module:
+        if spec.modality == "text" and settings.text_encoder == "albert":
+            return AlbertBranch(spec, n_classes, settings)
+        if spec.column == "text":
+            raise SetupError("the text input is raw text tokenised for ALBERT, but settings.text_encoder is "
+                             f"{settings.text_encoder!r}, not albert")
         if spec.kind != "images":
             return SequenceBranch(spec, n_classes, settings)
         cnn = ImageCNN(spec, settings.cnn_width, self.selector(settings))

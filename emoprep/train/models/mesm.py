@@ -4,7 +4,7 @@ p=0.5, with fewer FLOPs than FE2E).
 Before each of the three CNN stages of the face and log-mel CNNs (64->128->256->512 channels), a
 text-queried attention scores every position of each frame/chunk (equations 1-4 of the paper):
 
-    M_q = tanh((W_m M + b_m) + W_q q)          q: the text transformer's CLS output for the row
+    M_q = tanh((W_m M + b_m) + W_q q)          q: the text branch's CLS output for the row
     M_i = softmax(W_i M_q + b_i)               over the H x W positions of each frame/chunk
     M_ns = nucleus(M_i, p)                     smallest set of positions with attention mass >= p
     M_o = M_ns * M                             the stage then computes at the kept sites only
@@ -31,7 +31,8 @@ number of positions (the weights themselves are ~1/(H W)) and never divides by a
 (``b_i`` gets no gradient: a softmax over positions ignores a shift shared by all of them, so the
 paper's ``b_i`` is redundant; it is kept for fidelity to the equations.)
 
-**Query.**  A row with text queries with its text CLS output.  A row without text, and every row
+**Query.**  A row with text queries with its text CLS output (the text transformer's, or with
+``text_encoder: albert`` ALBERT's pooled ``[CLS]`` output projected to ``d_model``).  A row without text, and every row
 when the model has no text modality, queries with a learned vector instead (an extension: the paper
 only runs MESM with text).  The model records, when ``record_attention`` is set, each stage's
 attention and kept sites for the attention pictures in ``last_attention``.
