@@ -127,3 +127,19 @@ class LateFusion(nn.Module):
         total = w.sum(dim=1, keepdim=True)
         w = w / torch.where(total > 0, total, torch.ones_like(total))
         return (w.unsqueeze(-1) * logits).sum(dim=1)
+
+
+class LateFusionModel(nn.Module):
+    """One branch per modality, each giving its own logits, fused over the modalities each row has:
+    the shape of LF-LSTM and LF-TRANS, which differ only in their branches."""
+
+    def __init__(self, branches: dict[str, nn.Module]) -> None:
+        super().__init__()
+        self.branches = nn.ModuleDict(branches)
+        self.fusion = LateFusion(len(branches))
+
+    def forward(self, inputs: dict[str, ModalityInput]) -> torch.Tensor:
+        inputs = nonempty(inputs)
+        logits = torch.stack([branch(inputs[m]) for m, branch in self.branches.items()], dim=1)
+        present = torch.stack([inputs[m].present for m in self.branches], dim=1)
+        return self.fusion(logits, present)

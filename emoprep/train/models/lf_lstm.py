@@ -14,7 +14,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..batch import InputSpec, ModalityInput
 from . import ModelContext, register
-from .common import InputProjection, LateFusion, compact, masked_mean, nonempty
+from .common import InputProjection, LateFusionModel, compact, masked_mean
 
 
 @dataclass
@@ -56,15 +56,7 @@ class LSTMBranch(nn.Module):
 
 
 @register("lf-lstm", LFLSTMSettings, "LF-LSTM: a BiLSTM per modality, late fusion of logits (paper baseline)")
-class LFLSTM(nn.Module):
+class LFLSTM(LateFusionModel):
     def __init__(self, inputs: dict[str, InputSpec], n_classes: int, settings: LFLSTMSettings,
                  context: ModelContext) -> None:
-        super().__init__()
-        self.branches = nn.ModuleDict({m: LSTMBranch(spec, n_classes, settings) for m, spec in inputs.items()})
-        self.fusion = LateFusion(len(inputs))
-
-    def forward(self, inputs: dict[str, ModalityInput]) -> torch.Tensor:
-        inputs = nonempty(inputs)
-        logits = torch.stack([branch(inputs[m]) for m, branch in self.branches.items()], dim=1)
-        present = torch.stack([inputs[m].present for m in self.branches], dim=1)
-        return self.fusion(logits, present)
+        super().__init__({m: LSTMBranch(spec, n_classes, settings) for m, spec in inputs.items()})

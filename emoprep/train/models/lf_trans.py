@@ -16,11 +16,10 @@ from ..batch import InputSpec, ModalityInput
 from . import ModelContext, register
 from .common import (
     InputProjection,
-    LateFusion,
+    LateFusionModel,
     attention_padding_mask,
     check_heads,
     masked_mean,
-    nonempty,
     sinusoidal_encoding,
 )
 
@@ -64,18 +63,8 @@ class TransformerBranch(nn.Module):
 
 @register("lf-trans", LFTransSettings,
           "LF-TRANS: a transformer encoder per modality, late fusion of logits (paper baseline)")
-class LFTrans(nn.Module):
+class LFTrans(LateFusionModel):
     def __init__(self, inputs: dict[str, InputSpec], n_classes: int, settings: LFTransSettings,
                  context: ModelContext) -> None:
-        super().__init__()
         check_heads(settings.d_model, settings.heads)
-        self.branches = nn.ModuleDict(
-            {m: TransformerBranch(spec, n_classes, settings) for m, spec in inputs.items()}
-        )
-        self.fusion = LateFusion(len(inputs))
-
-    def forward(self, inputs: dict[str, ModalityInput]) -> torch.Tensor:
-        inputs = nonempty(inputs)
-        logits = torch.stack([branch(inputs[m]) for m, branch in self.branches.items()], dim=1)
-        present = torch.stack([inputs[m].present for m in self.branches], dim=1)
-        return self.fusion(logits, present)
+        super().__init__({m: TransformerBranch(spec, n_classes, settings) for m, spec in inputs.items()})
