@@ -58,10 +58,12 @@ def row_groups(path: str | Path, split: str | None = None) -> list[RowGroup]:
     return out
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=4)
 def _open(path: Path, size: int, mtime_ns: int) -> pq.ParquetFile:
     """An open shard, reused across its row groups (the footer is parsed once); keyed by size and
-    mtime so a rewritten file is reopened."""
+    mtime so a rewritten file is reopened.  Few are kept: reading in order needs one, and every open
+    file holds its footer, so a larger cache would make a streaming reader's memory grow with the
+    number of shards."""
     return pq.ParquetFile(path)
 
 
