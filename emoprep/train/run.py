@@ -183,6 +183,7 @@ def train(model: str, shards_dir: Path, out: Path, *, config_file: Path | None =
     report = Reporter(enabled=procs.main and not quiet)
     try:
         _check_run_folder(out, resume)
+        barrier(procs)  # every rank has looked before the first one writes
         if resume:
             if sets or config_file is not None or seed is not None:
                 raise SetupError("--resume continues with the run's saved config.yaml; drop --config, --set and --seed")
