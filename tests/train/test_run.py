@@ -16,8 +16,10 @@ import cli
 from emoprep.errors import SetupError
 from emoprep.testing.shards import LABELS, build_shard_folder
 from emoprep.train import loop, metrics
-from emoprep.train.config import parse_sets
-from emoprep.train.run import evaluate, train
+from emoprep.train.batch import InputSpec
+from emoprep.train.config import parse_sets, resolve_config
+from emoprep.train.models import ModelContext, get_model
+from emoprep.train.run import _param_groups, evaluate, train
 
 TINY = parse_sets(["optim.epochs=3", "optim.batch_size=16", "settings.hidden=8"])
 
@@ -166,11 +168,6 @@ def test_cli_train_and_evaluate(shards: Path, tmp_path: Path) -> None:
 
 
 def test_text_branch_learning_rate_scale(shards: Path) -> None:
-    from emoprep.train.batch import InputSpec
-    from emoprep.train.config import resolve_config
-    from emoprep.train.models import ModelContext, get_model
-    from emoprep.train.run import _param_groups
-
     cfg = resolve_config("lf-lstm", sets=parse_sets(["optim.lr=0.01", "optim.text_lr_scale=0.1"]))
     entry = get_model("lf-lstm")
     net = entry.build({"text": InputSpec("text", "tokens", "tokens", vocab_size=5),
