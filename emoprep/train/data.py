@@ -75,6 +75,11 @@ def table_rows(table: pa.Table) -> list[dict[str, Any]]:
     return [{name: values[i] for name, values in columns.items()} for i in range(table.num_rows)]
 
 
+def whole_row_groups(table: pa.Table) -> list[pa.Table]:
+    """A transform that yields each row group as one table (for passes that reduce over a split)."""
+    return [table]
+
+
 class ShardStream(IterableDataset):
     """Rows of one split of a shard folder, streamed row group by row group.
 

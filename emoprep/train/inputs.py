@@ -32,7 +32,7 @@ from PIL import Image
 from ..errors import SetupError
 from . import albert
 from .batch import Batch, InputSpec, ModalityInput
-from .data import ShardStream, column_values
+from .data import ShardStream, column_values, whole_row_groups
 
 PAD, UNK = 0, 1
 LANDMARK_POINTS = 468
@@ -301,7 +301,7 @@ class Featurizer:
                 stats[b.column] = [0, np.zeros(b.stat_width), np.zeros(b.stat_width)]
         tokens: Counter[str] = Counter()
         targets = []
-        stream = ShardStream(folder, "train", columns, transform=lambda t: [t])
+        stream = ShardStream(folder, "train", columns, transform=whole_row_groups)
         for table in stream:
             labels = table.column("emotions").to_pylist()
             keep = {i for i, y in enumerate(labels) if y is not None}

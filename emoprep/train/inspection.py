@@ -9,7 +9,6 @@ can compare with the paper's 8.65 (FE2E) and 5.18 / 4.54 (MESM) GFLOPs for their
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +16,11 @@ import numpy as np
 import torch
 
 from ..errors import SetupError
-from .batch import Batch, InputSpec, ModalityInput
-from .config import TrainConfig, load_run_config, resolve_config
+from .batch import InputSpec, ModalityInput
+from .config import TrainConfig, resolve_config
 from .flops import FlopReport, count_flops
-from .inputs import Featurizer, collate
 from .models import ModelContext, get_model
-from .run import BEST, CONFIG, FEATURIZER, RUN, open_shards
+from .run import load_run
 
 
 def synthetic_inputs(specs: dict[str, InputSpec], lengths: dict[str, int], seed: int = 0) -> dict[str, ModalityInput]:
@@ -61,44 +59,10 @@ def flops_of_fresh_model(model: str, sets: dict[str, Any] | None, face_size: int
     return cfg, count_flops(net, synthetic_inputs(specs, lengths))
 
 
-class LoadedRun:
-    """A finished run's model (best weights), featuriser and shards, for inspection."""
-
-    def __init__(self, run_dir: Path, shards_dir: Path | None = None) -> None:
-        run_dir = Path(run_dir)
-        for name in (CONFIG, RUN, FEATURIZER, BEST):
-            if not (run_dir / name).is_file():
-                raise SetupError(f"{run_dir} is not a finished run: {name} is missing")
-        self.cfg = load_run_config(run_dir / CONFIG)
-        self.info = json.loads((run_dir / RUN).read_text())
-        self.featurizer = Featurizer.load(run_dir / FEATURIZER)
-        self.shards = open_shards(Path(shards_dir) if shards_dir else Path(self.info["shards"]["folder"]))
-        entry = get_model(self.cfg.model)
-        self.net = entry.build(self.featurizer.specs(), len(self.featurizer.label_names), entry.settings(**self.cfg.settings),
-                               ModelContext(self.featurizer.label_names))
-        self.net.load_state_dict(torch.load(run_dir / BEST, map_location="cpu", weights_only=True))
-        self.net.eval()
-
-    def batch(self, split: str, ids: list[str] | None = None, limit: int = 8) -> Batch:
-        """The utterances ``ids`` of ``split`` (or its first ``limit`` labelled ones) as one batch."""
-        from .data import ShardStream
-
-        stream = ShardStream(self.shards.folder, split, self.featurizer.columns(), transform=self.featurizer)
-        examples = []
-        for example in stream:
-            if ids is None or example[0] in ids:
-                examples.append(example)
-            if len(examples) == (len(ids) if ids else limit):
-                break
-        if not examples:
-            raise SetupError(f"no labelled utterance {'among ' + ', '.join(ids) if ids else ''} in the {split} split of {self.shards.folder}")
-        return collate(examples)
-
-
 def flops_of_run(run_dir: Path, split: str = "test", limit: int = 8) -> FlopReport:
     """Counted FLOPs of a trained run on the first ``limit`` utterances of ``split`` (per sample)."""
-    run = LoadedRun(run_dir)
-    return count_flops(run.net, run.batch(split, limit=limit).inputs)
+    trainer, _ = load_run(run_dir)
+    return count_flops(trainer.net, trainer.batch_of(split, limit=limit).inputs)
 
 
 def attention_picture(run_dir: Path, out: Path, utterance: str | None = None, split: str = "test") -> Path:
@@ -109,10 +73,10 @@ def attention_picture(run_dir: Path, out: Path, utterance: str | None = None, sp
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    run = LoadedRun(run_dir)
+    run, _ = load_run(run_dir)
     if not hasattr(run.net, "record_attention"):
         raise SetupError(f"{run_dir} is a {run.cfg.model} run; attention pictures need a mesm run")
-    batch = run.batch(split, [utterance] if utterance else None, limit=1)
+    batch = run.batch_of(split, [utterance] if utterance else None, limit=1)
     run.net.record_attention = True
     with torch.no_grad():
         probs = torch.sigmoid(run.net(batch.inputs))[0].numpy()

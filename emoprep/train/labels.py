@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .data import ShardStream, column_values
+from .data import ShardStream, column_values, whole_row_groups
 
 
 def label_vectors(folder: Path, label_names: tuple[str, ...], text_column: str) -> tuple[torch.Tensor | None, dict[str, Any]]:
@@ -23,7 +23,7 @@ def label_vectors(folder: Path, label_names: tuple[str, ...], text_column: str) 
         return None, {"source": "learned", "why": "the text branch uses learned token embeddings (no GloVe in the shards)"}
     wanted = {name.lower(): name for name in label_names}
     found: dict[str, np.ndarray] = {}
-    for table in ShardStream(folder, "train", ["tokens", "glove", "glove_oov"], transform=lambda t: [t]):
+    for table in ShardStream(folder, "train", ["tokens", "glove", "glove_oov"], transform=whole_row_groups):
         vectors = column_values(table.column("glove"))
         for toks, oov, vecs in zip(table.column("tokens").to_pylist(), table.column("glove_oov").to_pylist(), vectors):
             if toks is None or vecs is None:

@@ -44,11 +44,12 @@ from ..errors import SetupError
 from ..shards.manifest import read_manifest, write_json_atomic
 from . import albert
 from . import metrics as M
+from .batch import Batch
 from .config import TrainConfig, load_run_config, resolve_config
 from .data import ShardStream
 from .distributed import Processes, barrier, gather, share_cpu, start, stop
 from .flops import count_flops, flops_summary
-from .inputs import Featurizer, choose_branches
+from .inputs import Featurizer, choose_branches, collate
 from .labels import label_vectors
 from .loop import batches_per_epoch, make_loader, predict, train_epoch
 from .models import ModelContext, get_model
@@ -146,6 +147,19 @@ class Trainer:
     def stream(self, split: str, shuffle: bool = False) -> ShardStream:
         return ShardStream(self.shards.folder, split, self.featurizer.columns(), transform=self.featurizer,
                            shuffle=shuffle, seed=self.cfg.seed, buffer_size=self.cfg.data.shuffle_buffer)
+
+    def batch_of(self, split: str, ids: list[str] | None = None, limit: int = 8) -> Batch:
+        """The labelled utterances ``ids`` of ``split`` (or its first ``limit``) as one batch, on the device."""
+        examples = []
+        for example in self.stream(split):
+            if ids is None or example[0] in ids:
+                examples.append(example)
+            if len(examples) == (len(ids) if ids else limit):
+                break
+        if not examples:
+            among = f"among {', '.join(ids)} " if ids else ""
+            raise SetupError(f"no labelled utterance {among}in the {split} split of {self.shards.folder}")
+        return collate(examples).to(self.procs.device)
 
     def predict_split(self, split: str) -> dict[str, Any]:
         if split not in self._loaders:
@@ -338,8 +352,7 @@ def _final_evaluation(trainer: Trainer, out: Path, run_info: dict[str, Any], sta
 
 def _counted_flops(trainer: Trainer, split: str, rows: int = 8) -> dict[str, Any]:
     """FLOPs per utterance of the best weights, counted on the first ``rows`` utterances of ``split``."""
-    batch = next(iter(make_loader(trainer.stream(split), rows, 0))).to(trainer.procs.device)
-    return {"split": split, **flops_summary(count_flops(trainer.net, batch.inputs))}
+    return {"split": split, **flops_summary(count_flops(trainer.net, trainer.batch_of(split, limit=rows).inputs))}
 
 
 def write_predictions(path: Path, preds: dict[str, dict[str, Any]], thresholds: np.ndarray, labels: tuple[str, ...]) -> None:
@@ -359,12 +372,12 @@ def write_predictions(path: Path, preds: dict[str, dict[str, Any]], thresholds: 
     pq.write_table(table.replace_schema_metadata(meta), path)
 
 
-def evaluate(run_dir: Path, shards_dir: Path | None = None, split: str = "test", device: str = "cpu",
-             quiet: bool = False) -> dict[str, Any]:
-    """Score a finished run's best weights on ``split`` of its shards (or of other shards with the
-    same labels), with the thresholds chosen on validation during training."""
+def load_run(run_dir: Path, shards_dir: Path | None = None, device: str = "cpu",
+             need: tuple[str, ...] = (CONFIG, RUN, FEATURIZER, BEST)) -> tuple[Trainer, dict[str, Any]]:
+    """A finished run's trainer with its best weights (in eval mode) over its shards, or over other
+    shards with the same labels, and its ``run.json``; ``need`` names the files that must exist."""
     run_dir = Path(run_dir)
-    for name in (CONFIG, RUN, FEATURIZER, BEST, METRICS):
+    for name in need:
         if not (run_dir / name).is_file():
             raise SetupError(f"{run_dir} is not a finished run: {name} is missing (finish it with `emoprep train ... --resume`)")
     cfg = load_run_config(run_dir / CONFIG)
@@ -373,13 +386,24 @@ def evaluate(run_dir: Path, shards_dir: Path | None = None, split: str = "test",
     featurizer = Featurizer.load(run_dir / FEATURIZER)
     if shards.label_names != featurizer.label_names:
         raise SetupError(f"labels differ: the run learned {list(featurizer.label_names)}, the shards hold {list(shards.label_names)}")
-    if split not in shards.splits:
-        raise SetupError(f"{shards.folder} has no {split!r} split (it has {', '.join(sorted(shards.splits))})")
     procs = start(device)
-    report = Reporter(enabled=not quiet)
     trainer = Trainer(cfg, shards, featurizer, np.asarray(run_info["pos_weight"], dtype=np.float32), run_info["task"], procs,
                       _context(cfg, shards, featurizer)[0])
     trainer.net.load_state_dict(torch.load(run_dir / BEST, map_location=procs.device, weights_only=True))
+    trainer.net.eval()
+    return trainer, run_info
+
+
+def evaluate(run_dir: Path, shards_dir: Path | None = None, split: str = "test", device: str = "cpu",
+             quiet: bool = False) -> dict[str, Any]:
+    """Score a finished run's best weights on ``split`` of its shards (or of other shards with the
+    same labels), with the thresholds chosen on validation during training."""
+    run_dir = Path(run_dir)
+    trainer, run_info = load_run(run_dir, shards_dir, device, need=(CONFIG, RUN, FEATURIZER, BEST, METRICS))
+    shards = trainer.shards
+    if split not in shards.splits:
+        raise SetupError(f"{shards.folder} has no {split!r} split (it has {', '.join(sorted(shards.splits))})")
+    report = Reporter(enabled=not quiet)
     thresholds = np.asarray(json.loads((run_dir / METRICS).read_text())["thresholds"])
     p = trainer.predict_split(split)
     result = M.compute_metrics(p["probs"], p["targets"], thresholds, shards.label_names, trainer.task)
