@@ -51,3 +51,14 @@ def small_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("small-demo") / "tree"
     build_demo(root, n_videos=4, clips_per_video=3, seed=3)
     return root
+
+
+@pytest.fixture(scope="session")
+def demo_shards(small_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small demo extracted with every default modality (4-row shards), once per session."""
+    from emoprep.config import build_config
+    from emoprep.pipeline import run_extract
+
+    out = tmp_path_factory.mktemp("demo-shards") / "shards"
+    run_extract(build_config("demo", {"shard_size": 4}), small_demo, out, synchronous=True)
+    return out

@@ -24,6 +24,8 @@ from ..shards.writer import sha256_file, write_atomic
 LABELS = ("anger", "happiness", "sadness")
 WORDS = {"anger": "furious", "happiness": "delighted", "sadness": "gloomy"}
 FILLER = ("the", "a", "it", "was", "today", "and", "then", "we", "saw", "that")
+OOV_WORD = "saw"
+"""With ``glove=True`` this filler word is written as out of the GloVe vocabulary (a zero vector)."""
 
 
 def _row(rng: np.random.Generator, i: int, split: str, label: int | None, opts: dict[str, Any]) -> dict[str, Any]:
@@ -61,7 +63,9 @@ def _row(rng: np.random.Generator, i: int, split: str, label: int | None, opts: 
         glove = rng.normal(size=(n_tok, 300)).astype(np.float32) * 0.1
         if cls is not None:
             glove[:, cls] += 0.5
-        row.update(glove=glove, glove_oov=[False] * n_tok)
+        oov = [t == OOV_WORD for t in tokens]  # as in GloVe output: out-of-vocabulary tokens get zero vectors
+        glove[oov] = 0.0
+        row.update(glove=glove, glove_oov=oov)
     frames = np.arange(n_frames) * 0.5
     no_face = n_frames > 2 and rng.random() < 0.3
     row.update(frame_times_s=list(frames), face_missing=[None] * n_frames)
@@ -128,6 +132,7 @@ def build_shard_folder(
             "mesh": rng.normal(size=(468, 3)) * 40}
     schema = utterance_schema()
     shards, non_null, index = [], dict.fromkeys(schema.names, 0), 0
+    tokens = oov = 0
     for split, n in rows.items():
         split_rows = []
         for k in range(n):
@@ -146,6 +151,8 @@ def build_shard_folder(
                            "sha256": sha256_file(out / name)})
             for col in schema.names:
                 non_null[col] += table.num_rows - table.column(col).null_count
+            flags = [f for row in table.column("glove_oov").to_pylist() if row for f in row]
+            tokens, oov = tokens + len(flags), oov + sum(flags)
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "emoprep_version": "synthetic",
@@ -153,6 +160,8 @@ def build_shard_folder(
         "config_hash": f"synthetic-{seed}",
         "label_names": list(LABELS),
         "config": {"visual": {"face_size": 48}, "logmel": {"n_mels": 128, "chunk_frames": 32}},
+        "text": {"glove": "synthetic.txt" if glove else None, "vectors_written": glove, "tokens": tokens,
+                 "oov_tokens": oov if glove else None, "oov_rate": oov / tokens if glove and tokens else None},
         "counts": {"utterances": index, "rows_per_split": dict(rows), "non_null_per_column": non_null},
         "shards": shards,
     }

@@ -65,15 +65,17 @@ def flops_of_run(run_dir: Path, split: str = "test", limit: int = 8) -> FlopRepo
     return count_flops(trainer.net, trainer.batch_of(split, limit=limit).inputs)
 
 
-def attention_picture(run_dir: Path, out: Path, utterance: str | None = None, split: str = "test") -> Path:
-    """Render one utterance of a trained MESM run: its face crops and log-mel chunks with each sparse
-    stage's attention overlaid and the kept positions outlined, to a PNG file."""
+def attention_picture(run_dir: Path, out: Path, utterance: str | None = None, split: str = "test",
+                      shards_dir: Path | None = None) -> Path:
+    """Render one utterance of a trained MESM run (from its own shards, or ``shards_dir``): its face
+    crops and log-mel chunks with each sparse stage's attention overlaid and the kept positions
+    outlined, to a PNG file."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    run, _ = load_run(run_dir)
+    run, _ = load_run(run_dir, shards_dir)
     if not hasattr(run.net, "record_attention"):
         raise SetupError(f"{run_dir} is a {run.cfg.model} run; attention pictures need a mesm run")
     batch = run.batch_of(split, [utterance] if utterance else None, limit=1)
