@@ -1,7 +1,8 @@
 """emoprep: raw multimodal emotion datasets in, validated Parquet shards out.
 
-The public entry points for readers of the output are :func:`emoprep.read_shards` and
-:func:`emoprep.read_manifest`; extraction is :func:`emoprep.pipeline.run_extract`.
+The public entry points for readers of the output are :func:`emoprep.read_shards` (a split as one
+table), :func:`emoprep.iter_shards` (a split as record batches, for splits that do not fit in memory)
+and :func:`emoprep.read_manifest`; extraction is :func:`emoprep.pipeline.run_extract`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ def read_shards(path, split=None, columns=None):  # noqa: ANN001, ANN201 - re-ex
     from .shards.reader import read_shards as _read
 
     return _read(path, split=split, columns=columns)
+
+
+def iter_shards(path, split=None, columns=None, batch_rows=256):  # noqa: ANN001, ANN201
+    """Record batches of at most ``batch_rows`` rows of a finished run or split, read row group by row
+    group (see :func:`emoprep.shards.reader.iter_shards`; imported here lazily so ``import emoprep``
+    stays cheap)."""
+    from .shards.reader import iter_shards as _iter
+
+    return _iter(path, split=split, columns=columns, batch_rows=batch_rows)
 
 
 def read_manifest(path):  # noqa: ANN001, ANN201

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from .release_counts import describe_manifest_differences
 from .reporting import console
 from .shards.manifest import FAILURES, read_manifest
 
@@ -38,6 +39,9 @@ def inspect_output(path: Path) -> dict:
     total_bytes = sum(s["bytes"] for s in manifest["shards"])
     c.print(f"rows: {sum(counts.values())} in {len(manifest['shards'])} shard(s), {total_bytes / 1e6:.1f} MB  "
             + "  ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    counts_line = describe_manifest_differences(manifest["counts"].get("differences_from_full_release"))
+    if counts_line:
+        c.print(f"[dim]counts: {escape(counts_line)}[/]")
     c.print(f"labels: {', '.join(manifest['label_names'])}")
 
     if manifest["shards"]:

@@ -78,9 +78,59 @@ def schema_document(version: int = SCHEMA_VERSION) -> dict[str, Any]:
     return json.loads(text)
 
 
+HUGGINGFACE_KEY = "huggingface"
+"""Parquet key-value metadata key that HuggingFace ``datasets`` reads features from
+(``Features.from_arrow_schema``); without it, face crops load as plain ``{bytes, path}`` dicts."""
+
+IMAGE_STRUCT = pa.struct([pa.field("bytes", pa.binary()), pa.field("path", pa.string())])
+"""HuggingFace's storage layout of an ``Image`` feature; the schema stores face crops in it."""
+
+_HF_DTYPES = {str(t): name for name, t in _PRIMITIVES.items()}
+"""Arrow type -> ``datasets.Value`` dtype (``halffloat`` -> ``float16``, ``float`` -> ``float32``, ...)."""
+
+
+def _hf_feature(typ: pa.DataType) -> Any:
+    """The serialised ``datasets`` feature of one Arrow type.
+
+    Lists are written as ``{"_type": "Sequence", "feature": ..., "length": N}`` with ``length`` always
+    present (-1 for variable length): datasets before 4.0 know no ``List`` type and the oldest
+    versions read ``obj["length"]`` unconditionally, while datasets 4+ still read ``Sequence`` and
+    turn it into ``List``.  A list of plain structs is a JSON list (``[{...}]``), because a
+    ``Sequence`` of a dict means a dict of lists, which is another Arrow type.
+    """
+    if typ.equals(IMAGE_STRUCT):
+        return {"_type": "Image"}
+    if pa.types.is_struct(typ):
+        return {typ.field(i).name: _hf_feature(typ.field(i).type) for i in range(typ.num_fields)}
+    if pa.types.is_list(typ) or pa.types.is_fixed_size_list(typ):
+        inner = typ.value_type
+        length = typ.list_size if pa.types.is_fixed_size_list(typ) else -1
+        if pa.types.is_struct(inner) and not inner.equals(IMAGE_STRUCT):
+            if length != -1:
+                raise SchemaError(f"no HuggingFace feature for a fixed-size list of structs ({typ})")
+            return [_hf_feature(inner)]
+        return {"_type": "Sequence", "feature": _hf_feature(inner), "length": length}
+    if str(typ) in _HF_DTYPES:
+        return {"_type": "Value", "dtype": _HF_DTYPES[str(typ)]}
+    raise SchemaError(f"no HuggingFace feature for Arrow type {typ}")
+
+
+def huggingface_features(schema: pa.Schema) -> dict[str, Any]:
+    """``datasets.Features`` of ``schema`` in their JSON form, written without importing ``datasets``
+    (a test extra, not a dependency): ``face_crops`` becomes a list of ``Image``, fixed-size lists
+    keep their ``length`` so arrays load with their shapes."""
+    return {field.name: _hf_feature(field.type) for field in schema}
+
+
 @lru_cache(maxsize=None)
 def utterance_schema(version: int = SCHEMA_VERSION) -> pa.Schema:
-    """The Arrow schema of a shard, with unit/description in each field's metadata."""
+    """The Arrow schema of a shard, with unit/description in each field's metadata.
+
+    The schema-level metadata carries the ``huggingface`` key (:func:`huggingface_features`): every
+    table built on this schema keeps it, and :func:`emoprep.shards.writer.write_atomic` adds its
+    ``emoprep.*`` keys beside it, so each shard written by a run or by :mod:`emoprep.testing` carries
+    it without a second code path.
+    """
     fields = []
     for col in schema_document(version)["columns"]:
         meta = {"description": col["description"]}
@@ -88,7 +138,9 @@ def utterance_schema(version: int = SCHEMA_VERSION) -> pa.Schema:
             if key in col:
                 meta[key] = str(col[key])
         fields.append(pa.field(col["name"], parse_type(col["type"]), nullable=col["nullable"], metadata=meta))
-    return pa.schema(fields)
+    schema = pa.schema(fields)
+    features = json.dumps({"info": {"features": huggingface_features(schema)}}, separators=(",", ":"))
+    return schema.with_metadata({HUGGINGFACE_KEY: features})
 
 
 FAILURES_SCHEMA = pa.schema(

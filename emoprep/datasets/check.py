@@ -17,6 +17,7 @@ from typing import Any
 
 from ..config import ExtractConfig, pipeline_defaults
 from ..errors import EmoprepError
+from ..release_counts import count_differences, describe_count_differences
 from ..types import SPLITS, ReaderIssue
 from . import get_reader
 from .base import ReadResult
@@ -101,6 +102,7 @@ class CheckReport:
             ("missing_media", "missing media"),
             ("invalid", "invalid segments"),
             ("clamped", "clamped starts"),
+            ("clamped_end", "ends past the media (set to its end)"),
         ):
             items = self.issues(kind)
             if items:
@@ -116,11 +118,9 @@ class CheckReport:
         for e in self.expected:
             if e.matches:
                 out.append(f"expected {e.key}: {e.expected}  found {e.found}  (full release)")
-            else:
-                out.append(
-                    f"info: {e.key} = {e.found}, the full release has {e.expected}; "
-                    "expected for a subset or other options, otherwise some files are missing"
-                )
+        differing = describe_count_differences(count_differences(self.expected))
+        if differing:
+            out.append(f"info: {differing}")
         out.append("result: OK" if self.ok else "result: PROBLEMS (see ERROR lines)")
         return "\n".join(out)
 

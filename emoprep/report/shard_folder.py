@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..release_counts import describe_manifest_differences
 from ..shards.manifest import FAILURES, read_manifest
 from ..shards.reader import RowGroup, read_row_group, read_shards
 from . import page, plots
@@ -120,12 +121,12 @@ def overview(manifest: dict[str, Any], root: Path) -> page.Section:
     ], text_columns=(1,)))
     s.add("<h3>Rows per split</h3>", page.table(
         ["split", "utterances", "shards"], [(k, per_split[k], shards.get(k, 0)) for k in sorted(per_split)]))
-    notes = counts.get("differences_from_full_release") or []
     issues = counts.get("reader_issues") or {}
     if issues:
         s.add(page.note("reader: " + ", ".join(f"{k} {v}" for k, v in sorted(issues.items()))))
-    if notes:
-        s.add(page.note("compared with the full release: " + "; ".join(notes)))
+    release = describe_manifest_differences(counts.get("differences_from_full_release"))
+    if release:
+        s.add(page.note(release))
     return s
 
 

@@ -57,7 +57,11 @@ def decode_metadata(raw: dict[bytes, bytes] | None) -> dict[str, Any]:
 
 
 def write_atomic(table: pa.Table, path: Path, meta: dict[str, Any]) -> None:
-    """Write ``table`` with ``meta`` to ``path`` via a temporary file and ``os.replace``."""
+    """Write ``table`` with ``meta`` to ``path`` via a temporary file and ``os.replace``.
+
+    ``meta`` is added to the table's own schema metadata, not put in its place: a shard's table
+    carries the ``huggingface`` features key from :func:`emoprep.schema.utterance_schema`, which
+    HuggingFace ``datasets`` needs to decode the face crops."""
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **encode_metadata(meta)})
     tmp = path.with_name(f".{path.name}{TMP_MARKER}{os.getpid()}")
     try:

@@ -103,3 +103,12 @@ def test_report_refuses_what_it_cannot_read(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli.main, ["report", str(tmp_path), "--out", str(tmp_path / "r.html")])
     assert result.exit_code == 2 and "neither" in result.output
     assert not (tmp_path / "r.html").exists()
+
+
+def test_report_command_writes_the_page(synthetic: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli.main, ["report", str(synthetic), "--out", str(tmp_path / "r.html"), "--sample", "2"])
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.output
+    html = (tmp_path / "r.html").read_text()
+    # --sample 2: one row group from each of 3 shards at most (at least one per split)
+    assert re.search(r"one row group from each of 3 of the \d+ shards", html)
