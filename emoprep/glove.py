@@ -3,8 +3,9 @@
 ``glove.840B.300d.txt`` is 5.6 GB and 2.2 M lines; gensim's own text loader needs ~17 minutes for it
 and every Dask worker would need its own copy in RAM.  Instead the file is parsed once with
 pyarrow's multi-threaded CSV reader (lines with spaces inside the token, which the 840B release has,
-are caught by the invalid-row handler and parsed from the right), stored with ``KeyedVectors.save``,
-and opened by every worker with ``mmap="r"`` — the OS page cache then shares one copy between them.
+are caught by the invalid-row handler and parsed from the right), streamed block by block into the
+files ``KeyedVectors.save`` writes (so the 2.6 GB matrix is never in memory whole), and opened by
+every worker with ``mmap="r"`` — the OS page cache then shares one copy between them.
 
 The cache is keyed by the file's sha256, so an edited or different file never reuses a stale cache;
 the checksum itself is remembered per (path, size, mtime) so it is computed once per file.
@@ -13,10 +14,12 @@ the checksum itself is remembered per (path, size, mtime) so it is computed once
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +29,8 @@ from .cache import cache_dir
 from .errors import SetupError
 
 GLOVE_ENV = "EMOPREP_GLOVE"
+BLOCK_BYTES = 1 << 22
+"""Text per parsed block: small enough that pyarrow's blocks in flight stay ~150 MB (see stream_glove_text)."""
 
 
 def resolve_glove_path(path: str | None) -> Path | None:
@@ -79,30 +84,37 @@ def _first_line(path: Path) -> str:
     return head.split("\n", 1)[0]
 
 
-def parse_glove_text(path: Path) -> tuple[list[str], np.ndarray]:
-    """Words and float32 vectors of a GloVe (or headered word2vec) text file, ``.gz`` allowed.
+def _layout(path: Path) -> tuple[int, bool]:
+    """``(dim, has_header)`` of a GloVe file, or of a word2vec text file with its ``count dim`` line."""
+    first = _first_line(path).rstrip("\r").split(" ")
+    has_header = len(first) == 2 and all(x.isdigit() for x in first)
+    dim = int(first[1]) if has_header else len(first) - 1
+    if dim < 1:
+        raise SetupError(f"{path} does not look like a GloVe text file (first line: {' '.join(first)[:80]!r})")
+    return dim, has_header
 
-    Duplicate words keep their first vector (840B repeats a few).
+
+def stream_glove_text(path: Path, sink: Callable[[np.ndarray], None]) -> dict[str, int]:
+    """Parse a GloVe text file block by block, handing each block of new vectors to ``sink``.
+
+    Returns ``{word: row}`` in file order; row ``i`` is the ``i``-th row handed to ``sink``.  Duplicate
+    words keep their first vector (840B repeats a few); lines whose token holds spaces (840B has
+    those too) come last.  The text is parsed in 4 MB blocks, of which pyarrow keeps a few dozen in
+    flight (~150 MB; 16 MB blocks held ~600 MB and parsed no faster), so a caller that writes the
+    blocks out never holds the whole matrix (2.6 GB for 840B).
     """
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
-    first = _first_line(path).rstrip("\r").split(" ")
-    has_header = len(first) == 2 and all(x.isdigit() for x in first)
-    if has_header:
-        dim = int(first[1])
-    else:
-        dim = len(first) - 1
-    if dim < 1:
-        raise SetupError(f"{path} does not look like a GloVe text file (first line: {' '.join(first)[:80]!r})")
+    dim, has_header = _layout(path)
     names = ["word"] + [f"v{i}" for i in range(dim)]
     odd_lines: list[str] = []
 
-    def on_invalid(row) -> str:  # noqa: ANN001 - pyarrow InvalidRow
+    def on_invalid(row) -> str:  # row: a pyarrow InvalidRow
         odd_lines.append(row.text)
         return "skip"
 
-    read_opts = pcsv.ReadOptions(column_names=names, skip_rows=1 if has_header else 0, block_size=1 << 24)
+    read_opts = pcsv.ReadOptions(column_names=names, skip_rows=1 if has_header else 0, block_size=BLOCK_BYTES)
     parse_opts = pcsv.ParseOptions(
         delimiter=" ", quote_char=False, escape_char=False, double_quote=False, invalid_row_handler=on_invalid
     )
@@ -112,19 +124,26 @@ def parse_glove_text(path: Path) -> tuple[list[str], np.ndarray]:
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
-    # Streamed in 16 MB blocks: the parsed text never sits in memory whole (840B is 5.6 GB).
-    words: list[str] = []
-    blocks: list[np.ndarray] = []
+    index: dict[str, int] = {}
+
+    def add(words: list[str], block: np.ndarray) -> None:
+        keep = []
+        for i, w in enumerate(words):
+            if w not in index:
+                index[w] = len(index)
+                keep.append(i)
+        if len(keep) != len(words):
+            block = block[keep]
+        if len(block):
+            sink(block)
+
     with pa.input_stream(str(path), compression="detect") as stream:
         reader = pcsv.open_csv(stream, read_options=read_opts, parse_options=parse_opts, convert_options=conv_opts)
         for batch in reader:
-            words.extend(w.decode("utf-8", errors="replace") for w in batch.column(0).to_pylist())
             block = np.empty((batch.num_rows, dim), dtype=np.float32)
             for i in range(dim):
                 block[:, i] = batch.column(i + 1).to_numpy()
-            blocks.append(block)
-    vectors = np.concatenate(blocks) if blocks else np.empty((0, dim), dtype=np.float32)
-    del blocks
+            add([w.decode("utf-8", errors="replace") for w in batch.column(0).to_pylist()], block)
     extra_words, extra_vecs = [], []
     for line in odd_lines:
         parts = line.rstrip("\r\n").rsplit(" ", dim)
@@ -136,22 +155,74 @@ def parse_glove_text(path: Path) -> tuple[list[str], np.ndarray]:
             continue
         extra_words.append(parts[0])
     if extra_words:
-        words.extend(extra_words)
-        vectors = np.concatenate([vectors, np.stack(extra_vecs)])
-    seen: dict[str, int] = {}
-    keep = []
-    for i, w in enumerate(words):
-        if w not in seen:
-            seen[w] = i
-            keep.append(i)
-    if len(keep) != len(words):
-        words = [words[i] for i in keep]
-        vectors = vectors[keep]
-    return words, vectors
+        add(extra_words, np.stack(extra_vecs))
+    return index
+
+
+def parse_glove_text(path: Path) -> tuple[list[str], np.ndarray]:
+    """Words and float32 vectors of a GloVe (or headered word2vec) text file, ``.gz`` allowed.
+
+    Holds the whole matrix: for small files and tests.  The cache is built by
+    :func:`ensure_glove_cache`, which streams the same rows to disk instead.
+    """
+    blocks: list[np.ndarray] = []
+    index = stream_glove_text(path, blocks.append)
+    dim = blocks[0].shape[1] if blocks else _layout(path)[0]
+    return list(index), (np.concatenate(blocks) if blocks else np.empty((0, dim), dtype=np.float32))
+
+
+class NpyAppender:
+    """A ``.npy`` file written row block by row block, its header (with the row count) last.
+
+    The header's space is reserved up front: numpy pads it to 64 bytes, and the padded length is the
+    same for every int64 row count, so the finished file is byte for byte what ``np.save`` writes.
+    Plain writes, not a memory map: mapped pages would count in the process's resident memory.
+    """
+
+    def __init__(self, path: Path, dim: int, dtype: type = np.float32) -> None:
+        self.path, self.dim, self.dtype, self.rows = path, dim, np.dtype(dtype), 0
+        self._reserved = len(self._header(np.iinfo(np.int64).max))
+        self._file = open(path, "wb")  # noqa: SIM115 - open across append() calls; closed by close()
+        self._file.write(b"\0" * self._reserved)
+
+    def _header(self, rows: int) -> bytes:
+        buf = io.BytesIO()
+        descr = np.lib.format.dtype_to_descr(self.dtype)
+        np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False, "shape": (rows, self.dim)})
+        return buf.getvalue()
+
+    def append(self, block: np.ndarray) -> None:
+        if block.ndim != 2 or block.shape[1] != self.dim:
+            raise ValueError(f"expected rows of {self.dim} values, got an array of shape {block.shape}")
+        self._file.write(np.ascontiguousarray(block, dtype=self.dtype).data)
+        self.rows += len(block)
+
+    def close(self) -> None:
+        """Write the header for the rows appended so far and close the file."""
+        header = self._header(self.rows)
+        if len(header) != self._reserved:  # cannot happen for int64 row counts; never write a bad file
+            raise RuntimeError(f".npy header of {len(header)} bytes does not fit the {self._reserved} reserved")
+        self._file.seek(0)
+        self._file.write(header)
+        self._file.close()
+
+    def __enter__(self) -> NpyAppender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.close()
+        else:
+            self._file.close()
 
 
 def ensure_glove_cache(path: Path, checksum: str | None = None) -> Path:
-    """Build (once) and return the gensim cache file of the GloVe file ``path``."""
+    """Build (once) and return the gensim cache file of the GloVe file ``path``.
+
+    The vectors are streamed into the cache's ``.npy`` as they are parsed, so the peak memory is
+    the vocabulary (words and their index, ~0.5 GB for 840B), not the 2.6 GB matrix on top of it.
+    The files are what ``KeyedVectors.save`` writes, so gensim opens them as before.
+    """
     checksum = checksum or file_checksum(path)
     target_dir = cache_dir() / "glove" / checksum[:24]
     target = target_dir / "vectors.kv"
@@ -159,19 +230,23 @@ def ensure_glove_cache(path: Path, checksum: str | None = None) -> Path:
         return target
     from gensim.models import KeyedVectors
 
-    words, vectors = parse_glove_text(path)
-    if not words:
-        raise SetupError(f"no vectors could be read from GloVe file {path}")
-    # Hand the arrays to gensim as they are (add_vectors would copy 2.6 GB for 840B once more).
-    kv = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
-    kv.index_to_key = words
-    kv.key_to_index = {w: i for i, w in enumerate(words)}
-    kv.vectors = vectors
+    dim, _ = _layout(path)
     target_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=".building-", dir=target_dir.parent))
     try:
-        kv.save(str(tmp_dir / "vectors.kv"), sep_limit=0)  # vectors in their own .npy: mmap-able
-        (tmp_dir / "source.json").write_text(json.dumps({"file": str(path), "sha256": checksum, "words": len(words)}))
+        with NpyAppender(tmp_dir / "vectors.partial.npy", dim) as matrix:
+            index = stream_glove_text(path, matrix.append)
+        if not index:
+            raise SetupError(f"no vectors could be read from GloVe file {path}")
+        kv = KeyedVectors(vector_size=dim, count=0, dtype=np.float32)
+        kv.index_to_key = list(index)
+        kv.key_to_index = index
+        # gensim stores `vectors` in its own .npy beside the pickle; a 0-row stand-in is saved
+        # there and then replaced by the streamed matrix (same file name, same format).
+        kv.vectors = np.empty((0, dim), dtype=np.float32)
+        kv.save(str(tmp_dir / "vectors.kv"), sep_limit=0)
+        os.replace(tmp_dir / "vectors.partial.npy", tmp_dir / "vectors.kv.vectors.npy")
+        (tmp_dir / "source.json").write_text(json.dumps({"file": str(path), "sha256": checksum, "words": len(index)}))
         try:
             os.rename(tmp_dir, target_dir)
         except OSError:  # another process finished first: theirs is as good as ours

@@ -109,7 +109,7 @@ def test_missing_file_is_an_actionable_setup_error(tmp_path: Path, monkeypatch: 
     assert resolve_glove_path(None) is None
 
 
-def test_real_glove_sample(shared) -> None:  # noqa: ANN001
+def test_real_glove_sample(shared) -> None:
     path = shared("glove", "glove.6B.300d.sample.txt.gz")
     gv = GloveVectors(ensure_glove_cache(path))
     assert len(gv) == 100 and gv.dim == 300
@@ -127,3 +127,75 @@ def test_invalid_utf8_in_a_word_does_not_abort_the_parse(tmp_path: Path, vectors
     words, mat = parse_glove_text(path)
     assert len(words) == len(vectors) + 1 and words[-1] == "caf\ufffd"
     np.testing.assert_allclose(mat[-1], 0.25)
+
+
+def _quick_glove(path: Path, words: int, dim: int = 300, seed: int = 0, duplicates: int = 0) -> None:
+    """A GloVe file whose values have one decimal (fast to write); the last ``duplicates`` lines
+    repeat earlier words with other values."""
+    rng = np.random.default_rng(seed)
+    table = np.array([f"{v / 10:.1f}" for v in range(-9, 10)])
+    with open(path, "w") as f:
+        for i in range(words + duplicates):
+            word = f"w{i}" if i < words else f"w{i - words}"
+            f.write(word + " " + " ".join(table[rng.integers(0, len(table), dim)]) + "\n")
+
+
+def test_cache_holds_what_gensims_own_text_loader_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streamed over many blocks (with duplicates and a spaced token), the cache is gensim's reading of the
+    text, and its .npy is byte for byte what np.save writes for that matrix."""
+    from gensim.models import KeyedVectors
+
+    from emoprep import glove
+
+    monkeypatch.setattr(glove, "BLOCK_BYTES", 1 << 14)  # ~25 lines per block
+    path = tmp_path / "g.txt"
+    _quick_glove(path, 400, duplicates=30)
+    expected = KeyedVectors.load_word2vec_format(str(path), binary=False, no_header=True)  # last duplicate wins
+    with open(path, "a") as f:
+        f.write("at name@domain.com " + " ".join(["0.5"] * 300) + "\n")
+    kv = KeyedVectors.load(str(ensure_glove_cache(path)), mmap="r")
+    assert kv.index_to_key == [f"w{i}" for i in range(400)] + ["at name@domain.com"]
+    words, mat = parse_glove_text(path)
+    assert words == kv.index_to_key and np.array_equal(mat, kv.vectors)
+    # First occurrence kept: rows 0..369 have no duplicate and must equal gensim's (which keeps the last).
+    np.testing.assert_array_equal(kv.vectors[:370], expected.vectors[[expected.key_to_index[f"w{i}"] for i in range(370)]])
+    np.testing.assert_array_equal(kv.vectors[-1], 0.5)
+    np.save(tmp_path / "ref.npy", mat)
+    assert (tmp_path / "ref.npy").read_bytes() == Path(f"{ensure_glove_cache(path)}.vectors.npy").read_bytes()
+
+
+def test_the_cache_build_never_holds_the_whole_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """840B's matrix is 2.6 GB: the build writes it as it parses (numpy's buffers are traced by tracemalloc)."""
+    import tracemalloc
+
+    from emoprep import glove
+
+    monkeypatch.setattr(glove, "BLOCK_BYTES", 1 << 20)
+    path = tmp_path / "g.txt"
+    _quick_glove(path, 16_000)
+    matrix_bytes = 16_000 * 300 * 4
+    checksum = file_checksum(path)  # reads 16 MB chunks: not the conversion's memory
+    _quick_glove(tmp_path / "warm-up.txt", 10)
+    ensure_glove_cache(tmp_path / "warm-up.txt")  # the modules a build imports are not its memory
+    tracemalloc.start()
+    try:
+        target = ensure_glove_cache(path, checksum)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert np.load(f"{target}.vectors.npy", mmap_mode="r").shape == (16_000, 300)
+    assert peak < matrix_bytes / 2, f"peak {peak / 1e6:.1f} MB for a {matrix_bytes / 1e6:.1f} MB matrix"
+
+
+def test_npy_appender_writes_what_np_save_writes(tmp_path: Path) -> None:
+    from emoprep.glove import NpyAppender
+
+    rng = np.random.default_rng(1)
+    blocks = [rng.normal(size=(n, 7)).astype(np.float32) for n in (3, 0, 5)]
+    with NpyAppender(tmp_path / "a.npy", 7) as out:
+        for b in blocks:
+            out.append(b)
+        with pytest.raises(ValueError, match="rows of 7 values"):
+            out.append(np.zeros((2, 6), dtype=np.float32))
+    np.save(tmp_path / "b.npy", np.concatenate(blocks))
+    assert (tmp_path / "a.npy").read_bytes() == (tmp_path / "b.npy").read_bytes()

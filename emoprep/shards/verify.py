@@ -1,0 +1,80 @@
+"""Check a finished shard folder against its manifest: every file there, whole, and unchanged.
+
+``manifest.json`` records each shard's size and sha256 when the run ends.  A copy to another
+machine, a sync tool or a failing disk can truncate or alter a file later, and a Parquet reader may
+not notice (a flipped byte inside compressed page data can decode to wrong values).  Comparing
+sizes and checksums catches that; it reads every byte once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .manifest import read_manifest
+from .replace import SHARD_NAME
+from .writer import sha256_file
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One file that does not match the manifest."""
+
+    file: str
+    kind: str
+    """``missing``, ``size``, ``sha256``, ``unreadable`` or ``unlisted``."""
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.message}"
+
+
+def verify_output(path: str | Path) -> tuple[int, list[Problem]]:
+    """``(files checked, problems)`` for the shard folder ``path`` (or its ``manifest.json``).
+
+    Shards are checked for size and sha256; the other files the manifest names (the plan and
+    ``failures.parquet``) have no recorded checksum, so they are checked for being readable
+    Parquet; a shard file the manifest does not list is reported too, because readers that glob
+    ``*-of-*.parquet`` would read it.  Raises ``FileNotFoundError`` when there is no manifest.
+    """
+    manifest = read_manifest(path)
+    root = Path(path) if Path(path).is_dir() else Path(path).parent
+    problems: list[Problem] = []
+    listed = set()
+    for shard in manifest.get("shards", []):
+        name = shard["file"]
+        listed.add(name)
+        problems += _check_shard(root / name, name, shard.get("bytes"), shard.get("sha256"))
+    checked = len(listed)
+    for name in (manifest.get("files") or {}).values():
+        checked += 1
+        problems += _check_parquet(root / name, name)
+    for p in sorted(root.iterdir()):
+        if SHARD_NAME.match(p.name) and p.name not in listed:
+            problems.append(Problem(p.name, "unlisted", "a shard file the manifest does not list (readers that "
+                                                        "glob *-of-*.parquet would read it); delete it or rerun"))
+    return checked, problems
+
+
+def _check_shard(path: Path, name: str, size: int | None, sha256: str | None) -> list[Problem]:
+    if not path.is_file():
+        return [Problem(name, "missing", "listed in manifest.json but not in the folder")]
+    actual = path.stat().st_size
+    if size is not None and actual != size:
+        return [Problem(name, "size", f"{actual} bytes, manifest.json says {size} (truncated or replaced)")]
+    if sha256 and sha256_file(path) != sha256:
+        return [Problem(name, "sha256", "content differs from manifest.json's sha256 (altered or damaged)")]
+    return []
+
+
+def _check_parquet(path: Path, name: str) -> list[Problem]:
+    if not path.is_file():
+        return [Problem(name, "missing", "named in manifest.json but not in the folder")]
+    try:
+        pq.read_metadata(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        return [Problem(name, "unreadable", f"not readable as Parquet ({exc})")]
+    return []
