@@ -63,6 +63,13 @@ class VisualConfig:
     frame_interval_s: float = 0.5
     face_size: int = 48
     face_margin: float = 0.2
+    """Margin of the ``square`` framing, per side, as a fraction of the box's longer side."""
+    face_framing: str = "square"
+    """How a crop frames the face box: ``square`` (a square around the box centre, side
+    ``max(w, h) * (1 + 2 * face_margin)``, black outside the frame) or ``paper`` (the MESM authors'
+    framing, facenet-pytorch's ``MTCNN(image_size=face_size, margin=2)``: the box grown so that 2
+    pixels of the output are margin, clipped to the frame, stretched to ``face_size`` squared;
+    ``face_margin`` is not used).  See emoprep.extractors.face."""
     image_format: str = "png"
     jpeg_quality: int = 90
     au_backend: str = "none"

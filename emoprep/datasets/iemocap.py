@@ -20,11 +20,15 @@ Options (``dataset_options``):
              (ang, hap + exc merged, neu, sad).  Turns with other codes (dis, fea, oth, sur, xxx)
              are skipped and counted (``counts["outside_classes"]``, and per code).
 ``split``    ``random`` (default): seeded random utterance split with the paper's proportions
-             (5162 / 737 / 1481 of 7380, reproduced exactly at full size);
+             (5162 / 737 / 1481 of 7380, reproduced exactly at full size, but not the paper's
+             turns); ``mesm``: the paper's own turn lists (5162 / 737 / 1481, shipped in
+             ``pipelines/splits/IEMOCAP_split/``; a turn not listed is in split ``none``);
              ``session:N``: leave-one-session-out, session N is test and the *next* session
              (N mod 5 + 1) is valid, the other three train (speaker-independent: no actor of valid
              or test is in train); ``session:N:M`` picks valid session M; ``none``; or a split file
-             (see :mod:`emoprep.datasets.splitfiles`, ids are turn names or dialog names).
+             or folder of ``<split>_split.txt`` lists (see :mod:`emoprep.datasets.splitfiles`, ids
+             are turn names or dialog names).  Ids of a list that match no turn read are counted
+             (``listed_ids_not_found``).
 ``seed``     seed of the random split (default 0).
 """
 
@@ -42,7 +46,7 @@ from ..config import ExtractConfig
 from ..errors import DatasetError, SetupError
 from ..types import Labels, ReaderIssue, Utterance
 from .base import ReadResult
-from .splitfiles import load_split_file
+from .splitfiles import SplitMap, load_packaged_split, load_split_file
 
 CLASS_SETS: dict[str, dict[str, str]] = {
     # option value -> {IEMOCAP code: label name}; label order = order of first appearance
@@ -58,6 +62,8 @@ CLASS_SETS: dict[str, dict[str, str]] = {
 }
 PAPER_SPLIT = (5162, 737, 1481)
 """MESM's random utterance split of the 7380 six-class turns (train, valid, test)."""
+MESM_SPLIT_FOLDER = "IEMOCAP_split"
+"""The MESM authors' turn lists (``data split/IEMOCAP_split/`` of their repository)."""
 
 _SUMMARY = re.compile(
     r"^\[\s*(?P<start>[-\d.]+)\s*-\s*(?P<end>[-\d.]+)\s*\]\s+(?P<turn>\S+)\s+(?P<code>\S+)\s+"
@@ -147,9 +153,10 @@ def parse_transcription(path: Path) -> tuple[dict[str, str], int, list[ReaderIss
 
 
 def parse_split_option(value: str) -> tuple[str, int | None, int | None]:
-    """``random`` | ``none`` | ``session:N`` | ``session:N:M`` | anything else = a split file."""
+    """``random`` | ``mesm`` | ``none`` | ``session:N`` | ``session:N:M`` | anything else = a split
+    file or folder."""
     v = value.strip()
-    if v.lower() in ("random", "none"):
+    if v.lower() in ("random", "mesm", "none"):
         return v.lower(), None, None
     if v.lower().startswith("session:"):
         parts = v.split(":")
@@ -213,11 +220,14 @@ class IemocapReader:
                     continue  # macOS resource forks (._Ses01F_impro01.txt) ship in some copies
                 utterances.extend(self._dialog(session, sess_no, emo, class_map, names, counts, issues))
 
-        split_of = self._splits(root, utterances, config, seed)
+        split_of, split_map = self._splits(root, utterances, config, seed)
         utterances = [replace(u, split=split_of(u)) for u in utterances]
         counts["utterances"] = len(utterances)
         for u in utterances:
             counts[f"split_{u.split}"] += 1
+        if split_map is not None:
+            found = split_map.unmatched({u.utterance_id for u in utterances}, {u.video_id for u in utterances})
+            counts["listed_ids_not_found"] = len(found)
         return ReadResult(utterances=utterances, label_names=names, issues=issues, counts=dict(counts))
 
     def _dialog(
@@ -312,21 +322,22 @@ class IemocapReader:
     @staticmethod
     def _splits(
         root: Path, utterances: list[Utterance], config: ExtractConfig, seed: int
-    ) -> Callable[[Utterance], str]:
-        """The split function of the ``split`` option (parsed and validated up front)."""
+    ) -> tuple[Callable[[Utterance], str], SplitMap | None]:
+        """The split function of the ``split`` option (parsed and validated up front), and the
+        id map it reads when the split comes from a list (for ``listed_ids_not_found``)."""
         value = config.option("split") or "random"
         kind, test, valid = parse_split_option(value)
         if kind == "none":
-            return lambda u: "none"
+            return (lambda u: "none"), None
         if kind == "random":
             table = random_split([u.utterance_id for u in utterances], seed)
-            return lambda u: table[u.utterance_id]
+            return (lambda u: table[u.utterance_id]), None
         if kind == "session":
 
             def by_session(u: Utterance) -> str:
                 s = int(u.utterance_id[3:5])
                 return "test" if s == test else "valid" if s == valid else "train"
 
-            return by_session
-        split_map = load_split_file(value, root)
-        return lambda u: split_map.lookup(u.utterance_id, u.video_id)
+            return by_session, None
+        split_map = load_packaged_split(MESM_SPLIT_FOLDER) if kind == "mesm" else load_split_file(value, root)
+        return (lambda u: split_map.lookup(u.utterance_id, u.video_id)), split_map

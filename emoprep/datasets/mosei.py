@@ -22,10 +22,17 @@ Options (``dataset_options``):
                      segment's (start, end) and still be its label.
 ``keep_unlabelled``  ``false`` (default) / ``true``: keep segments without labels (labels all None).
 ``splits``           ``standard`` (default: CMU SDK standard folds, shipped in
-                     ``pipelines/splits/mosei_std_folds.json``), ``none`` (everything in split
-                     ``none``) or a file (JSON ``{"train": [...], "valid": [...], "test": [...]}`` or
-                     ``id,split`` lines; ids are video ids or utterance ids).  A relative path is
-                     looked up under the dataset root first, then the current folder.
+                     ``pipelines/splits/mosei_std_folds.json``), ``mesm`` (the MESM paper's exact
+                     utterance lists, 14,524 / 1,765 / 4,188, shipped in
+                     ``pipelines/splits/MOSEI_split/``; every other segment is in split ``none``),
+                     ``none`` (everything in split ``none``), a file (JSON ``{"train": [...],
+                     "valid": [...], "test": [...]}`` or ``id,split`` lines; ids are video ids or
+                     utterance ids) or a folder of ``train_split.txt`` / ``valid_split.txt`` /
+                     ``test_split.txt`` id lists.  A relative path is looked up under the dataset
+                     root first, then the current folder.
+
+Ids in a split list that match no segment read are counted (``listed_ids_not_found``): with
+``mesm`` that is how many of the paper's utterances this copy of the corpus lacks.
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ SDK_LABEL_CANDIDATES: tuple[Path, ...] = (
     Path("Raw/Labels/CMU_MOSEI_Labels.csd"),
 )
 STANDARD_FOLDS_FILE = "mosei_std_folds.json"
+MESM_SPLIT_FOLDER = "MOSEI_split"
+"""The MESM authors' ``<video_id>_<clip>`` lists (``data split/MOSEI_split/`` of their repository)."""
 
 
 def option_bool(value: str | None, default: bool, name: str) -> bool:
@@ -140,9 +149,12 @@ def find_sdk_labels(root: Path, config: ExtractConfig) -> Path | None:
 
 
 def load_splits(root: Path, config: ExtractConfig) -> SplitMap:
+    """The ``splits`` option as a map: a named scheme, a file, or a folder of id lists."""
     value = (config.option("splits") or "standard").strip()
     if value == "standard":
         return load_packaged_split(STANDARD_FOLDS_FILE)
+    if value == "mesm":
+        return load_packaged_split(MESM_SPLIT_FOLDER)
     if value == "none":
         return SplitMap({}, "none")
     return load_split_file(value, root)
@@ -206,6 +218,9 @@ class MoseiReader:
         run.counts["utterances"] = len(utterances)
         for u in utterances:
             run.counts[f"split_{u.split}"] += 1
+        if len(run.splits):
+            found = run.splits.unmatched({u.utterance_id for u in utterances}, {u.video_id for u in utterances})
+            run.counts["listed_ids_not_found"] = len(found)
         return ReadResult(utterances=utterances, label_names=LABEL_NAMES, issues=run.issues, counts=dict(run.counts))
 
     @staticmethod

@@ -5,6 +5,9 @@ Both come down to one :class:`~emoprep.types.Labels` per segment in emoprep's la
 
 * MTurk rows name the segment by ``(Input.VIDEO_ID, Input.CLIP)``, which is the transcript's clip id,
   one row per annotator: we aggregate (multi-hot = any annotator > 0, intensity and sentiment = mean).
+  Some batches write the video id with a path or URL prefix (``pom/xyz123``); as in the MESM
+  authors' preprocessing (``split('/')[-1]``) only the last path component is the video id, so
+  those rows label the same clips instead of being dropped (see :func:`video_key`).
 * The SDK file holds per-video arrays indexed by *position*, which does not follow clip ids or the
   transcript's line order: it can only be joined on the interval (see :func:`match_intervals`).
 """
@@ -40,6 +43,16 @@ def clip_key(clip: str) -> str:
     except ValueError:
         return c
     return str(int(f)) if f.is_integer() else c
+
+
+def video_key(value: str) -> str:
+    """Video id of an ``Input.VIDEO_ID`` cell: its last ``/``-separated component.
+
+    ``pom/xyz123``, ``https://host/videos/xyz123`` and ``xyz123`` all name video ``xyz123``.  A
+    trailing ``/`` is ignored (the authors' ``split('/')[-1]`` would give an empty id there).
+    MOSEI video ids never contain ``/``, so a plain id is returned unchanged.
+    """
+    return value.strip().rstrip("/").rsplit("/", 1)[-1].strip()
 
 
 def _number(value: str | None) -> float | None:
@@ -101,7 +114,7 @@ def read_mturk(paths: list[Path]) -> tuple[dict[tuple[str, str], Labels], list[R
             continue
         for row in reader:
             line = reader.line_num
-            video = (row.get(MTURK_VIDEO_COLUMN) or "").strip()
+            video = video_key(row.get(MTURK_VIDEO_COLUMN) or "")
             clip = (row.get(MTURK_CLIP_COLUMN) or "").strip()
             if not video or not clip:
                 issues.append(

@@ -62,8 +62,9 @@ def test_mosei_tree_labels_and_splits_survive_extraction(tmp_path: Path) -> None
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["label_names"] == list(EMOTIONS)
     # A miniature tree is not the full release: said as information, in the summary and manifest.
-    assert any("23259" in note for note in summary.count_notes)
-    assert manifest["counts"]["differences_from_full_release"] == summary.count_notes
+    assert summary.count_differences["utterances"] == {"read": len(rows), "full_release": 23259}
+    assert summary.count_differences["split_train"]["full_release"] == 16327
+    assert manifest["counts"]["differences_from_full_release"] == summary.count_differences
 
 
 def _dominant_hz(audio: np.ndarray, rate: int = 16000) -> float:
@@ -113,3 +114,57 @@ def test_iemocap_tree_labels_and_splits_survive_extraction(tmp_path: Path) -> No
         assert row["split"] == {5: "test", 1: "valid"}.get(session, "train")
         assert row["frame_times_s"] and row["logmel"]
     assert json.loads((out / "manifest.json").read_text())["label_names"] == list(classes)
+
+
+def _mesm_lists() -> dict[str, list[str]]:
+    root = resources.files("emoprep.pipelines").joinpath("splits", "MOSEI_split")
+    return {s: root.joinpath(f"{s}_split.txt").read_text().split() for s in ("train", "valid", "test")}
+
+
+def test_mosei_mesm_split_extracts_exactly_the_listed_utterances(tmp_path: Path) -> None:
+    """Acceptance (issue 11): a tree whose ids are a sample of the paper's lists, plus clips and
+    videos the lists leave out, extracted with ``splits=mesm``: every listed utterance lands in its
+    list's split and nothing else does (the standard folds would put two of the extras in train)."""
+    import random
+
+    from emoprep.testing import MoseiSegment
+
+    lists = _mesm_lists()
+    of = {uid: split for split, ids in lists.items() for uid in ids}
+    rng = random.Random(11)
+    sample: dict[str, list[str]] = {}
+    for split, ids in lists.items():
+        by_video: dict[str, list[str]] = {}
+        for uid in ids:
+            by_video.setdefault(uid.rpartition("_")[0], []).append(uid)
+        videos = rng.sample(sorted(by_video), 3)
+        sample[split] = [uid for v in videos for uid in sorted(by_video[v])[:3]]
+    # left out: a clip of a listed video, a standard-fold video the paper did not use, a video in no fold
+    folds = json.loads(resources.files("emoprep.pipelines").joinpath("splits/mosei_std_folds.json").read_text())
+    unused = min(set(folds["train"]) - {uid.rpartition("_")[0] for uid in of})
+    unlisted = [sample["train"][0].rpartition("_")[0] + "_9999", f"{unused}_0", "zzLocalVid01_0"]
+    segments, clock = [], {}
+    for uid in [u for ids in sample.values() for u in ids] + unlisted:
+        vid, _, clip = uid.rpartition("_")
+        start = clock.get(vid, 0.0)
+        clock[vid] = start + 1.0
+        votes = ({"sadness": 2, "sentiment": -1}, {"anger": 1, "sentiment": 0})
+        segments.append(MoseiSegment(vid, clip, start, start + 1.0, f"words of clip {clip}", votes))
+    tree = build_mosei_tree(tmp_path / "mosei", segments, media=True, no_wav=())
+    out = tmp_path / "shards"
+    cfg = build_config("mosei", {"modalities": ["text", "logmel"], "shard_size": 8, "dataset_options": {"splits": "mesm"}})
+    summary = run_extract(cfg, tree.root, out, synchronous=True)
+    assert summary.complete
+    rows = _rows(out)
+    assert set(rows) == {u for ids in sample.values() for u in ids} | set(unlisted)
+    for split in ("train", "valid", "test"):
+        assert sorted(u for u, r in rows.items() if r["split"] == split) == sorted(sample[split])
+    for uid, row in rows.items():
+        assert row["split"] == of.get(uid, "none"), uid
+        assert row["logmel"] and row["text"] == f"words of clip {uid.rpartition('_')[2]}"
+    manifest = json.loads((out / "manifest.json").read_text())
+    n_listed = sum(len(ids) for ids in sample.values())
+    assert manifest["counts"]["reader.listed_ids_not_found"] == 14524 + 1765 + 4188 - n_listed
+    # the full release's counts for this option are the paper's: a sample differs, and says so
+    assert manifest["counts"]["differences_from_full_release"]["split_train"] == {
+        "read": len(sample["train"]), "full_release": 14524}

@@ -181,3 +181,25 @@ def test_media_are_decodable_and_sides_differ(tmp_path: Path) -> None:
     assert channels == 2 and samples.shape[0] == 2
     peak = [np.argmax(np.abs(np.fft.rfft(ch.astype(float)))) * 16000 / len(ch) for ch in samples]
     assert peak[0] == pytest.approx(300, abs=5) and peak[1] == pytest.approx(600, abs=5)
+
+
+def test_mesm_split_uses_the_papers_turn_lists(tmp_path: Path) -> None:
+    """A tree of turns named in the shipped MESM lists (plus one that is not): each turn gets the
+    list's split, the unlisted one ``none``, and the listed turns not in the tree are counted."""
+    import random
+    from importlib import resources
+
+    from emoprep.testing import IemocapTurn
+
+    lists = resources.files("emoprep.pipelines").joinpath("splits", "IEMOCAP_split")
+    listed = {s: random.Random(1).sample(lists.joinpath(f"{s}_split.txt").read_text().split(), 3) for s in ("train", "valid", "test")}
+    ids = [i for split in listed.values() for i in split]
+    # every listed turn becomes a turn of its own dialog; one unlisted turn joins the first dialog
+    unlisted = ids[0].rsplit("_", 1)[0] + "_F999"
+    turns = [IemocapTurn(t, float(k), k + 0.8, "neu") for k, t in enumerate(sorted(ids) + [unlisted])]
+    tree = build_iemocap_tree(tmp_path / "m", turns)
+    result = IemocapReader().read(tree.root, cfg(split="mesm"))
+    got = {u.utterance_id: u.split for u in result.utterances}
+    assert got == {**{i: s for s, split_ids in listed.items() for i in split_ids}, unlisted: "none"}
+    assert result.counts["listed_ids_not_found"] == 5162 + 737 + 1481 - 9
+    assert "listed_ids_not_found" not in IemocapReader().read(tree.root, cfg()).counts  # random: no list

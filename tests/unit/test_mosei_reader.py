@@ -358,3 +358,71 @@ def test_sdk_files_with_segment_keys_are_joined_by_interval_too(tmp_path: Path) 
     )
     got = {u.utterance_id: u.labels.sentiment for u in MoseiReader().read(tree.root, cfg()).utterances}
     assert got == {"-3g5yACwYnA_7": 2.0, "-3g5yACwYnA_8": -2.0}
+
+
+def _listed(split: str, n: int, seed: int = 0) -> list[str]:
+    """``n`` utterance ids of the shipped MESM list of ``split`` (a seeded sample)."""
+    from importlib import resources
+
+    text = resources.files("emoprep.pipelines").joinpath("splits", "MOSEI_split", f"{split}_split.txt").read_text()
+    return random.Random(seed).sample(text.split(), n)
+
+
+def _segments_for(ids: list[str]) -> list[MoseiSegment]:
+    """One labelled 1 s segment per ``<video_id>_<clip>`` id, clips of a video one after another."""
+    segs, t = [], {}
+    for uid in ids:
+        vid, _, clip = uid.rpartition("_")
+        start = t.get(vid, 0.0)
+        t[vid] = start + 1.0
+        segs.append(MoseiSegment(vid, clip, start, start + 1.0, f"clip {clip}", ({"happiness": 1, "sentiment": 1},)))
+    return segs
+
+
+def test_mesm_split_assigns_the_papers_utterances_and_counts_the_rest(tmp_path: Path) -> None:
+    listed = {"train": _listed("train", 3), "valid": _listed("valid", 2), "test": _listed("test", 2)}
+    # a clip of a listed video that the list leaves out (the paper dropped 4 such segments), and a
+    # video in no list at all: both are split none
+    vid = listed["train"][0].rpartition("_")[0]
+    extra = [f"{vid}_9999", "zzLocalVid01_0"]
+    ids = [i for split in listed.values() for i in split] + extra
+    tree = build_mosei_tree(tmp_path / "m", _segments_for(ids), no_wav=())
+    result = MoseiReader().read(tree.root, cfg(splits="mesm"))
+    got = {u.utterance_id: u.split for u in result.utterances}
+    assert got == {**{i: s for s, split_ids in listed.items() for i in split_ids}, **{i: "none" for i in extra}}
+    assert result.counts["listed_ids_not_found"] == 14524 + 1765 + 4188 - 7
+    # the same lists given as a folder (the authors' three-file layout) give the same splits
+    folder = tmp_path / "MOSEI_split"
+    folder.mkdir()
+    for split, split_ids in listed.items():
+        (folder / f"{split}_split.txt").write_text("\n".join(split_ids) + "\n")
+    by_folder = MoseiReader().read(tree.root, cfg(splits=str(folder)))
+    assert {u.utterance_id: u.split for u in by_folder.utterances} == got
+    assert by_folder.counts["listed_ids_not_found"] == 0
+
+
+def test_mturk_video_ids_with_a_path_prefix_keep_their_labels(tmp_path: Path) -> None:
+    """The MESM authors keep the last path component of ``Input.VIDEO_ID`` (``split('/')[-1]``):
+    rows written ``pom/<id>`` or with a URL prefix label the same clip and are not dropped."""
+    segs = [
+        MoseiSegment("-3g5yACwYnA", "0", 0.0, 1.0, "a"),
+        MoseiSegment("81406", "2", 1.0, 2.0, "b"),
+        MoseiSegment("_0efYOjQYRc", "1", 0.0, 1.0, "c"),
+    ]
+    tree = build_mosei_tree(tmp_path / "m", segs, mturk=False, no_wav=())
+    labels = tree.root / "Raw/Labels"
+    labels.mkdir(parents=True)
+    with (labels / "Batch_prefixed.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["Input.VIDEO_ID", "Input.CLIP", "Answer.anger", "Answer.happiness", "Answer.sentiment"])
+        w.writerow(["pom/-3g5yACwYnA", "0", "2", "0", "-1"])
+        w.writerow(["-3g5yACwYnA", "0", "0", "0", "-2"])  # the same clip without prefix: aggregated
+        w.writerow(["https://example.org/videos/81406/", "2", "0", "3", "2"])
+        w.writerow(["_0efYOjQYRc", "1", "0", "1", "1"])
+    result = MoseiReader().read(tree.root, cfg(labels="mturk"))
+    got = {u.utterance_id: u.labels for u in result.utterances}
+    assert set(got) == {"-3g5yACwYnA_0", "81406_2", "_0efYOjQYRc_1"}
+    assert got["-3g5yACwYnA_0"].emotions == (1, 0, 0, 0, 0, 0)
+    assert got["-3g5yACwYnA_0"].sentiment == pytest.approx(-1.5)
+    assert got["81406_2"].emotions == (0, 0, 0, 1, 0, 0) and got["81406_2"].sentiment == pytest.approx(2.0)
+    assert result.counts.get("unlabelled_skipped", 0) == 0
