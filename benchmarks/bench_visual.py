@@ -7,7 +7,11 @@ is per core whatever threading FFmpeg or MediaPipe use internally):
 * ``decode_detect_crop``: the ``visual`` extractor with AU backend ``none`` (decode, detection,
   crop, PNG encode) - the acceptance bar is 40 frames/CPU s at 2 fps (20x real time per core);
 * ``openface_csv``: the extra cost of importing AUs from an OpenFace CSV;
-* ``pyfeat``: only where py-feat and its weights are importable (not in the main venv).
+* ``pyfeat``: only where py-feat and its weights are importable (not in the main venv);
+* ``face_mesh_native_rate`` (also alone with ``--mesh-only``): the extractor with the face mesh on
+  every frame of each clip (interval = 1 / the clip's frame rate, as MMSA-FET users run it), in
+  MediaPipe's static mode (what emoprep did before) and in its tracking mode (what it does now on
+  consecutive frames), with the speed-up and the mean distance between the two modes' landmarks.
 
 Also reports the face detection rate per clip and writes ``contact_sheet.png`` (112 px crops, one
 row per clip, a red cross where no face was found).  Run:
@@ -95,6 +99,97 @@ def time_decode(utts: list[Utterance], interval: float) -> tuple[float, int]:
     return time.process_time() - c0, n
 
 
+def frame_rate(path: Path) -> float:
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        return float(s.average_rate or s.guessed_rate)
+
+
+def mesh_modes(paths: list[Path], repeats: int = 3) -> dict:
+    """Face mesh at each clip's own frame rate: static mode (before) vs tracking mode (now).
+
+    Same frames, same detector and crops; only the mesher differs.  Times are the best of
+    ``repeats`` runs (the machine is shared), in frames per CPU second and per wall second.
+    """
+    from emoprep.extractors import build_extractor
+    from emoprep.extractors.face import FaceMesher
+
+    cfg = ExtractConfig(dataset="bench", modalities=("visual",), visual=VisualConfig(face_mesh=True))
+    work = [(u, 1.0 / frame_rate(p)) for p in paths for u in utterances(p)]
+    runs: dict[str, dict] = {}
+    meshes: dict[str, list] = {}
+    for mode in ("static", "tracking"):
+        ex = build_extractor("visual", cfg)
+        ex.check()
+        if mode == "static":
+            ex.mesher.close()
+            ex.mesher = FaceMesher(tracking=False)
+        with VideoFrameSource() as src:  # warm-up outside the timed part
+            ex.extract(UtteranceMedia(work[0][0], MediaOptions(frame_interval_s=work[0][1]), src))
+        ex.run_stats()
+        mesh_cpu = [0.0]
+        landmarks = ex.mesher.landmarks
+
+        def timed(*args, _inner=landmarks, _acc=mesh_cpu, **kw):  # the mesh step: crop, MediaPipe, conversion
+            t0 = time.process_time()
+            try:
+                return _inner(*args, **kw)
+            finally:
+                _acc[0] += time.process_time() - t0
+
+        ex.mesher.landmarks = timed
+        best: tuple[float, float, float] | None = None
+        for _ in range(repeats):
+            outs = []
+            mesh_cpu[0] = 0.0
+            c0, w0 = time.process_time(), time.perf_counter()
+            with VideoFrameSource() as src:
+                for u, step in work:
+                    outs.append(ex.extract(UtteranceMedia(u, MediaOptions(frame_interval_s=step), src)))
+            cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+            best = (cpu, wall, mesh_cpu[0]) if best is None or cpu < best[0] else best
+        stats = ex.run_stats()
+        ex.close()
+        n = sum(len(o["frame_times_s"]) for o in outs)
+        meshed = sum(m is not None for o in outs for m in o["face_mesh"])
+        meshes[mode] = [m for o in outs for m in o["face_mesh"]]
+        runs[mode] = {
+            "frames": n,
+            "frames_with_mesh": meshed,
+            "tracked_frames": stats.get("face_mesh_tracked_frames", 0) // repeats,
+            "cpu_s": round(best[0], 3),
+            "wall_s": round(best[1], 3),
+            "frames_per_cpu_s": round(n / best[0], 1),
+            "frames_per_wall_s": round(n / best[1], 1),
+            "mesh_step_cpu_ms_per_meshed_frame": round(1000 * best[2] / meshed, 2),
+        }
+    dists = [
+        float(np.linalg.norm(np.reshape(a, (-1, 3))[:, :2] - np.reshape(b, (-1, 3))[:, :2], axis=1).mean())
+        for a, b in zip(meshes["static"], meshes["tracking"])
+        if a is not None and b is not None
+    ]
+    return {
+        "clips": {p.name: round(frame_rate(p), 3) for p in paths},
+        "utterances": len(work),
+        **runs,
+        "speedup_cpu": round(runs["static"]["cpu_s"] / runs["tracking"]["cpu_s"], 3),
+        "speedup_wall": round(runs["static"]["wall_s"] / runs["tracking"]["wall_s"], 3),
+        "speedup_mesh_step_cpu": round(
+            runs["static"]["mesh_step_cpu_ms_per_meshed_frame"] / runs["tracking"]["mesh_step_cpu_ms_per_meshed_frame"], 3
+        ),
+        "landmark_distance_px": {
+            "frames": len(dists),
+            "mean": round(float(np.mean(dists)), 3),
+            "median": round(float(np.median(dists)), 3),
+            "p95": round(float(np.percentile(dists, 95)), 3),
+            "max": round(float(np.max(dists)), 3),
+            "note": "mean over the 468 points of |xy_static - xy_tracking| per frame, in source pixels",
+        },
+    }
+
+
 def contact_sheet(rows: list[tuple[str, list[bytes | None]]], path: Path, tile: int = 112, per_row: int = 16) -> None:
     import cv2
 
@@ -119,12 +214,19 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     ap.add_argument("--interval", type=float, default=0.5)
+    ap.add_argument("--mesh-only", action="store_true", help="only the face mesh modes at native frame rate")
     args = ap.parse_args()
     paths = clips()
     if not paths:
         print(f"no clips under {SHARED}: nothing to benchmark", file=sys.stderr)
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.mesh_only:
+        mesh = {"machine": {"python": platform.python_version(), "cpu_count": __import__("os").cpu_count()},
+                "face_mesh_native_rate": mesh_modes(paths)}
+        (args.out / "visual_mesh.json").write_text(json.dumps(mesh, indent=1))
+        print(json.dumps(mesh, indent=1))
+        return 0
     utts = [u for p in paths for u in utterances(p)]
     media_s = sum(u.duration_s for u in utts)
     visual = VisualConfig(frame_interval_s=args.interval)
@@ -179,6 +281,8 @@ def main() -> int:
         result["backends"]["pyfeat"] = {"note": "py-feat importable: run tests/unit/test_au_pyfeat.py for its timing"}
     except ImportError:
         result["backends"]["pyfeat"] = {"skipped": "py-feat is not importable in this environment"}
+
+    result["face_mesh_native_rate"] = mesh_modes(paths)
 
     sheet_cfg = replace(base, visual=replace(visual, face_size=112))
     sheet_outs, *_ = run_extractor(sheet_cfg, utts)

@@ -64,7 +64,8 @@ class ReaderIssue:
     """Something a dataset reader could not use, reported with where it came from.
 
     ``kind`` is one of ``malformed`` (unparseable line), ``missing_media``, ``unlabelled``
-    (segment without labels, skipped by default), ``clamped`` (a negative start set to 0) or
+    (segment without labels, skipped by default), ``clamped`` (a negative start set to 0),
+    ``clamped_end`` (an end past the end of the media set to the media's end) or
     ``invalid`` (a segment that cannot be an utterance, e.g. end <= start).  Issues with an
     ``utterance_id`` and kind ``invalid``/``missing_media`` become rows of ``failures.parquet``.
     """

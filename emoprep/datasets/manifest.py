@@ -5,8 +5,18 @@ manifest file itself; media paths in it are relative to the file's folder (or ab
 
 Errors in the file's *syntax* (missing columns, unparseable numbers, unknown split names, duplicate
 ids) stop the run before anything is extracted, all of them listed with ``file:line``; problems of
-the *data* (a media file that does not exist, ``end <= start``) are reported as issues and the row is
-left out, like the corpus readers do, so one missing clip never blocks the rest.
+the *data* (a media file that does not exist, ``end <= start``, a start at or beyond the end of the
+media) are reported as issues and the row is left out, like the corpus readers do, so one missing
+clip never blocks the rest.  Times are repaired and counted the same way: a negative start becomes
+0 (``clamped``), an end beyond the media becomes the media's end (``clamped_end``), so ``end_s``
+always says where the row's features really stop.  The media's end is read from each file's header,
+once per file (:mod:`emoprep.media.probe`).
+
+Default ``video_id``: the media file's path relative to the manifest's folder, without extension
+(``Raw/v01/0.mp4`` -> ``Raw/v01/0``; absolute for files outside that folder), so clips of
+different recordings that share a file name (``0.mp4``, ``1.mp4`` in every folder) do not share an
+id; files that differ only in extension keep it.  Explicit ids are kept as given, but one id may
+not name two different files.
 
 Option ``label_names=a,b,c`` fixes the emotion order (and rejects other names); without it the
 order is the sorted set of names found in the file.
@@ -18,12 +28,14 @@ import csv
 import io
 import json
 import math
+import os
 from collections import Counter
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..config import ExtractConfig
 from ..errors import DatasetError
+from ..media.probe import media_end_s
 from ..types import Labels, ReaderIssue, Utterance
 from .base import ReadResult
 from .splitfiles import _ALIASES as SPLIT_ALIASES
@@ -122,6 +134,57 @@ def _names(value: Any) -> list[str] | None:
     return [] if names == [NO_EMOTION] else names
 
 
+def _media_path(value: Any, base: Path) -> Path:
+    """A media cell as a normalised absolute path (relative cells: relative to the manifest's folder)."""
+    p = Path(str(value).strip()).expanduser()
+    return Path(os.path.normpath(p if p.is_absolute() else base / p))
+
+
+def _relative_id(path: Path, base: Path) -> str:
+    """``path`` relative to ``base`` with '/' separators (through symlinks if only that puts it
+    inside ``base``); the absolute path for a file outside ``base``, which is as unique and more
+    readable than a chain of ``..``."""
+    for candidate in (path, path.resolve()):
+        try:
+            rel = Path(os.path.relpath(candidate, base))
+        except ValueError:  # another drive (Windows): no relative path exists
+            continue
+        if rel.parts[:1] != ("..",):
+            return rel.as_posix()
+    return path.as_posix()
+
+
+def default_video_ids(files: list[Path], base: Path) -> dict[Path, str]:
+    """Default ``video_id`` of each media file: its path relative to ``base`` without extension,
+    with the extension kept for files whose ids would otherwise coincide (``a.mp4``, ``a.mov``)."""
+    rel = {f: _relative_id(f, base) for f in dict.fromkeys(files)}
+    stem = {f: str(PurePosixPath(r).with_suffix("")) if PurePosixPath(r).suffix else r for f, r in rel.items()}
+    users = Counter(stem.values())
+    return {f: (stem[f] if users[stem[f]] == 1 else rel[f]) for f in rel}
+
+
+def _video_ids(parsed: list[tuple[str, dict[str, Any]]], base: Path, errors: list[str]) -> list[str]:
+    """Each row's ``video_id``: its explicit one, else the default of its file (the row's video,
+    else its audio, as written, found or not).  One id naming two different files is an error in
+    ``errors``: two recordings would look like one to anything that groups rows by video."""
+    rows = [(where, row) for where, row in parsed if not all(_blank(row.get(m)) for m in MEDIA)]
+    files = [_media_path(row["video"] if not _blank(row.get("video")) else row["audio"], base) for _, row in rows]
+    defaults = default_video_ids(files, base)
+    ids: list[str] = []
+    first: dict[str, tuple[Path, str, bool]] = {}
+    for (where, row), f in zip(rows, files):
+        explicit = not _blank(row.get("video_id"))
+        vid = str(row["video_id"]).strip() if explicit else defaults[f]
+        ids.append(vid)
+        seen = first.setdefault(vid, (f, where, explicit))
+        if seen[0] != f and (explicit or seen[2]):
+            errors.append(
+                f"{where}: video_id {vid!r} names {f} here but {seen[0]} at {seen[1]}; "
+                "give each recording its own video_id"
+            )
+    return ids
+
+
 class ManifestReader:
     """Reader for a user manifest (CSV or JSONL); see docs/manifest.md."""
 
@@ -183,21 +246,23 @@ class ManifestReader:
                         f"{where}: emotion(s) {sorted(set(names) - set(label_names))} not in label_names {list(label_names)}"
                     )
             parsed.append((where, row))
+        video_ids = _video_ids(parsed, path.parent, errors)
         if errors:
             shown = "\n  ".join(errors[:50])
             more = f"\n  ... and {len(errors) - 50} more" if len(errors) > 50 else ""
             raise DatasetError(f"{len(errors)} error(s) in the manifest:\n  {shown}{more}")
         names_order = label_names if label_names is not None else tuple(sorted(found))
-        return self._build(path, parsed, names_order)
+        return self._build(path, parsed, names_order, video_ids)
 
     def _build(
-        self, path: Path, parsed: list[tuple[str, dict[str, Any]]], names: tuple[str, ...]
+        self, path: Path, parsed: list[tuple[str, dict[str, Any]]], names: tuple[str, ...], video_ids: list[str]
     ) -> ReadResult:
         base = path.parent
         issues: list[ReaderIssue] = []
         counts: Counter[str] = Counter()
         utterances: list[Utterance] = []
-        for where, row in parsed:
+        ends: dict[str, float | None] = {}
+        for (where, row), video_id in zip(parsed, video_ids):
             uid = str(row["utterance_id"]).strip()
             start, end = float(row["start"]), float(row["end"])
             media: dict[str, str | None] = {}
@@ -206,8 +271,7 @@ class ManifestReader:
                 if _blank(row.get(key)):
                     media[key] = None
                     continue
-                p = Path(str(row[key]).strip()).expanduser()
-                p = p if p.is_absolute() else base / p
+                p = _media_path(row[key], base)
                 if p.is_file():
                     media[key] = str(p)
                 else:
@@ -226,6 +290,19 @@ class ManifestReader:
                 issues.append(ReaderIssue("invalid", f"end {end} <= start {start}", where, uid))
                 counts["invalid"] += 1
                 continue
+            media_end = _media_end([m for m in (media["video"], media["audio"]) if m], ends)
+            if media_end is not None and start >= media_end:
+                issues.append(
+                    ReaderIssue("invalid", f"start {start} is at or after the end of the media ({media_end:.3f} s)", where, uid)
+                )
+                counts["invalid"] += 1
+                continue
+            if media_end is not None and end > media_end:
+                issues.append(
+                    ReaderIssue("clamped_end", f"end {end} after the end of the media set to {media_end:.3f}", where, uid)
+                )
+                counts["clamped_end"] += 1
+                end = media_end
             emo = _names(row.get("emotions"))
             labels = Labels(
                 emotions=None if emo is None else tuple(int(n in emo) for n in names),
@@ -235,15 +312,12 @@ class ManifestReader:
                 dominance=_opt_float(row, "dominance"),
                 category=None if _blank(row.get("category")) else str(row["category"]).strip(),
             )
-            first_media = media["video"] or media["audio"]
             text = row.get("text")
             utterances.append(
                 Utterance(
                     utterance_id=uid,
                     dataset=self.name,
-                    video_id=str(row["video_id"]).strip()
-                    if not _blank(row.get("video_id"))
-                    else Path(first_media).stem,
+                    video_id=video_id,
                     start_s=start,
                     end_s=end,
                     text=None if text is None else str(text).strip(),
@@ -267,3 +341,13 @@ class ManifestReader:
         for u in utterances:
             counts[f"split_{u.split}"] += 1
         return ReadResult(utterances=utterances, label_names=names, issues=issues, counts=dict(counts))
+
+
+def _media_end(files: list[str], cache: dict[str, float | None]) -> float | None:
+    """Where the row's media end (the latest of its files), or None when any file's end is unknown."""
+    found = []
+    for f in files:
+        if f not in cache:
+            cache[f] = media_end_s(f)
+        found.append(cache[f])
+    return None if not found or any(e is None for e in found) else max(found)

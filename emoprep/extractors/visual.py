@@ -5,11 +5,15 @@ Per utterance it takes the frames :meth:`UtteranceMedia.frames` sampled (every
 aligned per-frame lists.  Frames without a face keep their place in every list (so lists stay
 aligned with ``frame_times_s``) with null crop/box/score/AUs and a reason in ``face_missing``.
 
-Frame of reference of ``face_boxes``: pixels of the *original source frame* (full width, before the
-IEMOCAP half is cut out and before any downscale), so a box can be drawn on the video as it is.
+Frame of reference of ``face_boxes``: pixels of the *original source frame* as a player shows it
+(turned by the container's display rotation; full width, before the IEMOCAP half is cut out and
+before any downscale), so a box can be drawn on the video as it is.
 
 Face tracking restarts at every utterance: an utterance's row must not depend on which other
-utterances happen to share its shard.
+utterances happen to share its shard.  So does the face mesh's tracking: the mesh is tracked from
+frame to frame only across consecutive frames of the video (sampled at its own rate, at most
+``MESH_TRACK_GAP`` frame durations apart) and restarts at every utterance and after every gap;
+sparse frames (2 fps) get MediaPipe's static mode, which finds the face in each frame afresh.
 
 AU backend failures for one utterance (e.g. no OpenFace CSV for that video) leave ``aus`` null but
 keep the face columns; they are counted in :meth:`run_stats` with the first messages.
@@ -23,12 +27,38 @@ from typing import Any, ClassVar
 from ..config import ExtractConfig
 from ..errors import SetupError, UtteranceError
 from ..media.segment import UtteranceMedia
+from ..media.video import NEAR_TARGET_FRAMES, SKIPPED_FRAMES
 from .au import AU_NAMES, AURequest, build_au_backend
 from .base import Extractor
-from .face import FaceBox, FaceDetector, FaceMesher, clip_box, crop_face, encode_image, pick_face
+from .face import (
+    FRAMINGS,
+    PAPER_MARGIN_PX,
+    FaceBox,
+    FaceDetector,
+    FaceMesher,
+    clip_box,
+    encode_image,
+    frame_face,
+    pick_face,
+)
 
 NO_FACE = "no_face_detected"
 IMAGE_FORMATS = ("png", "jpeg", "jpg")
+_CROP_DESCRIPTIONS = {
+    "square": "square around the box centre, side = max(w, h) * (1 + 2 * margin), black outside the frame",
+    "paper": "MESM authors' framing (facenet-pytorch MTCNN extract_face, margin 2 px of the output): box grown by "
+    "2 / (face_size - 2) of its width and height, clipped to the frame, stretched to face_size x face_size",
+}
+
+MESH_TRACK_GAP = 1.5
+"""Frames at most this many frame durations apart are consecutive: the face mesh tracks across them."""
+
+
+def _follows(frame: Any, previous_t: float | None) -> bool:
+    """Is ``frame`` the video's next frame after the one at ``previous_t`` (None: no previous)?"""
+    step = frame.frame_duration_s
+    return previous_t is not None and step is not None and 0.0 <= frame.t_s - previous_t <= MESH_TRACK_GAP * step
+
 
 def _version(dist: str) -> str:
     try:
@@ -72,6 +102,8 @@ class VisualExtractor(Extractor):
             raise SetupError(f"visual.face_size must be at least 8 px, got {cfg.face_size}")
         if cfg.face_margin < 0:
             raise SetupError(f"visual.face_margin must be >= 0, got {cfg.face_margin}")
+        if cfg.face_framing not in FRAMINGS:
+            raise SetupError(f"visual.face_framing must be one of {', '.join(FRAMINGS)}, got {cfg.face_framing!r}")
         if cfg.image_format.lower() not in IMAGE_FORMATS:
             raise SetupError(f"visual.image_format must be png or jpeg, got {cfg.image_format!r}")
         if not 1 <= cfg.jpeg_quality <= 100:
@@ -90,13 +122,24 @@ class VisualExtractor(Extractor):
             "detector": self.detector.describe(),
             "frame_interval_s": cfg.frame_interval_s,
             "max_frame_height": cfg.max_frame_height,
+            "decode": (f"frames more than {NEAR_TARGET_FRAMES} frame durations from every sampling time are decoded with "
+                       f"FFmpeg skip_frame={SKIPPED_FRAMES} (the same frames are picked as with full decoding)"),
             "face_size": cfg.face_size,
-            "face_margin": cfg.face_margin,
+            "face_framing": cfg.face_framing,
+            "face_margin": cfg.face_margin if cfg.face_framing == "square" else None,
+            "face_margin_px": PAPER_MARGIN_PX if cfg.face_framing == "paper" else None,
             "image_format": fmt,
             "jpeg_quality": cfg.jpeg_quality if fmt == "jpeg" else None,
-            "crop": "square around the box centre, side = max(w, h) * (1 + 2 * margin), black outside the frame",
-            "face_boxes_frame": "original source frame pixels (full width, before region cut and downscale)",
+            "crop": _CROP_DESCRIPTIONS.get(cfg.face_framing),
+            "face_boxes_frame": "original source frame pixels as displayed (after display rotation; full width, before region cut and downscale)",
+            "display_rotation": "applied: frames are turned/mirrored by the container's display matrix as FFmpeg's players show them",
             "face_mesh": "mediapipe face_mesh 468 points (x, y in source px, z relative)" if self.mesher else None,
+            "face_mesh_mode": (
+                f"tracking (MediaPipe video mode) across consecutive frames (<= {MESH_TRACK_GAP} frame durations apart), "
+                "restarted at every utterance and gap; static image mode for sparser frames"
+            )
+            if self.mesher
+            else None,
             "au_backend": self.cfg.au_backend,
             "aus": self.au_backend.describe() if self.au_backend is not None else None,
             "au_names": list(AU_NAMES),
@@ -120,6 +163,8 @@ class VisualExtractor(Extractor):
         meshes: list[list[float] | None] = []
         faces: list[FaceBox | None] = []
         previous: FaceBox | None = None
+        meshed_t: float | None = None  # time of the last frame given to the face mesh
+        tracked_before = self.mesher.tracked_calls if self.mesher is not None else 0
         for frame in frames:
             h, w = frame.rgb.shape[:2]
             face = pick_face(self.detector.detect(frame.rgb), previous)
@@ -135,13 +180,17 @@ class VisualExtractor(Extractor):
                 meshes.append(None)
                 continue
             previous = face
-            crop = crop_face(frame.rgb, face, cfg.face_margin, cfg.face_size)
+            crop = frame_face(frame.rgb, face, cfg.face_framing, cfg.face_margin, cfg.face_size)
             crops.append({"bytes": encode_image(crop, cfg.image_format, cfg.jpeg_quality), "path": None})
             boxes.append([float(v) for v in frame.to_source_box(clip_box(face, w, h).as_tuple())])
             scores.append(face.score)
             missing.append(None)
             if self.mesher is not None:
-                pts = self.mesher.landmarks(frame.rgb, face)
+                track = _follows(frame, meshed_t)
+                if not track:
+                    self.mesher.reset()
+                pts = self.mesher.landmarks(frame.rgb, face, track=track)
+                meshed_t = frame.t_s
                 if pts is not None:
                     pts = pts.copy()
                     pts[:, 0] = (pts[:, 0] + frame.offset_xy[0]) * frame.scale
@@ -150,6 +199,9 @@ class VisualExtractor(Extractor):
                 meshes.append(None if pts is None else pts.reshape(-1).tolist())
         self._stats["frames"] += len(frames)
         self._stats["frames_without_face"] += sum(f is None for f in faces)
+        if self.mesher is not None:
+            tracked = self.mesher.tracked_calls - tracked_before
+            self._stats["face_mesh_tracked_frames"] = self._stats.get("face_mesh_tracked_frames", 0) + tracked
         values = {
             "frame_times_s": times,
             "face_crops": crops,

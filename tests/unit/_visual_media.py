@@ -47,8 +47,10 @@ def make_video(
     face_at: str | None = "centre",
     gop: int = 25,
     codec: str = "libx264",
+    bframes: int = 0,
 ) -> Path:
-    """An H.264 mp4 of ``n_frames`` frames; ``face_at``: centre, left, right (half) or None."""
+    """An H.264 mp4 of ``n_frames`` frames; ``face_at``: centre, left, right (half) or None;
+    ``bframes``: consecutive B-frames allowed (x264's default pyramid makes some of them references)."""
     import av
 
     w, h = size
@@ -65,7 +67,7 @@ def make_video(
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.gop_size = gop
         stream.codec_context.time_base = Fraction(1, fps)
-        stream.options = {"crf": "18", "bf": "0"} if codec == "libx264" else {}
+        stream.options = {"crf": "18", "bf": str(bframes)} if codec == "libx264" else {}
         for i in range(n_frames):
             img = np.full((h, w, 3), 90, np.uint8)
             img[:, :, 2] = 140

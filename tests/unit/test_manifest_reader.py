@@ -50,7 +50,7 @@ def test_csv_fields_labels_and_paths(media: Path) -> None:
         "Hello, how are you?",
         "alice",
         "train",
-        "call01",
+        "videos/call01",  # the path relative to the manifest, without extension
     )
     assert a.labels.emotions == (0, 1, 0) and a.labels.sentiment == 1.5 and a.video_region == "left"
     assert b.start_s == 0.0 and b.split == "valid" and b.text == "" and b.labels.emotions == (0, 0, 0)
@@ -139,3 +139,111 @@ def test_errors_in_multiline_rows_point_at_the_rows_first_line(media: Path) -> N
     with pytest.raises(DatasetError) as err:
         get_reader("manifest").read(path, cfg())
     assert "ml.csv:4: 'end'" in str(err.value) and "ml.csv:7: 'end'" in str(err.value)
+
+
+# --- default video ids ---------------------------------------------------------------------------
+def _touch(root: Path, *rels: str) -> None:
+    for rel in rels:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"")
+
+
+def test_default_video_ids_are_unique_per_file(tmp_path: Path) -> None:
+    """MOSEI-like ``Raw/<video>/<clip>.mp4`` trees reuse clip names in every folder."""
+    root = tmp_path / "set"
+    _touch(root, "Raw/vidA/0.mp4", "Raw/vidA/1.mp4", "Raw/vidB/0.mp4", "Raw/vidB/0.wav", "x/a.mp4", "x/a.mov")
+    outside = tmp_path / "elsewhere" / "far.mp4"
+    _touch(tmp_path, "elsewhere/far.mp4")
+    path = root / "m.csv"
+    path.write_text(
+        "utterance_id,video,audio,start,end\n"
+        "a0,Raw/vidA/0.mp4,,0,1\n"
+        "a0b,./Raw/vidA/0.mp4,,1,2\n"  # the same file written differently: the same id
+        "a1,Raw/vidA/1.mp4,,0,1\n"
+        "b0,Raw/vidB/0.mp4,Raw/vidB/0.wav,0,1\n"  # the video names the recording
+        "xa,x/a.mp4,,0,1\n"
+        "xb,x/a.mov,,0,1\n"  # same path but the extension: both keep it
+        f"far,{outside},,0,1\n"
+        f"abs,{root / 'Raw/vidA/1.mp4'},,1,2\n"  # absolute but inside the folder
+    )
+    ids = {u.utterance_id: u.video_id for u in get_reader("manifest").read(path, cfg()).utterances}
+    assert ids == {
+        "a0": "Raw/vidA/0",
+        "a0b": "Raw/vidA/0",
+        "a1": "Raw/vidA/1",
+        "b0": "Raw/vidB/0",
+        "xa": "x/a.mp4",
+        "xb": "x/a.mov",
+        "far": outside.with_suffix("").as_posix(),  # outside the folder: the absolute path
+        "abs": "Raw/vidA/1",
+    }
+
+
+def test_explicit_video_ids_are_kept_but_may_not_name_two_files(tmp_path: Path) -> None:
+    _touch(tmp_path, "v/0.mp4", "w/0.mp4", "w/1.mp4")
+    ok = tmp_path / "ok.csv"
+    ok.write_text(
+        "utterance_id,video,video_id,start,end\n"
+        "a,v/0.mp4,interview 1,0,1\n"
+        "b,v/0.mp4,interview 1,1,2\n"
+        "c,w/0.mp4,,0,1\n"
+    )
+    got = [u.video_id for u in get_reader("manifest").read(ok, cfg()).utterances]
+    assert got == ["interview 1", "interview 1", "w/0"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "utterance_id,video,video_id,start,end\n"
+        "a,v/0.mp4,s1,0,1\n"
+        "b,w/0.mp4,s1,0,1\n"  # one explicit id, two recordings
+        "c,w/1.mp4,,0,1\n"
+        "d,v/0.mp4,w/1,1,2\n"  # an explicit id that is another file's default
+    )
+    with pytest.raises(DatasetError) as err:
+        get_reader("manifest").read(bad, cfg())
+    msg = str(err.value)
+    assert msg.startswith("2 error(s)")
+    assert "bad.csv:3: video_id 's1' names" in msg and "bad.csv:2" in msg
+    assert "bad.csv:5: video_id 'w/1' names" in msg and "own video_id" in msg
+
+
+# --- times against the media's end ---------------------------------------------------------------
+def _wav(path: Path, seconds: float, rate: int = 16000) -> Path:
+    import wave
+
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * rate)) / rate
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.sin(2 * np.pi * 220 * t) * 8000).astype("<i2").tobytes())
+    return path
+
+
+def test_ends_past_the_media_are_clamped_and_late_starts_fail(tmp_path: Path) -> None:
+    _wav(tmp_path / "a/two_seconds.wav", 2.0)
+    (tmp_path / "a/empty.wav").write_bytes(b"")  # no readable duration: times left as given
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "utterance_id,audio,start,end\n"
+        "inside,a/two_seconds.wav,0.5,1.5\n"
+        "past,a/two_seconds.wav,1.5,3.25\n"
+        "both,a/two_seconds.wav,-0.5,9\n"
+        "late,a/two_seconds.wav,2.0,2.5\n"
+        "unknown,a/empty.wav,5,6\n"
+    )
+    result = get_reader("manifest").read(path, cfg())
+    got = {u.utterance_id: (u.start_s, u.end_s) for u in result.utterances}
+    assert got == {"inside": (0.5, 1.5), "past": (1.5, 2.0), "both": (0.0, 2.0), "unknown": (5.0, 6.0)}
+    issues = sorted((i.kind, i.utterance_id, i.source.rsplit(":", 1)[1]) for i in result.issues)
+    assert issues == [
+        ("clamped", "both", "4"),
+        ("clamped_end", "both", "4"),
+        ("clamped_end", "past", "3"),
+        ("invalid", "late", "5"),
+    ]
+    assert result.counts["clamped_end"] == 2 and result.counts["clamped"] == 1 and result.counts["invalid"] == 1
+    late = next(i for i in result.issues if i.utterance_id == "late")
+    assert "end of the media (2.000 s)" in late.message
