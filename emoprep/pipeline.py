@@ -8,7 +8,6 @@ dataset readers (:mod:`emoprep.datasets`), the planner (:mod:`emoprep.shards.pla
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,16 +23,18 @@ from .datasets import ReadResult, get_reader
 from .datasets.check import compare_expected
 from .errors import SetupError
 from .glove import ensure_glove_cache, file_checksum, resolve_glove_path
-from .runtime import open_executor
+from .release_counts import count_differences
+from .runtime import Outcome, open_executor
 from .schema import FAILURES_SCHEMA, SCHEMA_VERSION
+from .shards.lock import OutputLock
 from .shards.manifest import FAILURES, MANIFEST, UTTERANCES, dataset_card, write_json_atomic
-from .shards.plan import plan_shards
-from .shards.utterances import write_utterances
-from .shards.worker import ShardJob, probe_extractors, write_shard
+from .shards.plan import part_ranges, part_rows, plan_shards
+from .shards.replace import SHARD_NAME, check_replacement
+from .shards.utterances import utterances_table
+from .shards.worker import ShardJob, complete_shard, probe_extractors, shard_graph
 from .shards.writer import TMP_MARKER, write_atomic
-from .types import ReaderIssue, ShardReport
+from .types import ReaderIssue, ShardReport, ShardSpec
 
-SHARD_NAME = re.compile(r"^[a-z]+-\d{5}-of-\d{5}\.parquet$")
 FAILING_READER_ISSUES = ("invalid", "missing_media")
 
 
@@ -51,8 +52,9 @@ class RunSummary:
     reader_issues: dict[str, int] = field(default_factory=dict)
     non_null: dict[str, int] = field(default_factory=dict)
     """Rows with a value, per column, over all shards."""
-    count_notes: list[str] = field(default_factory=list)
-    """Differences from the full release's known counts (information, not errors)."""
+    count_differences: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    """Counts that differ from the full release's known ones, ``{key: {"read", "full_release"}}``
+    (information, not errors; said in one line by :mod:`emoprep.release_counts`)."""
     shard_errors: dict[str, str] = field(default_factory=dict)
     rows_per_split: dict[str, int] = field(default_factory=dict)
     oov_rate: float | None = None
@@ -114,10 +116,41 @@ def run_extract(
     limit: int | None = None,
     observer: RunObserver | None = None,
 ) -> RunSummary:
-    """Extract ``config.dataset`` from ``root`` into shards under ``out``; resumable and atomic."""
-    t0 = time.perf_counter()
+    """Extract ``config.dataset`` from ``root`` into shards under ``out``; resumable and atomic.
+
+    The run holds ``out``'s lock (:mod:`emoprep.shards.lock`) from before reading to the end, so a
+    second run into the same folder fails at once instead of replacing this one's shards.
+    """
     out = Path(out)
     observer = observer or RunObserver()
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with OutputLock(out) as lock:
+            if lock.cleared is not None:
+                observer.stage(f"took over the lock of a run that is gone ({lock.cleared.describe()})")
+            return _extract_locked(config, root, out, glove=glove, scheduler=scheduler, workers=workers,
+                                   synchronous=synchronous, overwrite=overwrite, limit=limit, observer=observer)
+    finally:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # refused or failed before writing anything: leave no empty folder behind
+
+
+def _extract_locked(
+    config: ExtractConfig,
+    root: Path | None,
+    out: Path,
+    *,
+    glove: str | None,
+    scheduler: str | None,
+    workers: int | None,
+    synchronous: bool,
+    overwrite: bool,
+    limit: int | None,
+    observer: RunObserver,
+) -> RunSummary:
+    """:func:`run_extract`'s five steps, run while holding the output folder's lock."""
+    t0 = time.perf_counter()
 
     # 1. read: utterance records and everything the reader could not use
     observer.stage(f"reading the {config.dataset} dataset" + (f" from {root}" if root else ""))
@@ -126,35 +159,49 @@ def run_extract(
     if not utterances:
         raise SetupError(f"the {config.dataset} reader found no utterances to extract under {root}")
     config = prepare_text(config, glove, observer)
+    replacing = check_replacement(out, config, overwrite)  # refuses, before any write, without --overwrite
+    if replacing:
+        observer.stage(replacing)
 
     # 2. plan: the record of what this run will write, and a deterministic shard plan
-    out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).unlink(missing_ok=True)  # its presence means complete; this run is not, yet
-    write_utterances(utterances, out / UTTERANCES)
+    # The plan records its configuration: a rerun of it may resume replacing other configs' shards.
+    write_atomic(utterances_table(utterances), out / UTTERANCES, {"config_hash": config.config_hash})
     specs = plan_shards(utterances, config.shard_size)
     _remove_leftovers(out, {s.filename for s in specs})
     summary = RunSummary(out_dir=out, utterances=len(utterances), shards=len(specs))
-    summary.count_notes = [
-        f"{e.key}: read {e.found}, the full release has {e.expected} (a subset, other options, or missing files)"
-        for e in compare_expected(config.dataset, config, result)
-        if not e.matches
-    ]
+    summary.count_differences = count_differences(compare_expected(config.dataset, config, result))
     summary.reader_issues = dict(Counter(issue.kind for issue in result.issues))
 
-    # 3. run: one task per shard; tasks write their shards and return small reports
+    # 3. run: shards already complete are skipped; the others are extracted in parts of a few
+    #    utterances (tasks small enough to keep every worker busy), then written by one task each
     reports: list[ShardReport] = []
+    rows_per_part = part_rows(len(utterances))
     observer.stage(f"{len(utterances)} utterances in {len(specs)} shards; starting workers")
-    with open_executor(scheduler, workers, synchronous, len(specs)) as executor:
+    with open_executor(scheduler, workers, synchronous, len(utterances) // rows_per_part + 1) as executor:
         summary.executor = executor.description
         observer.stage(f"running on {executor.description}; loading models ({', '.join(config.modalities)})")
         backends = executor.call(probe_extractors, config)
         job = ShardJob(config, str(out), tuple(result.label_names), backends, overwrite)
         observer.shards(0, len(specs))
-        for outcome in executor.map_unordered(write_shard, [(s.filename, (s, job)) for s in specs]):
+
+        def record(outcome: Outcome, done: list[ShardReport]) -> None:
             if outcome.error is not None:
                 summary.shard_errors[outcome.key] = f"{type(outcome.error).__name__}: {outcome.error}"
-            else:
-                reports.append(outcome.value)
+            elif outcome.value is not None:
+                done.append(outcome.value)
+
+        todo: list[ShardSpec] = []
+        by_name = {s.filename: s for s in specs}
+        for outcome in executor.map_unordered(complete_shard, [(s.filename, (s, job)) for s in specs]):
+            record(outcome, reports)
+            if outcome.error is None and outcome.value is None:
+                todo.append(by_name[outcome.key])
+        observer.shards(len(reports), len(specs))
+        todo.sort(key=lambda s: s.index)
+        graphs = [(s.filename, shard_graph(s, job, part_ranges(len(s.utterances), rows_per_part))) for s in todo]
+        for outcome in executor.compute_unordered(graphs):
+            record(outcome, reports)
             observer.shards(len(reports) + len(summary.shard_errors), len(specs))
     reports.sort(key=lambda r: r.filename)
 
@@ -231,7 +278,7 @@ def build_manifest(
             "failures": summary.failures,
             "failed_utterances": summary.failed_utterances,
             "reader_issues": summary.reader_issues,
-            "differences_from_full_release": summary.count_notes,
+            "differences_from_full_release": summary.count_differences,
             **{f"reader.{k}": v for k, v in result.counts.items()},
         },
         "shards": [

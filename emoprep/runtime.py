@@ -30,7 +30,8 @@ class Outcome:
 
 
 class Executor:
-    """Runs one function call now (``call``) or many as they complete (``map_unordered``)."""
+    """Runs one function call now (``call``), many as they complete (``map_unordered``), or Dask
+    graphs as they complete (``compute_unordered``)."""
 
     description = "synchronous"
 
@@ -44,6 +45,17 @@ class Executor:
             try:
                 yield Outcome(key, self.call(fn, *args))
             except Exception as exc:  # noqa: BLE001 - reported per task by the caller
+                yield Outcome(key, error=exc)
+
+    def compute_unordered(self, graphs: list[tuple[Any, Any]]) -> Iterator[Outcome]:
+        """Compute ``(key, dask.delayed)`` graphs, yielding each result (or error) as it completes:
+        one graph that fails does not stop the others."""
+        import dask
+
+        for key, graph in graphs:
+            try:
+                yield Outcome(key, dask.compute(graph, scheduler="synchronous")[0])
+            except Exception as exc:  # noqa: BLE001 - reported per graph by the caller
                 yield Outcome(key, error=exc)
 
 
@@ -61,6 +73,19 @@ class DistributedExecutor(Executor):
         futures = {}
         for key, args in items:
             futures[self.client.submit(fn, *args, pure=False, key=f"shard-{key}")] = key
+        for future in as_completed(futures):
+            key = futures[future]
+            try:
+                yield Outcome(key, future.result())
+            except Exception as exc:  # noqa: BLE001
+                yield Outcome(key, error=exc)
+            finally:
+                future.release()
+
+    def compute_unordered(self, graphs: list[tuple[Any, Any]]) -> Iterator[Outcome]:
+        from distributed import as_completed
+
+        futures = dict(zip(self.client.compute([graph for _, graph in graphs]), (key for key, _ in graphs)))
         for future in as_completed(futures):
             key = futures[future]
             try:

@@ -18,10 +18,19 @@ MOSEI utterance at 2 fps would otherwise hold 700 MB) and costs the face detecto
 looks at 128x128 or 192x192 inputs).  720 rather than the MESM authors' 360 keeps IEMOCAP (480 px)
 at native resolution, where faces are small, and leaves MOSEI faces big enough for 224 px crops.
 Each :class:`Frame` records its offset and scale, so boxes can be mapped back to source pixels.
+
+Display rotation: phones store portrait video as landscape pixels plus a display matrix (the
+``rotate`` tag of older tools), and players turn the picture before showing it.  Faces in the stored
+pixels lie on their side, where the face detector finds few of them and crops would be sideways, so
+frames are turned (and, rarely, mirrored) exactly as FFmpeg's own players do (ffplay/ffmpeg
+``autorotate``, :func:`display_transform`).  Everything downstream sees the *displayed* frame: its
+height is what ``max_height`` bounds, regions are halves of it, and ``Frame.to_source_box`` maps to
+its full-size pixels.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -47,19 +56,90 @@ SEEK_PREROLL_S = 0.25
 
 MAX_SEEK_RETRIES = 4
 
+NEAR_TARGET_FRAMES = 1.5
+"""Frames within this many frame durations of a target time are always decoded (the nearest frame
+to a target is at most half a frame away; the margin covers irregular timestamps)."""
+
+SKIPPED_FRAMES = "NONREF"
+"""FFmpeg's ``skip_frame`` level for frames far from every target: skip frames no other frame
+refers to.  Recorded in the visual backend's parameters (``decode``)."""
+
+TRANSFORMS: dict[str, Any] = {
+    "clock": lambda a: np.rot90(a, -1),
+    "cclock": lambda a: np.rot90(a, 1),
+    "cclock_flip": lambda a: a.transpose(1, 0, 2),
+    "clock_flip": lambda a: np.rot90(a, -1)[::-1],
+    "hflip": lambda a: a[:, ::-1],
+    "vflip": lambda a: a[::-1],
+    "hflip,vflip": lambda a: a[::-1, ::-1],
+}
+"""Display transforms by the names of FFmpeg's ``transpose``/``hflip``/``vflip`` filters."""
+
+TRANSPOSING = frozenset({"clock", "cclock", "cclock_flip", "clock_flip"})
+"""Transforms that swap width and height."""
+
+
+def display_transform(matrix: tuple[int, ...] | None) -> str | None:
+    """The transform a player applies for a display matrix (9 int32, 16.16 fixed point), or None.
+
+    The same decision as FFmpeg's ``autorotate`` (fftools, ffplay): the rotation angle (clockwise,
+    rounded) picks a quarter turn, and the signs of the matrix entries pick the mirrored variants.
+    Raises :class:`MediaError` for an angle that is not a quarter turn (no player-like result
+    without interpolating the picture; no such file has been seen in practice).
+    """
+    if matrix is None:
+        return None
+    a, b, _, c, d = matrix[:5]
+    scale0, scale1 = math.hypot(a, c), math.hypot(b, d)
+    if scale0 == 0 or scale1 == 0:
+        return None  # a degenerate matrix: FFmpeg's angle is NaN and its players apply nothing
+    # av_display_rotation_get() is the counter-clockwise angle -atan2(b, a); players negate it.
+    theta = float(round(math.degrees(math.atan2(b / scale1, a / scale0))))
+    theta -= 360 * math.floor(theta / 360 + 0.9 / 360)
+    if abs(theta - 90) < 1:
+        return "cclock_flip" if c > 0 else "clock"
+    if abs(theta - 180) < 1:
+        ops = [name for name, flip in (("hflip", a < 0), ("vflip", d < 0)) if flip]
+        return ",".join(ops) or None
+    if abs(theta - 270) < 1:
+        return "clock_flip" if c < 0 else "cclock"
+    if abs(theta) < 1:
+        return "vflip" if d < 0 else None
+    raise MediaError(STAGE, f"display rotation of {theta:.0f} degrees is not a quarter turn; not supported")
+
+
+def _display_matrix(frame: Any) -> tuple[int, ...] | None:
+    """The frame's display matrix side data as 9 int32 values, or None.
+
+    FFmpeg's decoders copy the container's matrix onto every decoded frame (the FFmpeg bundled with
+    the PyAV this project pins does; tests/unit/test_video_rotation.py fails where it would not).
+    """
+    for side in getattr(frame, "side_data", ()) or ():
+        if "DISPLAYMATRIX" in str(getattr(side, "type", "")):
+            raw = bytes(side)
+            if len(raw) >= 36:
+                return tuple(int(v) for v in np.frombuffer(raw[:36], dtype=np.int32))
+    return None
+
 
 @dataclass(frozen=True)
 class Frame:
     """One sampled frame: its exact source time and its RGB pixels, restricted to the region.
 
     ``offset_xy`` is where ``rgb``'s top-left pixel lies in the (possibly downscaled) full frame and
-    ``scale`` is source pixels per ``rgb`` pixel; :meth:`to_source_box` uses both.
+    ``scale`` is source pixels per ``rgb`` pixel; :meth:`to_source_box` uses both.  "Source" is
+    the frame as a player displays it: ``display`` names the turn/mirror applied to the stored
+    pixels (:func:`display_transform`; None when they are shown as stored).  ``frame_duration_s``
+    is the stream's nominal frame duration, so consumers (the face mesh's tracking) can tell the
+    video's consecutive frames from sparsely sampled ones.
     """
 
     t_s: float
     rgb: np.ndarray = field(repr=False)
     offset_xy: tuple[int, int] = (0, 0)
     scale: float = 1.0
+    display: str | None = None
+    frame_duration_s: float | None = None
 
     def to_source_box(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
         """Map ``(x, y, w, h)`` in ``rgb`` pixels to pixels of the full, original-size source frame."""
@@ -76,7 +156,11 @@ class _OpenVideo:
         self._open_container()
         rate = self.stream.average_rate or self.stream.guessed_rate or 25
         self.frame_dur = 1.0 / float(rate)
-        self._iter: Iterator[Any] | None = None
+        self._packets: Iterator[Any] | None = None
+        self._decoded: list[Any] = []
+        self.decoded = 0
+        self.targets: list[float] = []
+        """Times the caller wants frames nearest to (sorted); frames far from all of them may be skipped."""
         self.prev: tuple[float, Any] | None = None
         self.cur: tuple[float, Any] | None = None
         self.eof = False
@@ -97,7 +181,8 @@ class _OpenVideo:
         self.time_base = self.stream.time_base
 
     def close(self) -> None:
-        self._iter = None
+        self._packets = None
+        self._decoded = []
         self.prev = self.cur = None
         self.container.close()
 
@@ -113,24 +198,53 @@ class _OpenVideo:
             self._open_container()
         else:
             self.container.seek(int(t_s / self.time_base), stream=self.stream, backward=True)
-        self._iter = None
+        self._packets = None
+        self._decoded = []
+
+    def needed(self, packet: Any) -> bool:
+        """Whether ``packet``'s frame could be the nearest to a target: within 1.5 frame durations
+        of one (or of unknown time).  Only such frames are decoded when they are not references."""
+        if packet.pts is None or not self.targets:
+            return True
+        t = float(packet.pts * self.time_base)
+        i = bisect.bisect_left(self.targets, t - NEAR_TARGET_FRAMES * self.frame_dur)
+        return i < len(self.targets) and self.targets[i] <= t + NEAR_TARGET_FRAMES * self.frame_dur
+
+    def _decode_more(self) -> bool:
+        """Send packets to the decoder until it returns frames; False at the end of the stream.
+
+        A packet whose frame is far from every target is decoded with ``skip_frame = NONREF``: the
+        decoder still decodes it when later frames refer to it (I, P and reference B frames), and
+        drops it unread otherwise.  Frames near a target are always decoded, so the frame picked
+        for a target is the same as with full decoding; skipping the rest (about half the frames
+        of H.264 with B-frames) is most of the decoding time saved at 2 fps.
+        """
+        if self._packets is None:
+            self._packets = self.container.demux(self.stream)
+        context = self.stream.codec_context
+        for packet in self._packets:
+            if packet.size:  # the empty packet at the end flushes the decoder's delayed frames
+                context.skip_frame = "DEFAULT" if self.needed(packet) else SKIPPED_FRAMES
+            self._decoded = list(packet.decode())
+            self.decoded += len(self._decoded)
+            if self._decoded:
+                return True
+        return False
 
     def next_frame(self) -> bool:
         """Decode one more frame into ``cur`` (the old ``cur`` becomes ``prev``); False at EOF."""
         if self.eof:
             return False
-        if self._iter is None:
-            self._iter = self.container.decode(self.stream)
         try:
-            frame = next(self._iter)
-        except StopIteration:
-            self.eof = True
-            return False
+            if not self._decoded and not self._decode_more():
+                self.eof = True
+                return False
         except Exception as exc:  # av.error.* on corrupt or truncated data
             if self.cur is None:
                 raise MediaError(STAGE, f"cannot decode video of {self.path}: {exc}") from exc
             self.eof = True  # truncated file: keep what decoded, the caller judges coverage
             return False
+        frame = self._decoded.pop(0)
         if frame.pts is not None:
             t = float(frame.pts * self.time_base)
         else:
@@ -162,6 +276,8 @@ class VideoFrameSource:
         self.seeks = 0
         """Number of seeks done so far (tests and benchmarks check that reuse works)."""
         self.opens = 0
+        self.frames_decoded = 0
+        """Frames the decoder returned so far (the others were skipped: far from every target)."""
 
     @classmethod
     def from_config(cls, config: Any) -> "VideoFrameSource":
@@ -234,7 +350,7 @@ class VideoFrameSource:
             raise MediaError(
                 STAGE, f"no video frame of {path} lies in the segment [{start_s:.3f}, {end_s:.3f}] s"
             )
-        return [self._convert(t, frame, region) for t, frame in picked]
+        return [self._convert(t, frame, region, video.frame_dur) for t, frame in picked]
 
     def _seek(self, video: _OpenVideo, first_target: float) -> None:
         """Seek so that decoding starts at or before ``first_target``; retry earlier if the seek
@@ -252,6 +368,14 @@ class VideoFrameSource:
             back *= 4
 
     def _pick(self, video: _OpenVideo, targets: list[float]) -> list[tuple[float, Any]]:
+        video.targets = targets
+        decoded_before = video.decoded
+        try:
+            return self._pick_targets(video, targets)
+        finally:
+            self.frames_decoded += video.decoded - decoded_before
+
+    def _pick_targets(self, video: _OpenVideo, targets: list[float]) -> list[tuple[float, Any]]:
         if not video.holds(targets[0]):
             self._seek(video, targets[0])
         picked: list[tuple[float, Any]] = []
@@ -271,23 +395,36 @@ class VideoFrameSource:
             picked.append((t, frame))
         return picked
 
-    def _convert(self, t: float, frame: Any, region: str | None) -> Frame:
-        width, height = frame.width, frame.height
+    def _convert(self, t: float, frame: Any, region: str | None, frame_dur: float | None = None) -> Frame:
+        display = display_transform(_display_matrix(frame))
+        turned = display in TRANSPOSING
+        # Sizes of the displayed picture; max_height bounds what a player shows, not what is stored.
+        width, height = (frame.height, frame.width) if turned else (frame.width, frame.height)
         scale = 1.0
         if self.max_height is not None and height > self.max_height:
             scale = height / self.max_height
             width = max(2, int(round(width / scale)) // 2 * 2)
             height = self.max_height
-            rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA").to_ndarray()
+            out_w, out_h = (height, width) if turned else (width, height)
+            rgb = frame.reformat(width=out_w, height=out_h, format="rgb24", interpolation="AREA").to_ndarray()
         else:
             rgb = frame.to_ndarray(format="rgb24")
+        if display is not None:
+            rgb = TRANSFORMS[display](rgb)
         x0 = 0
         if region == "left":
             rgb = rgb[:, : width // 2]
         elif region == "right":
             x0 = width // 2
             rgb = rgb[:, x0:]
-        return Frame(t_s=t, rgb=np.ascontiguousarray(rgb), offset_xy=(x0, 0), scale=scale)
+        return Frame(
+            t_s=t,
+            rgb=np.ascontiguousarray(rgb),
+            offset_xy=(x0, 0),
+            scale=scale,
+            display=display,
+            frame_duration_s=frame_dur,
+        )
 
 
-__all__ = ["Frame", "VideoFrameSource"]
+__all__ = ["Frame", "VideoFrameSource", "display_transform"]

@@ -39,3 +39,33 @@ def plan_shards(utterances: list[Utterance], shard_size: int) -> list[ShardSpec]
 def ids_digest(ids: tuple[str, ...] | list[str]) -> str:
     """sha256 of an ordered id list: how a shard on disk proves which utterances it holds."""
     return hashlib.sha256("\n".join(ids).encode()).hexdigest()
+
+
+PART_ROWS = 8
+"""Utterances per extraction task at most.  Shards are the unit of *output* (few, large files);
+parts are the unit of *work*: a 64-row shard is 8 tasks, so N workers stay busy to the end instead of
+waiting on the last, largest shard.  Small enough to balance, large enough that a task's overhead
+(scheduling, moving its rows to the writer, reopening a recording) stays far below its work."""
+MIN_PARTS = 32
+"""A small corpus gets smaller parts, so that it still makes this many tasks to share out."""
+
+
+def part_rows(n_utterances: int) -> int:
+    """Utterances per part for a run of ``n_utterances``: :data:`PART_ROWS`, or fewer for a small
+    corpus (at least :data:`MIN_PARTS` parts when there are that many utterances)."""
+    return max(1, min(PART_ROWS, math.ceil(n_utterances / MIN_PARTS)))
+
+
+def part_ranges(n_rows: int, rows_per_part: int) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]`` covering ``range(n_rows)`` in order, in parts of at most
+    ``rows_per_part`` that differ in size by at most one."""
+    if n_rows <= 0:
+        return []
+    count = math.ceil(n_rows / rows_per_part)
+    base, extra = divmod(n_rows, count)
+    out, pos = [], 0
+    for i in range(count):
+        size = base + (1 if i < extra else 0)
+        out.append((pos, pos + size))
+        pos += size
+    return out

@@ -1,7 +1,11 @@
-"""The per-shard task that Dask runs: decode, extract, validate, write, report.
+"""The tasks Dask runs for a shard: check it, extract its parts, write it, report.
 
-It returns a :class:`~emoprep.types.ShardReport` (a few hundred bytes), never the data: workers write
-their shards straight to the output folder.  Extractors are built once per worker process and
+A shard's utterances are extracted in *parts* of a few utterances each (:func:`extract_part`, one
+task per part, see :func:`~emoprep.shards.plan.part_ranges`), so that the work spreads evenly over the
+workers whatever the shard sizes; one task per shard (:func:`write_parts`) then joins its parts in
+order and writes the file.  Rows depend only on their own utterance, so the parts change nothing in
+the output.  The write task returns a :class:`~emoprep.types.ShardReport` (a few hundred bytes),
+never the data: workers write their shards straight to the output folder.  Extractors are built once per worker process and
 reused by every shard that process runs (:func:`extractors_for`), which is how TensorFlow, mediapipe
 and the GloVe memory map are loaded once per worker rather than once per shard.
 
@@ -18,6 +22,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from .. import __version__
 from ..config import ExtractConfig
@@ -94,20 +100,29 @@ def _failure(u: Utterance, stage: str, exc: BaseException) -> Failure:
     return Failure(u.utterance_id, stage, type(exc).__name__, message[:2000])
 
 
-def extract_rows(spec: ShardSpec, config: ExtractConfig) -> tuple[list[dict[str, Any]], list[Failure], dict]:
-    """Rows of one shard, the failures met and the extractors' counters."""
+@dataclass(frozen=True)
+class PartResult:
+    """The rows of one part of a shard as a validated table, the failures met and the counters."""
+
+    table: pa.Table
+    failures: tuple[Failure, ...]
+    stats: dict[str, int]
+
+
+def extract_rows(utterances: tuple[Utterance, ...], config: ExtractConfig) -> tuple[list[dict[str, Any]], list[Failure], dict]:
+    """Rows of ``utterances``, the failures met and the extractors' counters."""
     extractors = extractors_for(config)
     for ex in extractors:
-        ex.run_stats()  # reset counters left by an earlier shard in this process
+        ex.run_stats()  # reset counters left by an earlier task in this process
     options = MediaOptions(sample_rate=config.sample_rate, frame_interval_s=config.visual.frame_interval_s)
     video_source = None
     if "visual" in config.modalities:
         from ..media.video import VideoFrameSource
 
-        video_source = VideoFrameSource.from_config(config)  # one per shard: a video is opened once
+        video_source = VideoFrameSource.from_config(config)  # one per task: a video is opened once
     rows, failures = [], []
     try:
-        for u in spec.utterances:
+        for u in utterances:
             row = identity_row(u)
             media = UtteranceMedia(u, options, video_source)
             failed_stages: set[str] = set()
@@ -131,6 +146,20 @@ def extract_rows(spec: ShardSpec, config: ExtractConfig) -> tuple[list[dict[str,
         for key, value in ex.run_stats().items():
             stats[f"{ex.name}.{key}"] = value
     return rows, failures, stats
+
+
+def extract_part(spec: ShardSpec, start: int, stop: int, job: ShardJob) -> PartResult:
+    """Utterances ``start:stop`` of ``spec`` as a table that satisfies the schema: a row whose
+    values an extractor made invalid has that extractor's columns nulled and a recorded failure."""
+    rows, failures, stats = extract_rows(spec.utterances[start:stop], job.config)
+    table = rows_to_table(rows, utterance_schema())
+    try:
+        validate_table(table, job.label_names)
+    except SchemaError:
+        failures += quarantine_invalid_values(rows, extractors_for(job.config), job.label_names)
+        table = rows_to_table(rows, utterance_schema())
+        validate_table(table, job.label_names)
+    return PartResult(table, tuple(failures), stats)
 
 
 def quarantine_invalid_values(
@@ -178,25 +207,37 @@ def _report(spec: ShardSpec, path: Path, skipped: bool, t0: float, failures, sta
     )
 
 
-def write_shard(spec: ShardSpec, job: ShardJob) -> ShardReport:
-    """Produce ``job.out_dir/spec.filename`` unless a complete copy is already there."""
+def complete_shard(spec: ShardSpec, job: ShardJob) -> ShardReport | None:
+    """The report of ``spec``'s file when a complete copy written by this configuration for these
+    utterances is already there (a resumed run skips it), else None.  Reads the footer, and the
+    file once to hash it for the manifest."""
+    if job.overwrite:
+        return None
     t0 = time.perf_counter()
     path = Path(job.out_dir) / spec.filename
-    config_hash = job.config.config_hash
-    digest = ids_digest(spec.utterance_ids)
-    if not job.overwrite:
-        meta = existing_shard_metadata(path)
-        if is_complete(meta, config_hash, digest, len(spec.utterances)):
-            failures = [Failure(**f) for f in meta.get("failures", [])]
-            return _report(spec, path, True, t0, failures, meta.get("stats", {}))
-    rows, failures, stats = extract_rows(spec, job.config)
-    table = rows_to_table(rows, utterance_schema())
-    try:
-        validate_table(table, job.label_names)
-    except SchemaError:
-        failures += quarantine_invalid_values(rows, extractors_for(job.config), job.label_names)
-        table = rows_to_table(rows, utterance_schema())
-        validate_table(table, job.label_names)
+    meta = existing_shard_metadata(path)
+    if not is_complete(meta, job.config.config_hash, ids_digest(spec.utterance_ids), len(spec.utterances)):
+        return None
+    failures = [Failure(**f) for f in meta.get("failures", [])]
+    return _report(spec, path, True, t0, failures, meta.get("stats", {}))
+
+
+def _merged_stats(parts: list[PartResult]) -> dict[str, Any]:
+    stats: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.stats.items():
+            stats[key] = stats.get(key, 0) + value
+    return stats
+
+
+def write_parts(spec: ShardSpec, job: ShardJob, parts: list[PartResult]) -> ShardReport:
+    """Join ``parts`` (in order: together they are ``spec``'s utterances) and write the shard."""
+    t0 = time.perf_counter()
+    path = Path(job.out_dir) / spec.filename
+    table = pa.concat_tables([p.table for p in parts]) if parts else utterance_schema().empty_table()
+    validate_table(table, job.label_names)  # each part is valid; this checks ids across parts
+    failures = [f for p in parts for f in p.failures]
+    stats = _merged_stats(parts)
     # Non-null rows per column: lets `inspect` and the manifest say how complete each modality is
     # without reading the data back.
     stats["non_null"] = {name: table.num_rows - table.column(name).null_count for name in table.column_names}
@@ -206,13 +247,33 @@ def write_shard(spec: ShardSpec, job: ShardJob) -> ShardReport:
         {
             "schema_version": str(SCHEMA_VERSION),
             "version": __version__,
-            "config_hash": config_hash,
+            "config_hash": job.config.config_hash,
             "dataset": job.config.dataset,
             "label_names": list(job.label_names),
             "backends": job.backends,
-            "shard": {"index": spec.index, "split": spec.split, "ids_sha256": digest, "rows": len(rows)},
+            "shard": {"index": spec.index, "split": spec.split, "ids_sha256": ids_digest(spec.utterance_ids),
+                      "rows": table.num_rows},
             "failures": [dataclasses.asdict(f) for f in failures],
             "stats": stats,
         },
     )
     return _report(spec, path, False, t0, failures, stats)
+
+
+def write_shard(spec: ShardSpec, job: ShardJob) -> ShardReport:
+    """Produce ``job.out_dir/spec.filename`` in this process, unless a complete copy is already
+    there (the whole shard as one part: for callers without a scheduler)."""
+    done = complete_shard(spec, job)
+    if done is not None:
+        return done
+    return write_parts(spec, job, [extract_part(spec, 0, len(spec.utterances), job)])
+
+
+def shard_graph(spec: ShardSpec, job: ShardJob, ranges: list[tuple[int, int]]) -> Any:
+    """The Dask graph that writes ``spec``: one :func:`extract_part` task per range, then
+    :func:`write_parts` over their results (a ``dask.delayed`` object)."""
+    import dask
+
+    stem = spec.filename.removesuffix(".parquet")
+    parts = [dask.delayed(extract_part, pure=False)(spec, a, b, job, dask_key_name=f"part-{stem}-{a}") for a, b in ranges]
+    return dask.delayed(write_parts, pure=False)(spec, job, parts, dask_key_name=f"write-{stem}")

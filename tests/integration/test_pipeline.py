@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from emoprep.config import build_config
+from emoprep.errors import SetupError
 from emoprep.pipeline import run_extract
 from emoprep.schema import utterance_schema
 
@@ -119,7 +120,10 @@ def test_rerun_skips_complete_shards_and_overwrite_recomputes(small_demo: Path, 
     assert first.written == first.shards and again.skipped == again.shards and again.written == 0
     forced = run_extract(cfg, small_demo, out, synchronous=True, overwrite=True)
     assert forced.written == forced.shards
-    changed = run_extract(build_config("demo", {**TEXT_ONLY, "text": {"drop_nonverbal": False}}), small_demo, out, synchronous=True)
+    other = build_config("demo", {**TEXT_ONLY, "text": {"drop_nonverbal": False}})
+    with pytest.raises(SetupError, match="--overwrite"):  # never replaced silently (tests/integration/test_output_folder.py)
+        run_extract(other, small_demo, out, synchronous=True)
+    changed = run_extract(other, small_demo, out, synchronous=True, overwrite=True)
     assert changed.written == changed.shards, "a config change must never reuse old shards"
 
 
@@ -142,13 +146,14 @@ def test_damaged_shard_and_leftover_temp_files_are_repaired(small_demo: Path, tm
 KILL_SCRIPT = """
 import sys, time
 import emoprep.pipeline as pipeline
+import emoprep.shards.worker as worker
 from emoprep.config import build_config
-original = pipeline.write_shard
-def slow_write_shard(spec, job):
-    report = original(spec, job)
+original = worker.write_parts
+def slow_write_parts(spec, job, parts):
+    report = original(spec, job, parts)
     time.sleep(0.7)
     return report
-pipeline.write_shard = slow_write_shard
+worker.write_parts = slow_write_parts
 pipeline.run_extract(build_config("demo", {"modalities": ["text"], "shard_size": 1}), sys.argv[1], sys.argv[2], synchronous=True)
 """
 

@@ -1,6 +1,8 @@
 import random
 
-from emoprep.shards.plan import ids_digest, plan_shards
+import pytest
+
+from emoprep.shards.plan import PART_ROWS, ids_digest, part_ranges, part_rows, plan_shards
 from emoprep.types import Utterance
 
 
@@ -46,3 +48,20 @@ def test_recordings_are_kept_together_and_time_ordered() -> None:
 
 def test_ids_digest_depends_on_order() -> None:
     assert ids_digest(["a", "b"]) != ids_digest(["b", "a"])
+
+
+@pytest.mark.parametrize("n, per", [(1, 8), (7, 8), (8, 8), (9, 8), (64, 8), (65, 8), (20, 3)])
+def test_part_ranges_cover_the_shard_in_order_and_in_balanced_parts(n: int, per: int) -> None:
+    ranges = part_ranges(n, per)
+    assert [a for a, _ in ranges] == [0] + [b for _, b in ranges[:-1]]  # contiguous, in order
+    assert ranges[-1][1] == n
+    sizes = [b - a for a, b in ranges]
+    assert max(sizes) <= per and max(sizes) - min(sizes) <= 1
+    assert len(ranges) == -(-n // per)
+    assert part_ranges(0, per) == []
+
+
+def test_small_corpora_get_smaller_parts_so_workers_share_them() -> None:
+    assert part_rows(23_000) == PART_ROWS  # a MOSEI run: 8-utterance parts
+    assert part_rows(80) == 3 and len(part_ranges(80, part_rows(80))) >= 26  # 2 shards of 40 -> 28 tasks
+    assert part_rows(5) == 1

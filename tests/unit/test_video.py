@@ -77,6 +77,27 @@ def test_matches_brute_force_decode_from_zero(videos: dict[str, Path]) -> None:
             assert np.array_equal(by_t[f.t_s], f.rgb)
 
 
+def test_frames_far_from_targets_are_skipped_without_changing_the_picks(tmp_path: Path) -> None:
+    """With B-frames, sampling at 2 fps skips decoding most non-reference frames, and still picks
+    exactly the frames (times and pixels) that decoding every frame picks."""
+    path = make_video(tmp_path / "b.mp4", n_frames=250, gop=250, bframes=3)
+    segments = [(0.0, 2.9), (3.3, 6.1), (6.2, 9.0), (1.1, 2.0)]  # the last one seeks back
+    with VideoFrameSource() as src:
+        got = [src.sample(path, a, b, 0.5) for a, b in segments]
+        assert src.seeks == 1
+        skipped_some = src.frames_decoded
+    with VideoFrameSource() as fresh:
+        every = fresh.sample(path, 0.0, 10.0, 1 / FPS)
+        assert fresh.frames_decoded == 250
+    by_t = {f.t_s: f.rgb for f in every}
+    for (a, b), frames in zip(segments, got):
+        check_nearest(frames, [a + k * 0.5 for k in range(int(np.ceil((b - a) / 0.5 - 1e-9)))])
+        for f in frames:
+            assert np.array_equal(by_t[f.t_s], f.rgb)
+    # 9 s decoded once plus the seek-back; without skipping that is about 290 frames
+    assert skipped_some < 0.8 * 290, skipped_some
+
+
 def test_regions_cut_halves_and_map_boxes_back(videos: dict[str, Path]) -> None:
     with VideoFrameSource() as src:
         left = src.sample(videos["sbs"], 0.0, 0.5, 0.5, "left")[0]
