@@ -54,7 +54,8 @@ def main() -> None:
 @click.option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786) to run on.")
 @click.option("--workers", type=int, help="Worker processes of the local cluster (default: one per core).")
 @click.option("--synchronous", is_flag=True, help="Run in this process with Dask's synchronous scheduler (debugging).")
-@click.option("--overwrite", is_flag=True, help="Recompute shards even when a complete copy exists.")
+@click.option("--overwrite", is_flag=True,
+              help="Recompute every shard, replacing shards of another configuration (refused without it).")
 @click.option("--limit", type=int, help="Only the first N utterances (a quick trial run).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def extract(**kw) -> None:
@@ -110,12 +111,26 @@ def extract(**kw) -> None:
 
 @main.command()
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-def inspect(path: Path) -> None:
+@click.option("--verify", is_flag=True,
+              help="First check every file against manifest.json (sizes, sha256); exit 1 on any mismatch.")
+def inspect(path: Path, verify: bool) -> None:
     """Summarise a shard folder: rows per split, columns and shapes, failures, backends, OOV rate."""
     from emoprep.inspect import inspect_output
 
     try:
+        if verify:
+            from emoprep.shards.verify import verify_output
+
+            checked, problems = verify_output(path)
+            if problems:
+                for problem in problems:
+                    click.echo(f"verify: {problem}", err=True)
+                click.echo(f"verify: {len(problems)} problem(s) in {path}; rerun the extraction that wrote it "
+                           "(or copy the folder again) to repair it", err=True)
+                sys.exit(EXIT_INCOMPLETE)
         inspect_output(path)
+        if verify:
+            click.echo(f"verify: {checked} file(s) match manifest.json", err=True)
     except FileNotFoundError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_SETUP)
@@ -312,6 +327,41 @@ def attention(run: Path, out: Path, utterance: str | None, split: str) -> None:
         Reporter().console.print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(EXIT_SETUP)
     click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="HTML file to write.")
+@click.option("--shards", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="For a training run: its shard folder, when it is no longer where the run was trained.")
+@click.option("--sample", "sample_groups", default=12, show_default=True,
+              help="For a shard folder: Parquet row groups (16 rows each) the pictures are drawn from.")
+def report(path: Path, out: Path, shards: Path | None, sample_groups: int) -> None:
+    """Write one self-contained HTML page about a shard folder or a training run (images embedded).
+
+    A shard folder: rows and labels per split, durations, faces found and a contact sheet of crops,
+    a log-mel example, acoustic features and AUs per label, GloVe OOV, failures, backends.  A run:
+    learning curves, per-class metrics, thresholds and TP/FP/FN/TN, the worst wrong predictions with
+    their text and faces, and MESM's attention pictures.
+    """
+    import time
+
+    from rich.markup import escape
+
+    from emoprep.errors import EmoprepError
+    from emoprep.report import build_report
+    from emoprep.train.report import Reporter
+
+    console = Reporter().console
+    started = time.perf_counter()
+    try:
+        with console.status("rendering the report"):
+            written = build_report(path, out, shards, sample_groups)
+    except EmoprepError as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        sys.exit(EXIT_SETUP)
+    click.echo(f"wrote {written} ({written.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - started:.1f} s)")
+
 
 if __name__ == "__main__":
     main()

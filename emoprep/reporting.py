@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -18,6 +19,14 @@ from rich.progress import (
 from rich.table import Table
 
 from .pipeline import RunObserver, RunSummary
+from .release_counts import describe_count_differences
+
+
+ISSUE_NOTES = {
+    "clamped": "negative starts set to 0",
+    "clamped_end": "ends past the media set to its end",
+}
+"""What the reader did to the rows behind a count, for kinds whose name alone does not say."""
 
 
 @lru_cache(maxsize=1)
@@ -69,9 +78,11 @@ def print_summary(s: RunSummary) -> None:
     t.add_row("utterances", str(s.utterances) + "  (" + ", ".join(f"{k} {v}" for k, v in sorted(s.rows_per_split.items())) + ")")
     t.add_row("shards", f"{s.shards}: {s.written} written, {s.skipped} already complete (skipped)")
     if s.reader_issues:
-        t.add_row("reader", ", ".join(f"{k} {v}" for k, v in sorted(s.reader_issues.items())))
-    for note in s.count_notes:
-        t.add_row("counts", f"[dim]{note}[/]")
+        t.add_row("reader", ", ".join(f"{k} {v}" + (f" ({ISSUE_NOTES[k]})" if k in ISSUE_NOTES else "")
+                                      for k, v in sorted(s.reader_issues.items())))
+    counts = describe_count_differences(s.count_differences)
+    if counts:
+        t.add_row("counts", f"[dim]{escape(counts)}[/]")
     if s.glove:
         rate = f"{s.oov_rate:.1%}" if s.oov_rate is not None else "n/a"
         t.add_row("text", f"GloVe vectors from {s.glove}; OOV rate {rate}")
