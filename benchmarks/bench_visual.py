@@ -228,7 +228,7 @@ def main() -> int:
         print(json.dumps(mesh, indent=1))
         return 0
     utts = [u for p in paths for u in utterances(p)]
-    media_s = sum(u.duration_s for u in utts)
+    media_s = sum(u.end_s - u.start_s for u in utts)
     visual = VisualConfig(frame_interval_s=args.interval)
     base = ExtractConfig(dataset="bench", modalities=("visual",), visual=visual)
     result: dict = {

@@ -7,12 +7,7 @@ and :func:`emoprep.read_manifest`; extraction is :func:`emoprep.pipeline.run_ext
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("emoprep")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+from .version import __version__
 
 
 def read_shards(path, split=None, columns=None):  # noqa: ANN001, ANN201 - re-exported below
@@ -34,3 +29,5 @@ def read_manifest(path):  # noqa: ANN001, ANN201
     from .shards.manifest import read_manifest as _read
 
     return _read(path)
+
+__all__ = ["__version__", "iter_shards", "read_manifest", "read_shards"]

@@ -1,5 +1,5 @@
 """``python -m emoprep`` runs the same CLI as the ``emoprep`` command."""
 
-from cli import main
+from .cli import main
 
 main()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from .release_counts import describe_manifest_differences
-from .reporting import console
+from .console import console
 from .shards.manifest import FAILURES, read_manifest
 
 

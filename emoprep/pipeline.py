@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from . import __version__
+from .version import __version__
 from .config import ALL_MODALITIES, ExtractConfig
 from .datasets import ReadResult, get_reader
 from .datasets.check import compare_expected

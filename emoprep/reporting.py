@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -18,6 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from .console import console
 from .pipeline import RunObserver, RunSummary
 from .release_counts import describe_count_differences
 
@@ -27,11 +26,6 @@ ISSUE_NOTES = {
     "clamped_end": "ends past the media set to its end",
 }
 """What the reader did to the rows behind a count, for kinds whose name alone does not say."""
-
-
-@lru_cache(maxsize=1)
-def console() -> Console:
-    return Console(stderr=True, highlight=False)
 
 
 class RichObserver(RunObserver):

@@ -7,6 +7,7 @@ disk always satisfies the contract it claims in its metadata.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from functools import lru_cache
@@ -18,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import SchemaError
-from .types import SPLITS
+from .types import SPLITS, Failure
 
 SCHEMA_VERSION = 1
 META_PREFIX = "emoprep."
@@ -143,16 +144,15 @@ def utterance_schema(version: int = SCHEMA_VERSION) -> pa.Schema:
     return schema.with_metadata({HUGGINGFACE_KEY: features})
 
 
-FAILURES_SCHEMA = pa.schema(
-    [
-        pa.field("utterance_id", pa.string(), nullable=False),
-        pa.field("shard", pa.string()),
-        pa.field("stage", pa.string(), nullable=False),
-        pa.field("error_type", pa.string(), nullable=False),
-        pa.field("message", pa.string(), nullable=False),
-    ]
-)
-"""``failures.parquet``: one row per (utterance, stage) that failed; ``shard`` null for reader-stage failures."""
+def _failures_schema() -> pa.Schema:
+    """``failures.parquet``: one row per (utterance, stage) that failed.  The columns are the fields
+    of :class:`~emoprep.types.Failure` (non-null strings), with the ``shard`` that recorded it after
+    the id (null for reader-stage failures), so a new field of a failure is a new column at once."""
+    fields = [pa.field(f.name, pa.string(), nullable=False) for f in dataclasses.fields(Failure)]
+    return pa.schema([fields[0], pa.field("shard", pa.string()), *fields[1:]])
+
+
+FAILURES_SCHEMA = _failures_schema()
 
 
 def _float_values(arr: pa.ChunkedArray) -> pa.Array | None:

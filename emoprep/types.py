@@ -54,10 +54,6 @@ class Utterance:
     video_region: str | None = None
     labels: Labels = field(default_factory=Labels)
 
-    @property
-    def duration_s(self) -> float:
-        return self.end_s - self.start_s
-
 
 @dataclass(frozen=True)
 class ReaderIssue:

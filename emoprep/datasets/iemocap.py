@@ -1,6 +1,6 @@
 """IEMOCAP (``IEMOCAP_full_release``): one utterance per turn of the EmoEvaluation files.
 
-Layout (docs/reference.md §5)::
+Layout of the raw release::
 
     Session<N>/dialog/EmoEvaluation/<dialog>.txt     labels: category + mean V/A/D per turn
     Session<N>/dialog/transcriptions/<dialog>.txt    text (CRLF): "<turn> [start-end]: text"

@@ -1,6 +1,6 @@
 """CMU-MOSEI from its raw release tree (``Raw/...``), one utterance per transcript segment.
 
-Layout (see docs/reference.md §5)::
+Layout of the raw release::
 
     Raw/Videos/Full/Combined/<vid>.mp4
     Raw/Audio/Full/WAV_16000/<vid>.wav            optional; may be stereo -> channel 0

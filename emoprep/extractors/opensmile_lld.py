@@ -42,8 +42,6 @@ from .windows import window_bounds
 
 FEATURE_SETS: dict[str, str] = {"egemaps": "eGeMAPSv02", "compare": "ComParE_2016"}
 """emoprep backend name -> openSMILE feature set."""
-DIMENSIONS: dict[str, tuple[int, int]] = {"egemaps": (25, 88), "compare": (65, 6373)}
-"""(LLDs, functionals) per backend; the schema's fixed_size_list sizes."""
 LLD_STEP_S = 0.01
 """openSMILE's LLD frame step in both feature sets (10 ms)."""
 BLOCK_S = 20.0

@@ -25,7 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .. import __version__
+from ..version import __version__
 from ..config import ExtractConfig
 from ..errors import SchemaError, UtteranceError
 from ..extractors import Extractor, build_extractor, extractor_names

@@ -39,7 +39,7 @@ import torch
 import yaml
 from torch import nn
 
-from .. import __version__
+from ..version import __version__
 from ..errors import SetupError
 from ..shards.manifest import read_manifest, write_json_atomic
 from . import albert

@@ -37,3 +37,14 @@ def test_extraction_imports_no_trainer() -> None:
     )
     assert "emoprep.pipeline" in modules
     assert _hits(modules, ("emoprep.train",)) == []
+
+
+def test_reading_commands_import_no_extraction_dag() -> None:
+    """``inspect`` and the report of a shard folder only read: no DAG, no Dask, no extractors, no
+    torch (the report of a training run loads torch only to draw MESM's attention)."""
+    modules = _modules_after(
+        "import emoprep, emoprep.cli, emoprep.inspect, emoprep.report, emoprep.report.shard_folder, emoprep.shards.verify"
+    )
+    assert "emoprep.report.shard_folder" in modules and "emoprep.version" in modules
+    assert _hits(modules, ("emoprep.pipeline", "emoprep.runtime", "dask", "torch", "tensorflow", "mediapipe",
+                           "emoprep.media", "emoprep.datasets")) == []

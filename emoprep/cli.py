@@ -1,0 +1,367 @@
+"""``emoprep``: the command-line interface (click).  Thin by design: it parses flags into an
+:class:`~emoprep.config.ExtractConfig` and calls the library; heavy modules are imported inside the
+commands so that ``emoprep --help`` answers instantly.
+
+Exit status of ``extract``: 0 complete without failures; 3 complete, with utterance failures recorded
+in ``failures.parquet``; 1 incomplete (a shard task crashed; rerun to resume); 2 bad usage or a
+missing resource (nothing was written); 130 interrupted (Ctrl-C; rerun to resume).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+EXIT_OK, EXIT_INCOMPLETE, EXIT_SETUP, EXIT_FAILURES, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
+    out = {}
+    for item in values:
+        key, sep, val = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=flag)
+        out[key.strip()] = val.strip()
+    return out
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="emoprep")
+def main() -> None:
+    """Turn raw multimodal emotion datasets into model-ready Parquet shards."""
+
+
+@main.command()
+@click.option("--dataset", required=True, help="mosei, iemocap, manifest or demo (built-in, offline).")
+@click.option("--root", type=click.Path(path_type=Path), help="Raw dataset folder (or manifest file). Optional for demo.")
+@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder for shards.")
+@click.option("--glove", help="GloVe text file (glove.840B.300d.txt). Default: $EMOPREP_GLOVE; none = tokens only.")
+@click.option("--modalities", help="Comma list of text,acoustic,logmel,visual (default: the dataset's spec).")
+@click.option("--acoustic", "acoustic_backends", help="Acoustic sets: disvoice,egemaps,compare (default disvoice).")
+@click.option("--au-backend", type=click.Choice(["none", "openface", "pyfeat"]), help="Action-unit backend.")
+@click.option("--au-option", multiple=True, metavar="KEY=VALUE", help="AU backend setting, e.g. csv_dir=PATH.")
+@click.option("--face-size", type=int, help="Face crop size in pixels (48, 112, 224, ...).")
+@click.option("--frame-interval", type=float, help="Seconds between sampled video frames (default 0.5).")
+@click.option("--shard-size", type=int, help="Utterances per shard file (default from the dataset spec).")
+@click.option("--option", "dataset_options", multiple=True, metavar="KEY=VALUE", help="Dataset reader option (see README).")
+@click.option("--spec", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML run spec overriding defaults.")
+@click.option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786) to run on.")
+@click.option("--workers", type=int, help="Worker processes of the local cluster (default: one per core).")
+@click.option("--synchronous", is_flag=True, help="Run in this process with Dask's synchronous scheduler (debugging).")
+@click.option("--overwrite", is_flag=True,
+              help="Recompute every shard, replacing shards of another configuration (refused without it).")
+@click.option("--limit", type=int, help="Only the first N utterances (a quick trial run).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def extract(**kw) -> None:
+    """Extract features from a dataset into Parquet shards (resumable: rerun to continue)."""
+    from rich.markup import escape
+
+    from emoprep.config import build_config
+    from emoprep.errors import EmoprepError
+    from emoprep.pipeline import run_extract
+    from emoprep.reporting import console, print_summary, progress_bar
+
+    overrides: dict = {"shard_size": kw["shard_size"]}
+    if kw["modalities"]:
+        overrides["modalities"] = _csv(kw["modalities"])
+    if kw["acoustic_backends"]:
+        overrides["acoustic"] = {"backends": _csv(kw["acoustic_backends"])}
+    visual = {
+        "au_backend": kw["au_backend"],
+        "face_size": kw["face_size"],
+        "frame_interval_s": kw["frame_interval"],
+    }
+    if kw["au_option"]:
+        visual["au_options"] = sorted(_pairs(kw["au_option"], "--au-option").items())
+    overrides["visual"] = {k: v for k, v in visual.items() if v is not None}
+    if kw["dataset_options"]:
+        overrides["dataset_options"] = _pairs(kw["dataset_options"], "--option")
+    try:
+        config = build_config(kw["dataset"], overrides, kw["spec"])
+        with progress_bar(disable=kw["quiet"]) as observer:
+            summary = run_extract(
+                config,
+                kw["root"],
+                kw["out"],
+                glove=kw["glove"],
+                scheduler=kw["scheduler"],
+                workers=kw["workers"],
+                synchronous=kw["synchronous"],
+                overwrite=kw["overwrite"],
+                limit=kw["limit"],
+                observer=observer,
+            )
+    except EmoprepError as exc:
+        console().print(f"[bold red]error:[/] {escape(str(exc))}")
+        sys.exit(EXIT_SETUP)
+    except KeyboardInterrupt:
+        console().print("[yellow]interrupted[/]: finished shards are kept; rerun the same command to resume.")
+        sys.exit(EXIT_INTERRUPTED)
+    print_summary(summary)
+    if not summary.complete:
+        sys.exit(EXIT_INCOMPLETE)
+    sys.exit(EXIT_FAILURES if summary.failures else EXIT_OK)
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--verify", is_flag=True,
+              help="First check every file against manifest.json (sizes, sha256); exit 1 on any mismatch.")
+def inspect(path: Path, verify: bool) -> None:
+    """Summarise a shard folder: rows per split, columns and shapes, failures, backends, OOV rate."""
+    from emoprep.inspect import inspect_output
+
+    try:
+        if verify:
+            from emoprep.shards.verify import verify_output
+
+            checked, problems = verify_output(path)
+            if problems:
+                for problem in problems:
+                    click.echo(f"verify: {problem}", err=True)
+                click.echo(f"verify: {len(problems)} problem(s) in {path}; rerun the extraction that wrote it "
+                           "(or copy the folder again) to repair it", err=True)
+                sys.exit(EXIT_INCOMPLETE)
+        inspect_output(path)
+        if verify:
+            click.echo(f"verify: {checked} file(s) match manifest.json", err=True)
+    except FileNotFoundError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_SETUP)
+
+
+@main.command()
+@click.option("--markdown", is_flag=True, help="Render as Markdown (the page in schemas/README.md).")
+def schema(markdown: bool) -> None:
+    """Print the output schema: every column, its type, unit and what a null means."""
+    if markdown:
+        from emoprep.schema_docs import render_markdown
+
+        click.echo(render_markdown(), nl=False)
+        return
+    from emoprep.schema import utterance_schema
+
+    click.echo(utterance_schema().to_string(show_field_metadata=False))
+
+
+@main.command("fetch-models")
+@click.argument("backend", type=click.Choice(["pyfeat"]))
+@click.option("--dir", "dest", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to download into; pass it to runs with --au-option model_dir=DIR.")
+def fetch_models(backend: str, dest: Path) -> None:
+    """Download model weights on a machine with internet, for offline runs later.
+
+    py-feat's action-unit models live on the HuggingFace hub; emoprep never downloads at run time.
+    Copy the folder to the offline machine and run extract with
+    --au-backend pyfeat --au-option model_dir=DIR.
+    """
+    from emoprep.errors import EmoprepError
+    from emoprep.extractors.au.pyfeat import fetch_pyfeat_models
+
+    try:
+        files = fetch_pyfeat_models(dest)
+    except EmoprepError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_SETUP)
+    click.echo(f"{len(files)} file(s) in {dest}; use --au-backend {backend} --au-option model_dir={dest}")
+
+
+@main.command("check-raw")
+@click.option("--dataset", required=True, help="mosei, iemocap, manifest or demo.")
+@click.option("--root", type=click.Path(path_type=Path), help="Raw dataset folder (or manifest file). Optional for demo.")
+@click.option("--option", "dataset_options", multiple=True, metavar="KEY=VALUE", help="Dataset reader option (see README).")
+@click.option("--spec", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML run spec overriding defaults.")
+def check_raw_command(dataset: str, root: Path | None, dataset_options: tuple[str, ...], spec: Path | None) -> None:
+    """Validate a raw dataset tree without extracting: counts per split and class, missing media,
+    unparseable lines (file:line), and how the counts compare with the full release."""
+    from emoprep.config import build_config
+    from emoprep.datasets.check import check_raw
+    from emoprep.errors import EmoprepError
+
+    overrides = {"dataset_options": _pairs(dataset_options, "--option")} if dataset_options else {}
+    try:
+        config = build_config(dataset, overrides, spec)
+    except EmoprepError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_SETUP)
+    report = check_raw(dataset, root, config)
+    click.echo(report.render())
+    sys.exit(EXIT_OK if report.ok else EXIT_SETUP)
+
+
+
+@main.command(context_settings={"show_default": True})
+@click.argument("model")
+@click.option("--shards", "shards_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="A finished shard folder (written by `emoprep extract`).")
+@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Run folder to create (or resume).")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML overriding pipelines/train/MODEL.yaml.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one setting, e.g. optim.lr=1e-3 (repeatable).")
+@click.option("--seed", type=int, help="Random seed (default 0, or the config's).")
+@click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]), help="auto uses a GPU when present.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its last finished epoch.")
+@click.option("--quiet", is_flag=True, help="No progress bars or tables.")
+def train(model: str, shards_dir: Path, out: Path, config_file: Path | None, sets: tuple[str, ...], seed: int | None,
+          device: str, resume: bool, quiet: bool) -> None:
+    """Train MODEL on a shard folder with the MESM paper's protocol: lf-lstm, lf-trans, mult, emoembs
+    (hand-crafted features) or fe2e, mesm (end to end on face crops and log-mel chunks).
+
+    Several processes or GPUs: torchrun --nproc_per_node N -m emoprep train MODEL ...
+    """
+    from rich.markup import escape
+
+    from emoprep.errors import EmoprepError
+    from emoprep.train.config import parse_sets
+    from emoprep.train.report import Reporter
+    from emoprep.train.run import train as run_training
+
+    console = Reporter().console
+    try:
+        run_training(model, shards_dir, out, config_file=config_file, sets=parse_sets(sets), seed=seed, device=device,
+                     resume=resume, quiet=quiet)
+    except EmoprepError as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        sys.exit(EXIT_SETUP)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: finished epochs are kept; continue with the same command and --resume.")
+        sys.exit(EXIT_INTERRUPTED)
+
+
+@main.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--shards", "shards_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Shard folder to score (default: the one the run trained on).")
+@click.option("--split", default="test", show_default=True, help="Split to score.")
+@click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]))
+def evaluate(run: Path, shards_dir: Path | None, split: str, device: str) -> None:
+    """Score a finished training RUN on a split, with the thresholds it chose on validation."""
+    from rich.markup import escape
+
+    from emoprep.errors import EmoprepError
+    from emoprep.train.report import Reporter
+    from emoprep.train.run import evaluate as run_evaluation
+
+    try:
+        run_evaluation(run, shards_dir, split, device)
+    except EmoprepError as exc:
+        Reporter().console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        sys.exit(EXIT_SETUP)
+
+
+@main.command()
+@click.argument("model", required=False)
+@click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Count a trained run's model on its own utterances instead (MODEL not needed).")
+@click.option("--split", default="test", show_default=True, help="With --run: the split whose utterances are counted.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Model settings, e.g. settings.p=0.5.")
+@click.option("--face-size", default=48, show_default=True, help="Face crop size (pixels).")
+@click.option("--frames", default=10, show_default=True, help="Face frames per utterance.")
+@click.option("--chunks", default=10, show_default=True, help="Log-mel chunks (400 ms) per utterance.")
+@click.option("--tokens", default=20, show_default=True, help="Words per utterance.")
+def flops(model: str | None, run_dir: Path | None, split: str, sets: tuple[str, ...], face_size: int, frames: int,
+          chunks: int, tokens: int) -> None:
+    """Count FLOPs per utterance of fe2e or mesm, stage by stage (compare with the paper's 8.65 / 5.18 / 4.54 GFLOPs).
+
+    Without --run the weights are random, so MESM keeps about a fraction p of the sites at its first
+    stage; a trained run's attention decides for itself.
+    """
+    from rich.markup import escape
+    from rich.table import Table
+
+    from emoprep.errors import EmoprepError
+    from emoprep.train.config import parse_sets
+    from emoprep.train.report import Reporter
+
+    console = Reporter().console
+    try:
+        if run_dir is not None:
+            from emoprep.train.inspection import flops_of_run
+
+            report, title = flops_of_run(run_dir, split), f"{run_dir} on {split} utterances"
+        elif model:
+            from emoprep.train.inspection import flops_of_fresh_model
+
+            _, report = flops_of_fresh_model(model, parse_sets(sets), face_size, frames, chunks, tokens)
+            title = f"{model}, random weights: {frames} faces of {face_size}x{face_size}, {chunks} log-mel chunks, {tokens} words"
+        else:
+            raise click.UsageError("give MODEL (fe2e or mesm) or --run RUN")
+    except EmoprepError as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        sys.exit(EXIT_SETUP)
+    table = Table(title=title, title_justify="left")
+    for column in ("stage", "dense GFLOPs", "counted GFLOPs", "kept"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    n = report.batch_size
+    for s in report.stages:
+        table.add_row(s.stage, f"{s.dense / n / 1e9:.4f}", f"{s.counted / n / 1e9:.4f}", f"{s.kept_fraction:.2f}")
+    table.add_row("[bold]per utterance[/]", f"[bold]{report.dense_per_sample / 1e9:.3f}[/]",
+                  f"[bold]{report.counted_per_sample / 1e9:.3f}[/]", "")
+    click.echo()
+    console.print(table)
+
+
+@main.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG file to write.")
+@click.option("--utterance", help="utterance_id to draw (default: the first of the split).")
+@click.option("--split", default="test", show_default=True)
+def attention(run: Path, out: Path, utterance: str | None, split: str) -> None:
+    """Draw a trained MESM run's attention for one utterance: faces and log-mel chunks with each sparse
+    stage's attention overlaid and the kept positions outlined (the paper's figure)."""
+    from rich.markup import escape
+
+    from emoprep.errors import EmoprepError
+    from emoprep.train.inspection import attention_picture
+    from emoprep.train.report import Reporter
+
+    try:
+        path = attention_picture(run, out, utterance, split)
+    except EmoprepError as exc:
+        Reporter().console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        sys.exit(EXIT_SETUP)
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="HTML file to write.")
+@click.option("--shards", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="For a training run: its shard folder, when it is no longer where the run was trained.")
+@click.option("--sample", "sample_groups", default=12, show_default=True,
+              help="For a shard folder: Parquet row groups (16 rows each) the pictures are drawn from.")
+def report(path: Path, out: Path, shards: Path | None, sample_groups: int) -> None:
+    """Write one self-contained HTML page about a shard folder or a training run (images embedded).
+
+    A shard folder: rows and labels per split, durations, faces found and a contact sheet of crops,
+    a log-mel example, acoustic features and AUs per label, GloVe OOV, failures, backends.  A run:
+    learning curves, per-class metrics, thresholds and TP/FP/FN/TN, the worst wrong predictions with
+    their text and faces, and MESM's attention pictures.
+    """
+    import time
+
+    from rich.markup import escape
+
+    from emoprep.errors import EmoprepError
+    from emoprep.console import console as terminal
+    from emoprep.report import build_report
+
+    console = terminal()
+    started = time.perf_counter()
+    try:
+        with console.status("rendering the report"):
+            written = build_report(path, out, shards, sample_groups)
+    except EmoprepError as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        sys.exit(EXIT_SETUP)
+    click.echo(f"wrote {written} ({written.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - started:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
