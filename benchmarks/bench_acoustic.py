@@ -46,7 +46,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from emoprep.config import AcousticConfig, ExtractConfig  # noqa: E402 - after the TF environment is set
 from emoprep.media.audio import decode_audio  # noqa: E402 - after the TF environment is set
 from emoprep.media.segment import MediaOptions, UtteranceMedia  # noqa: E402 - after the TF environment is set
-from emoprep.types import Utterance  # noqa: E402 - after the TF environment is set
+from emoprep.records import Utterance  # noqa: E402 - after the TF environment is set
 
 SPEECH = REPO.parent / "shared" / "data" / "speech-emotion"
 SR = 16000
@@ -121,7 +121,7 @@ import numpy as np
 from emoprep.config import AcousticConfig, ExtractConfig
 from emoprep.extractors import build_extractor
 from emoprep.media.segment import MediaOptions, UtteranceMedia
-from emoprep.types import Utterance
+from emoprep.records import Utterance
 cfg = ExtractConfig(dataset="bench", modalities=("acoustic", "logmel"),
                     acoustic=AcousticConfig(backends=tuple(sys.argv[4].split(","))))
 exts = [build_extractor(n, cfg) for n in ("acoustic", "opensmile", "logmel")]

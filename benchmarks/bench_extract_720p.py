@@ -118,12 +118,15 @@ def measure(code: Path, folder: Path, recordings: list[Path], seconds: float, ca
     for case in cases:
         if case == "workers":
             walls: dict[str, float] = {}
+            cpus: dict[str, float] = {}
             for n in (1, 2):
                 for name, manifest in (("one", one), ("full", full)):
                     args_n = ["--au-backend", "none", "--workers", str(n)]
-                    walls[f"{name}_{n}"] = run_extract(code, manifest, folder / f"{tag}-w{n}-{name}", args_n)["wall_s"]
+                    timing = run_extract(code, manifest, folder / f"{tag}-w{n}-{name}", args_n)
+                    walls[f"{name}_{n}"], cpus[f"{name}_{n}"] = timing["wall_s"], timing["cpu_s"]
             result["workers"] = {
                 "wall_s": walls,
+                "cpu_s": cpus,
                 "speedup_2_over_1": walls["full_1"] / walls["full_2"],
                 # start-up (cluster, imports, models in every worker) is paid once whatever the
                 # worker count: the steady state compares the work after it

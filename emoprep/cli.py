@@ -106,7 +106,7 @@ def extract(**kw) -> None:
     print_summary(summary)
     if not summary.complete:
         sys.exit(EXIT_INCOMPLETE)
-    sys.exit(EXIT_FAILURES if summary.failures else EXIT_OK)
+    sys.exit(EXIT_FAILURES if summary.failure_records else EXIT_OK)
 
 
 @main.command()
@@ -115,7 +115,7 @@ def extract(**kw) -> None:
               help="First check every file against manifest.json (sizes, sha256); exit 1 on any mismatch.")
 def inspect(path: Path, verify: bool) -> None:
     """Summarise a shard folder: rows per split, columns and shapes, failures, backends, OOV rate."""
-    from emoprep.inspect import inspect_output
+    from emoprep.folder_summary import inspect_output
 
     try:
         if verify:
@@ -348,8 +348,8 @@ def report(path: Path, out: Path, shards: Path | None, sample_groups: int) -> No
 
     from rich.markup import escape
 
-    from emoprep.errors import EmoprepError
     from emoprep.console import console as terminal
+    from emoprep.errors import EmoprepError
     from emoprep.report import build_report
 
     console = terminal()

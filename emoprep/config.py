@@ -69,7 +69,7 @@ class VisualConfig:
     ``max(w, h) * (1 + 2 * face_margin)``, black outside the frame) or ``paper`` (the MESM authors'
     framing, facenet-pytorch's ``MTCNN(image_size=face_size, margin=2)``: the box grown so that 2
     pixels of the output are margin, clipped to the frame, stretched to ``face_size`` squared;
-    ``face_margin`` is not used).  See emoprep.extractors.face."""
+    ``face_margin`` is not used).  See emoprep.faces."""
     image_format: str = "png"
     jpeg_quality: int = 90
     au_backend: str = "none"

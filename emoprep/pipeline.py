@@ -1,7 +1,8 @@
-"""``run_extract``: read -> plan -> one Dask task per shard -> failures -> manifest (last).
+"""``run_extract``: read -> plan -> Dask (parts of each shard, then one write per shard) -> failures
+-> manifest (last).
 
 This module is the whole DAG; everything it calls is a pure step that can be tested alone:
-dataset readers (:mod:`emoprep.datasets`), the planner (:mod:`emoprep.shards.plan`), the shard task
+dataset readers (:mod:`emoprep.datasets`), the planner (:mod:`emoprep.shards.plan`), the shard tasks
 (:mod:`emoprep.shards.worker`) and the manifest (:mod:`emoprep.shards.manifest`).
 """
 
@@ -17,12 +18,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from .version import __version__
 from .config import ALL_MODALITIES, ExtractConfig
 from .datasets import ReadResult, get_reader
 from .datasets.check import compare_expected
 from .errors import SetupError
 from .glove import ensure_glove_cache, file_checksum, resolve_glove_path
+from .records import ReaderIssue, ShardReport, ShardSpec
 from .release_counts import count_differences
 from .runtime import Outcome, open_executor
 from .schema import FAILURES_SCHEMA, SCHEMA_VERSION
@@ -33,7 +34,7 @@ from .shards.replace import SHARD_NAME, check_replacement
 from .shards.utterances import utterances_table
 from .shards.worker import ShardJob, complete_shard, probe_extractors, shard_graph
 from .shards.writer import TMP_MARKER, write_atomic
-from .types import ReaderIssue, ShardReport, ShardSpec
+from .version import __version__
 
 FAILING_READER_ISSUES = ("invalid", "missing_media")
 
@@ -47,7 +48,8 @@ class RunSummary:
     shards: int = 0
     written: int = 0
     skipped: int = 0
-    failures: int = 0
+    failure_records: int = 0
+    """Rows of failures.parquet (one per utterance and failed stage); see ``failed_utterances``."""
     failed_utterances: int = 0
     reader_issues: dict[str, int] = field(default_factory=dict)
     non_null: dict[str, int] = field(default_factory=dict)
@@ -181,7 +183,7 @@ def _extract_locked(
     with open_executor(scheduler, workers, synchronous, len(utterances) // rows_per_part + 1) as executor:
         summary.executor = executor.description
         observer.stage(f"running on {executor.description}; loading models ({', '.join(config.modalities)})")
-        backends = executor.call(probe_extractors, config)
+        backends = executor.call_on_every_worker(probe_extractors, config)[0]
         job = ShardJob(config, str(out), tuple(result.label_names), backends, overwrite)
         observer.shards(0, len(specs))
 
@@ -212,7 +214,7 @@ def _extract_locked(
         summary.rows_per_split[r.split] = summary.rows_per_split.get(r.split, 0) + r.rows
     summary.written = sum(not r.skipped for r in reports)
     summary.skipped = sum(r.skipped for r in reports)
-    summary.failures = len(failure_rows)
+    summary.failure_records = len(failure_rows)
     summary.failed_utterances = len({f["utterance_id"] for f in failure_rows})
     for r in reports:
         for column, n in r.stats.get("non_null", {}).items():
@@ -275,7 +277,7 @@ def build_manifest(
             "utterances": summary.utterances,
             "rows_per_split": dict(sorted(summary.rows_per_split.items())),
             "non_null_per_column": summary.non_null,
-            "failures": summary.failures,
+            "failures": summary.failure_records,
             "failed_utterances": summary.failed_utterances,
             "reader_issues": summary.reader_issues,
             "differences_from_full_release": summary.count_differences,

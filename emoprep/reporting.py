@@ -20,7 +20,6 @@ from .console import console
 from .pipeline import RunObserver, RunSummary
 from .release_counts import describe_count_differences
 
-
 ISSUE_NOTES = {
     "clamped": "negative starts set to 0",
     "clamped_end": "ends past the media set to its end",
@@ -82,9 +81,9 @@ def print_summary(s: RunSummary) -> None:
         t.add_row("text", f"GloVe vectors from {s.glove}; OOV rate {rate}")
     else:
         t.add_row("text", "tokens only: no GloVe file given (--glove or $EMOPREP_GLOVE), vector columns are null")
-    fail_style = "yellow" if s.failures else "green"
-    t.add_row("failures", f"[{fail_style}]{s.failed_utterances} utterance(s), {s.failures} record(s)[/]"
-              + ("  -> failures.parquet" if s.failures else ""))
+    fail_style = "yellow" if s.failure_records else "green"
+    t.add_row("failures", f"[{fail_style}]{s.failed_utterances} utterance(s), {s.failure_records} record(s)[/]"
+              + ("  -> failures.parquet" if s.failure_records else ""))
     t.add_row("time", f"{s.seconds:.1f} s")
     c.print(t)
     if s.shard_errors:

@@ -40,6 +40,10 @@ class Executor:
 
         return dask.compute(dask.delayed(fn, pure=False)(*args), scheduler="synchronous")[0]
 
+    def call_on_every_worker(self, fn: Callable, *args: Any) -> list[Any]:
+        """``fn(*args)`` once in every worker process, all at once; their results."""
+        return [self.call(fn, *args)]
+
     def map_unordered(self, fn: Callable, items: list[tuple[Any, tuple]]) -> Iterator[Outcome]:
         for key, args in items:
             try:
@@ -66,6 +70,13 @@ class DistributedExecutor(Executor):
 
     def call(self, fn: Callable, *args: Any) -> Any:
         return self.client.submit(fn, *args, pure=False).result()
+
+    def call_on_every_worker(self, fn: Callable, *args: Any) -> list[Any]:
+        """One task pinned to each worker, so that every worker loads its models at the same time at
+        the start, rather than each when its first shard task reaches it."""
+        workers = list(self.client.scheduler_info()["workers"])
+        futures = [self.client.submit(fn, *args, pure=False, workers=[w], allow_other_workers=False) for w in workers]
+        return self.client.gather(futures)
 
     def map_unordered(self, fn: Callable, items: list[tuple[Any, tuple]]) -> Iterator[Outcome]:
         from distributed import as_completed
@@ -123,4 +134,5 @@ def open_executor(
         dashboard_address=None,
         silence_logs=logging.ERROR,
     ) as cluster, Client(cluster) as client:
+        client.wait_for_workers(n)
         yield DistributedExecutor(client, f"local cluster, {n} worker process(es)")

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import SchemaError
-from .types import SPLITS, Failure
+from .records import SPLITS, Failure
 
 SCHEMA_VERSION = 1
 META_PREFIX = "emoprep."
@@ -146,7 +146,7 @@ def utterance_schema(version: int = SCHEMA_VERSION) -> pa.Schema:
 
 def _failures_schema() -> pa.Schema:
     """``failures.parquet``: one row per (utterance, stage) that failed.  The columns are the fields
-    of :class:`~emoprep.types.Failure` (non-null strings), with the ``shard`` that recorded it after
+    of :class:`~emoprep.records.Failure` (non-null strings), with the ``shard`` that recorded it after
     the id (null for reader-stage failures), so a new field of a failure is a new column at once."""
     fields = [pa.field(f.name, pa.string(), nullable=False) for f in dataclasses.fields(Failure)]
     return pa.schema([fields[0], pa.field("shard", pa.string()), *fields[1:]])

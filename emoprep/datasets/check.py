@@ -17,8 +17,8 @@ from typing import Any
 
 from ..config import ExtractConfig, pipeline_defaults
 from ..errors import EmoprepError
+from ..records import SPLITS, ReaderIssue
 from ..release_counts import count_differences, describe_count_differences
-from ..types import SPLITS, ReaderIssue
 from . import get_reader
 from .base import ReadResult
 

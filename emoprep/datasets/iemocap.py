@@ -44,7 +44,7 @@ from pathlib import Path
 
 from ..config import ExtractConfig
 from ..errors import DatasetError, SetupError
-from ..types import Labels, ReaderIssue, Utterance
+from ..records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
 from .splitfiles import SplitMap, load_packaged_split, load_split_file
 

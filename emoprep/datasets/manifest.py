@@ -36,7 +36,7 @@ from typing import Any
 from ..config import ExtractConfig
 from ..errors import DatasetError
 from ..media.probe import media_end_s
-from ..types import Labels, ReaderIssue, Utterance
+from ..records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
 from .splitfiles import _ALIASES as SPLIT_ALIASES
 

@@ -22,7 +22,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from ..errors import DatasetError, SetupError
-from ..types import SPLITS
+from ..records import SPLITS
 
 _ALIASES: dict[str, str] = {
     "train": "train",

@@ -26,11 +26,7 @@ from typing import Any, ClassVar
 
 from ..config import ExtractConfig
 from ..errors import SetupError, UtteranceError
-from ..media.segment import UtteranceMedia
-from ..media.video import NEAR_TARGET_FRAMES, SKIPPED_FRAMES
-from .au import AU_NAMES, AURequest, build_au_backend
-from .base import Extractor
-from .face import (
+from ..faces import (
     FRAMINGS,
     PAPER_MARGIN_PX,
     FaceBox,
@@ -41,6 +37,10 @@ from .face import (
     frame_face,
     pick_face,
 )
+from ..media.segment import UtteranceMedia
+from ..media.video import NEAR_TARGET_FRAMES, SKIPPED_FRAMES
+from .au import AU_NAMES, AURequest, build_au_backend
+from .base import Extractor
 
 NO_FACE = "no_face_detected"
 IMAGE_FORMATS = ("png", "jpeg", "jpg")

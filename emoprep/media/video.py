@@ -177,7 +177,10 @@ class _OpenVideo:
             self.container.close()
             raise MediaError(STAGE, f"{self.path} has no video stream")
         self.stream = self.container.streams.video[0]
-        self.stream.thread_type = "AUTO"
+        # One decoding thread: emoprep runs one single-threaded worker process per core, and decoder
+        # threads would only compete with the other workers for the same cores.
+        self.stream.thread_type = "SLICE"
+        self.stream.codec_context.thread_count = 1
         self.time_base = self.stream.time_base
 
     def close(self) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..types import SPLITS
+from ..records import SPLITS
 from .manifest import read_manifest
 
 

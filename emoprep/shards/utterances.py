@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ..types import Utterance
+from ..records import Utterance
 
 UTTERANCE_PLAN_SCHEMA = pa.schema(
     [

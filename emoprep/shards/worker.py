@@ -4,7 +4,7 @@ A shard's utterances are extracted in *parts* of a few utterances each (:func:`e
 task per part, see :func:`~emoprep.shards.plan.part_ranges`), so that the work spreads evenly over the
 workers whatever the shard sizes; one task per shard (:func:`write_parts`) then joins its parts in
 order and writes the file.  Rows depend only on their own utterance, so the parts change nothing in
-the output.  The write task returns a :class:`~emoprep.types.ShardReport` (a few hundred bytes),
+the output.  The write task returns a :class:`~emoprep.records.ShardReport` (a few hundred bytes),
 never the data: workers write their shards straight to the output folder.  Extractors are built once per worker process and
 reused by every shard that process runs (:func:`extractors_for`), which is how TensorFlow, mediapipe
 and the GloVe memory map are loaded once per worker rather than once per shard.
@@ -25,13 +25,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..version import __version__
 from ..config import ExtractConfig
 from ..errors import SchemaError, UtteranceError
 from ..extractors import Extractor, build_extractor, extractor_names
 from ..media.segment import MediaOptions, UtteranceMedia
+from ..records import Failure, ShardReport, ShardSpec, Utterance
 from ..schema import SCHEMA_VERSION, utterance_schema, validate_table
-from ..types import Failure, ShardReport, ShardSpec, Utterance
+from ..version import __version__
 from .columns import rows_to_table
 from .plan import ids_digest
 from .writer import existing_shard_metadata, is_complete, sha256_file, write_atomic
@@ -57,9 +57,10 @@ def extractors_for(config: ExtractConfig) -> tuple[Extractor, ...]:
 def probe_extractors(config: ExtractConfig) -> dict[str, Any]:
     """Build and check every enabled extractor; return their descriptions for the manifest.
 
-    Runs as the first Dask task of a run (or in-process with ``--synchronous``): a missing model or
-    resource fails the run before any shard is written, and the worker that ran the probe keeps its
-    loaded extractors for the shards it runs next.
+    Runs first, once on every worker at the same time (or in-process with ``--synchronous``): a
+    missing model or resource fails the run before any shard is written, and every worker starts its
+    shard tasks with its extractors already loaded (loading TensorFlow and MediaPipe takes seconds;
+    done one worker after another, it would hold back the second worker's first tasks).
     """
     descriptions = {}
     for extractor in extractors_for(config):

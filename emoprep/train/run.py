@@ -39,9 +39,9 @@ import torch
 import yaml
 from torch import nn
 
-from ..version import __version__
 from ..errors import SetupError
 from ..shards.manifest import read_manifest, write_json_atomic
+from ..version import __version__
 from . import albert
 from . import metrics as M
 from .batch import Batch

@@ -98,9 +98,9 @@ def _rows(out: Path) -> dict[str, dict]:
 def test_run_completes_and_counts_failures(run) -> None:  # noqa: ANN001
     _, _, out, summary = run
     assert summary.complete and (out / "manifest.json").is_file()
-    assert summary.failures > 0 and summary.failed_utterances > 0
+    assert summary.failure_records > 0 and summary.failed_utterances > 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["counts"]["failures"] == pq.read_table(out / "failures.parquet").num_rows == summary.failures
+    assert manifest["counts"]["failures"] == pq.read_table(out / "failures.parquet").num_rows == summary.failure_records
 
 
 def test_corrupt_video_loses_its_media_but_keeps_text_and_labels(run, damaged) -> None:  # noqa: ANN001
@@ -163,4 +163,4 @@ def test_rerun_resumes_with_the_same_failures(run) -> None:  # noqa: ANN001
     cfg, root, out, first = run
     again = run_extract(cfg, root, out, synchronous=True)
     assert again.written == 0 and again.skipped == first.shards
-    assert again.failures == first.failures
+    assert again.failure_records == first.failure_records

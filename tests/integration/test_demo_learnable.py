@@ -23,7 +23,7 @@ def rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     out = tmp_path_factory.mktemp("demo-learn") / "shards"
     cfg = build_config("demo", {"modalities": ["logmel", "visual"], "shard_size": 16})
     summary = run_extract(cfg, demo_root(), out, synchronous=True)
-    assert summary.complete and summary.failures == 0
+    assert summary.complete and summary.failure_records == 0
     return read_shards(out).to_pylist()
 
 

@@ -32,7 +32,7 @@ def test_training_imports_no_extraction_stack() -> None:
 
 def test_extraction_imports_no_trainer() -> None:
     modules = _modules_after(
-        "import cli, emoprep.pipeline, emoprep.shards.worker, emoprep.reporting, emoprep.inspect\n"
+        "import cli, emoprep.pipeline, emoprep.shards.worker, emoprep.reporting, emoprep.folder_summary\n"
         "from emoprep.extractors import build_extractor"
     )
     assert "emoprep.pipeline" in modules
@@ -43,7 +43,7 @@ def test_reading_commands_import_no_extraction_dag() -> None:
     """``inspect`` and the report of a shard folder only read: no DAG, no Dask, no extractors, no
     torch (the report of a training run loads torch only to draw MESM's attention)."""
     modules = _modules_after(
-        "import emoprep, emoprep.cli, emoprep.inspect, emoprep.report, emoprep.report.shard_folder, emoprep.shards.verify"
+        "import emoprep, emoprep.cli, emoprep.folder_summary, emoprep.report, emoprep.report.shard_folder, emoprep.shards.verify"
     )
     assert "emoprep.report.shard_folder" in modules and "emoprep.version" in modules
     assert _hits(modules, ("emoprep.pipeline", "emoprep.runtime", "dask", "torch", "tensorflow", "mediapipe",

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from emoprep.media.segment import MediaOptions, UtteranceMedia
-from emoprep.types import Utterance
+from emoprep.records import Utterance
 
 SR = 16000
 

@@ -23,7 +23,7 @@ from emoprep.extractors.au import AU_NAMES, AURequest, build_au_backend
 from emoprep.extractors.au.openface import OpenFaceBackend, OpenFaceTable
 from emoprep.media.segment import MediaOptions, UtteranceMedia
 from emoprep.media.video import Frame, VideoFrameSource
-from emoprep.types import Utterance
+from emoprep.records import Utterance
 
 FPS = 25
 
@@ -216,7 +216,7 @@ def test_real_csv_round_trips_into_the_shard(tmp_path: Path) -> None:
          "visual": {"au_backend": "openface", "au_options": {"csv_dir": str(tmp_path / "of")}, "frame_interval_s": 1 / FPS}},
     )
     summary = run_extract(cfg, manifest, tmp_path / "shards", synchronous=True)
-    assert summary.complete and summary.failures == 0
+    assert summary.complete and summary.failure_records == 0
     table = pq.read_table(next((tmp_path / "shards").glob("train-*.parquet")))
     stored = np.asarray(table.column("aus")[0].as_py(), dtype=np.float32)  # the schema stores float32
     np.testing.assert_array_equal(stored, np.asarray(expected_vectors(header, rows), dtype=np.float32))

@@ -34,7 +34,7 @@ from emoprep.extractors.au.pyfeat import (
     map_pyfeat_aus,
     pyfeat_cache,
 )
-from emoprep.extractors.face import FaceBox, iou
+from emoprep.faces import FaceBox, iou
 from emoprep.media.video import Frame
 
 
@@ -369,7 +369,7 @@ def test_real_pyfeat_through_the_whole_pipeline(pyfeat_models: dict[str, Path], 
          "visual": {"au_backend": "pyfeat", "au_options": {"model_dir": str(pyfeat_models["faces"])}}},
     )
     summary = run_extract(cfg, small_demo, tmp_path / "out", synchronous=True, limit=3)
-    assert summary.complete and summary.failures == 0
+    assert summary.complete and summary.failure_records == 0
     table = pq.read_table(next((tmp_path / "out").glob("*-of-*.parquet")))
     intensities = [i for i, n in enumerate(AU_NAMES) if n.endswith("_r")]
     for row in table.to_pylist():

@@ -17,7 +17,8 @@ from emoprep.config import ExtractConfig, VisualConfig
 from emoprep.errors import SetupError
 from emoprep.extractors import EXTRACTORS, MODALITY_EXTRACTORS, build_extractor
 from emoprep.extractors.au import AU_NAMES
-from emoprep.extractors.face import (
+from emoprep.extractors.visual import NO_FACE, VisualExtractor
+from emoprep.faces import (
     FaceBox,
     clip_box,
     crop_face,
@@ -26,10 +27,9 @@ from emoprep.extractors.face import (
     iou,
     pick_face,
 )
-from emoprep.extractors.visual import NO_FACE, VisualExtractor
 from emoprep.media.segment import MediaOptions, UtteranceMedia
 from emoprep.media.video import VideoFrameSource
-from emoprep.types import Utterance
+from emoprep.records import Utterance
 
 
 def config(**visual: object) -> ExtractConfig:

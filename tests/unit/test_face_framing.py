@@ -21,7 +21,8 @@ from _visual_media import make_video
 from emoprep.config import ExtractConfig, VisualConfig, build_config
 from emoprep.errors import SetupError
 from emoprep.extractors import build_extractor
-from emoprep.extractors.face import (
+from emoprep.extractors.visual import VisualExtractor
+from emoprep.faces import (
     FaceBox,
     crop_face,
     crop_face_paper,
@@ -29,10 +30,9 @@ from emoprep.extractors.face import (
     frame_face,
     paper_crop_region,
 )
-from emoprep.extractors.visual import VisualExtractor
 from emoprep.media.segment import MediaOptions, UtteranceMedia
 from emoprep.media.video import VideoFrameSource
-from emoprep.types import Utterance
+from emoprep.records import Utterance
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 

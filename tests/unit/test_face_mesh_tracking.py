@@ -19,11 +19,11 @@ from _visual_media import make_video
 
 from emoprep.config import ExtractConfig, VisualConfig
 from emoprep.extractors import build_extractor
-from emoprep.extractors.face import FaceMesher
 from emoprep.extractors.visual import VisualExtractor, _follows
+from emoprep.faces import FaceMesher
 from emoprep.media.segment import MediaOptions, UtteranceMedia
 from emoprep.media.video import VideoFrameSource
-from emoprep.types import Utterance
+from emoprep.records import Utterance
 
 FPS = 25
 

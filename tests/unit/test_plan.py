@@ -2,8 +2,8 @@ import random
 
 import pytest
 
+from emoprep.records import Utterance
 from emoprep.shards.plan import PART_ROWS, ids_digest, part_ranges, part_rows, plan_shards
-from emoprep.types import Utterance
 
 
 def _utts(n: int, seed: int = 0) -> list[Utterance]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from emoprep import inspect as inspect_module
+from emoprep import folder_summary as inspect_module
 from emoprep import reporting
 from emoprep.datasets.check import ExpectedCount
 from emoprep.pipeline import RunSummary

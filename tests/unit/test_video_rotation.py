@@ -23,10 +23,10 @@ from _visual_media import make_video, read_index
 from emoprep.config import ExtractConfig, VisualConfig
 from emoprep.errors import MediaError
 from emoprep.extractors import build_extractor
-from emoprep.extractors.face import decode_image
+from emoprep.faces import decode_image
 from emoprep.media.segment import MediaOptions, UtteranceMedia
 from emoprep.media.video import VideoFrameSource, display_transform
-from emoprep.types import Utterance
+from emoprep.records import Utterance
 
 FPS = 25
 

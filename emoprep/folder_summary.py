@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from .release_counts import describe_manifest_differences
 from .console import console
+from .release_counts import describe_manifest_differences
 from .shards.manifest import FAILURES, read_manifest
 
 

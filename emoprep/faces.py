@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..quiet import silenced_stderr
+from .quiet import silenced_stderr
 
 IOU_KEEP_TRACK = 0.3
 """Minimum overlap with the previous frame's face for a detection to count as the same person."""

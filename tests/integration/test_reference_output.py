@@ -1,0 +1,58 @@
+"""Refactoring must not change the output: the demo shards written by this tree are byte-identical to
+those written by the code at :data:`REFERENCE`, on the same machine, from the same demo corpus.
+
+The reference code is checked out in a temporary git worktree and run in a fresh interpreter (with
+this environment's packages), so the comparison needs the repository's history; it skips, saying
+so, in a source tree without it.  When a change is *meant* to change the output, move
+:data:`REFERENCE` to the commit that changed it, in the same change, and say why in its message.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+REFERENCE = "020f7ed"
+"""The last commit that changed the demo's output on purpose (issue 11's decoding and metadata)."""
+
+EXTRACT = """
+import sys
+from emoprep.config import build_config
+from emoprep.pipeline import run_extract
+run_extract(build_config("demo", {"shard_size": 4}), sys.argv[1], sys.argv[2], synchronous=True)
+"""
+
+
+def _reference_tree(tmp: Path) -> Path:
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout: the reference revision cannot be checked out")
+    known = subprocess.run(["git", "-C", str(REPO), "cat-file", "-e", f"{REFERENCE}^{{commit}}"], capture_output=True)
+    if known.returncode != 0:
+        pytest.skip(f"revision {REFERENCE} is not in this clone (a shallow clone?)")
+    tree = tmp / "reference"
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), REFERENCE],
+                   check=True, capture_output=True)
+    return tree
+
+
+def test_demo_shards_are_byte_identical_to_the_reference(small_demo: Path, demo_shards: Path, tmp_path: Path) -> None:
+    tree = _reference_tree(tmp_path)
+    try:
+        out = tmp_path / "reference-shards"
+        env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
+        done = subprocess.run([sys.executable, "-c", EXTRACT, str(small_demo), str(out)], cwd=tree, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+    finally:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], capture_output=True)
+    ours = sorted(p.name for p in demo_shards.glob("*.parquet"))
+    theirs = sorted(p.name for p in out.glob("*.parquet"))
+    assert ours == theirs and any(name.startswith("train-") for name in ours)
+    differ = [name for name in ours if (demo_shards / name).read_bytes() != (out / name).read_bytes()]
+    assert differ == [], f"these files differ from the output of {REFERENCE}: {differ}"
