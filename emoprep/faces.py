@@ -19,13 +19,12 @@ the paper's framing.  The detector stays MediaPipe's, whose boxes are not MTCNN'
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .quiet import silenced_stderr
+from .quiet import silenced_stderr, tensorflow_environment
 
 IOU_KEEP_TRACK = 0.3
 """Minimum overlap with the previous frame's face for a detection to count as the same person."""
@@ -174,10 +173,19 @@ def decode_image(data: bytes) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def _warm_up_face() -> np.ndarray:
+    """A ``MESH_INPUT`` square crop of a real face (scikit-image's public-domain astronaut photo)."""
+    import cv2
+    from skimage import data
+
+    face = np.ascontiguousarray(data.astronaut()[10:270, 110:370])
+    return cv2.resize(face, (MESH_INPUT, MESH_INPUT), interpolation=cv2.INTER_AREA)
+
+
 def _quiet_native_logs() -> None:
-    """MediaPipe imports TensorFlow-style loggers that print CUDA noise on a CPU machine."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("GLOG_minloglevel", "2")
+    """MediaPipe imports TensorFlow: give it the same environment phonet's TensorFlow gets, whichever
+    of the two the process loads first (:func:`emoprep.quiet.tensorflow_environment`)."""
+    tensorflow_environment()
 
 
 class FaceDetector:
@@ -197,10 +205,11 @@ class FaceDetector:
                 if full_range_fallback
                 else None
             )
-            blank = np.zeros((64, 64, 3), dtype=np.uint8)
+            # on a real face: MediaPipe logs more the first time a graph finds one
+            face = _warm_up_face()
             for model in (self._short, self._full):
                 if model is not None:
-                    model.process(blank)
+                    model.process(face)
         self.fallback_used = 0
 
     def describe(self) -> dict[str, Any]:
@@ -264,24 +273,32 @@ class FaceMesher:
         _quiet_native_logs()
         import mediapipe as mp
 
+        warm_up = _warm_up_face()
+
         def build(static: bool) -> Any:
             mesh = mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=static, max_num_faces=1, refine_landmarks=False, min_detection_confidence=0.3
             )
-            mesh.process(np.zeros((MESH_INPUT, MESH_INPUT, 3), dtype=np.uint8))
+            # Twice, on a real face: MediaPipe logs once per graph when it first meets a face and,
+            # tracking, when it first follows one; both must happen here, with stderr silenced.
+            for _ in range(2):
+                mesh.process(warm_up)
             return mesh
 
         with silenced_stderr():
             self._mesh = build(static=True)
             self._tracker = build(static=False) if tracking else None
-        self._tracker_used = tracking  # warmed up: its state is not the initial one
+            if self._tracker is not None:
+                self._tracker.reset()  # forget the warm-up face
+        self._tracker_used = False
         self.tracked_calls = 0
         """Calls answered by the tracker (for run statistics)."""
 
     def reset(self) -> None:
         """Forget the tracked face (a no-op when nothing was tracked since the last reset)."""
         if self._tracker is not None and self._tracker_used:
-            self._tracker.reset()
+            with silenced_stderr():  # restarting the graph logs its calculators' start-up again
+                self._tracker.reset()
             self._tracker_used = False
 
     def landmarks(self, rgb: np.ndarray, box: FaceBox, track: bool = False) -> np.ndarray | None:

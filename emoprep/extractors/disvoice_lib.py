@@ -22,7 +22,6 @@ import contextlib
 import importlib.util
 import io
 import logging
-import os
 import threading
 import warnings
 from functools import lru_cache
@@ -31,18 +30,12 @@ from types import ModuleType
 from typing import Any
 
 from ..errors import SetupError
+from ..quiet import tensorflow_environment
 
 
 def quiet_tensorflow() -> None:
-    """Environment for phonet's TensorFlow: Keras 2 API, no CUDA/oneDNN log noise.
-
-    Must run before TensorFlow is first imported in the process; ``setdefault`` leaves a user's own
-    choice alone.  ``TF_USE_LEGACY_KERAS=1`` is required: phonet is Keras-2 code
-    (``compile(sample_weight_mode=...)``) and fails under Keras 3.
-    """
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    """Environment for phonet's TensorFlow (see :func:`emoprep.quiet.tensorflow_environment`)."""
+    tensorflow_environment()
 
 
 @contextlib.contextmanager
