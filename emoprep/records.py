@@ -7,7 +7,8 @@ accident half-way through a run.  Everything a worker needs to process an uttera
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test", "none")
 """Split names used everywhere; ``none`` holds utterances outside the chosen split scheme."""
@@ -53,6 +54,31 @@ class Utterance:
     audio_channel: int | None = None
     video_region: str | None = None
     labels: Labels = field(default_factory=Labels)
+
+
+COLUMN_NAMES: dict[str, str] = {"category": "emotion_category"}
+"""Record fields whose output column has another name: the only one is the dataset's own category code.
+Every other field of :class:`Utterance` and :class:`Labels` that the published schema has is an
+output column of the same name; the rest (media paths, channel, region) are the plan's only."""
+
+
+def record_fields() -> tuple[str, ...]:
+    """The fields of :class:`Utterance`, its ``labels`` replaced by the fields of :class:`Labels`, in
+    declaration order: the columns of ``utterances.parquet``."""
+    out: list[str] = []
+    for f in fields(Utterance):
+        out += [g.name for g in fields(Labels)] if f.name == "labels" else [f.name]
+    return tuple(out)
+
+
+def record_values(u: Utterance) -> dict[str, Any]:
+    """``u`` flattened as :func:`record_fields`, tuples as lists and times as floats (Arrow-ready)."""
+    values: dict[str, Any] = {}
+    for name in record_fields():
+        value = getattr(u.labels if hasattr(u.labels, name) else u, name)
+        values[name] = list(value) if isinstance(value, tuple) else value
+    values["start_s"], values["end_s"] = float(u.start_s), float(u.end_s)
+    return values
 
 
 @dataclass(frozen=True)

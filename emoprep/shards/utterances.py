@@ -7,45 +7,37 @@ same counts) and a later run can be compared against it.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
 
-from ..records import Utterance
+from ..records import COLUMN_NAMES, Utterance, record_fields, record_values
+from ..schema import utterance_schema
 
-UTTERANCE_PLAN_SCHEMA = pa.schema(
-    [
-        ("utterance_id", pa.string()),
-        ("dataset", pa.string()),
-        ("video_id", pa.string()),
-        ("start_s", pa.float64()),
-        ("end_s", pa.float64()),
-        ("text", pa.string()),
-        ("speaker", pa.string()),
-        ("split", pa.string()),
-        ("video_path", pa.string()),
-        ("audio_path", pa.string()),
-        ("audio_channel", pa.int8()),
-        ("video_region", pa.string()),
-        ("emotions", pa.list_(pa.int8())),
-        ("emotion_intensity", pa.list_(pa.float32())),
-        ("sentiment", pa.float32()),
-        ("valence", pa.float32()),
-        ("arousal", pa.float32()),
-        ("dominance", pa.float32()),
-        ("category", pa.string()),
-    ]
-)
+PLAN_ONLY_TYPES: dict[str, pa.DataType] = {
+    "video_path": pa.string(),
+    "audio_path": pa.string(),
+    "audio_channel": pa.int8(),
+    "video_region": pa.string(),
+}
+"""Types of the record fields that are not output columns (where the media is, and which part of
+it); every other column takes its type from the published schema."""
+
+
+@lru_cache(maxsize=1)
+def plan_schema() -> pa.Schema:
+    """The schema of ``utterances.parquet``: one column per record field (:func:`record_fields`)."""
+    shard = utterance_schema()
+    columns = []
+    for name in record_fields():
+        typ = PLAN_ONLY_TYPES.get(name) or shard.field(COLUMN_NAMES.get(name, name)).type
+        columns.append(pa.field(name, typ))
+    return pa.schema(columns)
 
 
 def utterances_table(utterances: list[Utterance]) -> pa.Table:
-    rows = []
-    for u in utterances:
-        d = asdict(u)
-        d.update(d.pop("labels"))
-        rows.append(d)
-    return pa.Table.from_pylist(rows, schema=UTTERANCE_PLAN_SCHEMA)
+    return pa.Table.from_pylist([record_values(u) for u in utterances], schema=plan_schema())
 
 
 def write_utterances(utterances: list[Utterance], path: Path) -> None:

@@ -29,7 +29,7 @@ from ..config import ExtractConfig
 from ..errors import SchemaError, UtteranceError
 from ..extractors import Extractor, build_extractor, extractor_names
 from ..media.segment import MediaOptions, UtteranceMedia
-from ..records import Failure, ShardReport, ShardSpec, Utterance
+from ..records import COLUMN_NAMES, Failure, ShardReport, ShardSpec, Utterance, record_values
 from ..schema import SCHEMA_VERSION, utterance_schema, validate_table
 from ..version import __version__
 from .columns import rows_to_table
@@ -70,25 +70,11 @@ def probe_extractors(config: ExtractConfig) -> dict[str, Any]:
 
 
 def identity_row(u: Utterance) -> dict[str, Any]:
-    """The columns every row has, straight from the reader's record."""
-    lab = u.labels
-    return {
-        "utterance_id": u.utterance_id,
-        "dataset": u.dataset,
-        "video_id": u.video_id,
-        "speaker": u.speaker,
-        "split": u.split,
-        "start_s": float(u.start_s),
-        "end_s": float(u.end_s),
-        "text": u.text,
-        "emotions": list(lab.emotions) if lab.emotions is not None else None,
-        "emotion_intensity": list(lab.emotion_intensity) if lab.emotion_intensity is not None else None,
-        "sentiment": lab.sentiment,
-        "valence": lab.valence,
-        "arousal": lab.arousal,
-        "dominance": lab.dominance,
-        "emotion_category": lab.category,
-    }
+    """The columns every row has, straight from the reader's record: the record's fields that are
+    output columns (:data:`~emoprep.records.COLUMN_NAMES` renames the one that differs)."""
+    names = set(utterance_schema().names)
+    row = {COLUMN_NAMES.get(k, k): v for k, v in record_values(u).items()}
+    return {k: v for k, v in row.items() if k in names}
 
 
 def _failure(u: Utterance, stage: str, exc: BaseException) -> Failure:
