@@ -2,7 +2,7 @@
 
 The public entry points for readers of the output are :func:`emoprep.read_shards` (a split as one
 table), :func:`emoprep.iter_shards` (a split as record batches, for splits that do not fit in memory)
-and :func:`emoprep.read_manifest`; extraction is :func:`emoprep.pipeline.run_extract`.
+and :func:`emoprep.read_manifest`; extraction is :func:`emoprep.extraction.run_extract`.
 """
 
 from __future__ import annotations

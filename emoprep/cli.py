@@ -64,7 +64,7 @@ def extract(**kw) -> None:
 
     from emoprep.config import build_config
     from emoprep.errors import EmoprepError
-    from emoprep.pipeline import run_extract
+    from emoprep.extraction import run_extract
     from emoprep.reporting import console, print_summary, progress_bar
 
     overrides: dict = {"shard_size": kw["shard_size"]}

@@ -17,7 +17,7 @@ from rich.progress import (
 from rich.table import Table
 
 from .console import console
-from .pipeline import RunObserver, RunSummary
+from .extraction import RunObserver, RunSummary
 from .release_counts import describe_count_differences
 
 ISSUE_NOTES = {
@@ -45,7 +45,7 @@ class RichObserver(RunObserver):
 
 @contextmanager
 def progress_bar(disable: bool = False) -> Iterator[RunObserver]:
-    """The observer the CLI hands to :func:`~emoprep.pipeline.run_extract`."""
+    """The observer the CLI hands to :func:`~emoprep.extraction.run_extract`."""
     if disable:
         yield RunObserver()
         return

@@ -57,7 +57,7 @@ def small_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def demo_shards(small_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small demo extracted with every default modality (4-row shards), once per session."""
     from emoprep.config import build_config
-    from emoprep.pipeline import run_extract
+    from emoprep.extraction import run_extract
 
     out = tmp_path_factory.mktemp("demo-shards") / "shards"
     run_extract(build_config("demo", {"shard_size": 4}), small_demo, out, synchronous=True)

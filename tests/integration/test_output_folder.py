@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from cli import main
 from emoprep.config import build_config
 from emoprep.errors import SetupError
-from emoprep.pipeline import RunObserver, run_extract
+from emoprep.extraction import RunObserver, run_extract
 from emoprep.shards.lock import LOCK_NAME, OutputLocked
 from emoprep.shards.verify import verify_output
 

@@ -18,7 +18,7 @@ import pytest
 
 from emoprep.config import build_config
 from emoprep.errors import SetupError
-from emoprep.pipeline import run_extract
+from emoprep.extraction import run_extract
 from emoprep.schema import utterance_schema
 
 TEXT_ONLY = {"modalities": ["text"], "shard_size": 3}
@@ -145,7 +145,7 @@ def test_damaged_shard_and_leftover_temp_files_are_repaired(small_demo: Path, tm
 
 KILL_SCRIPT = """
 import sys, time
-import emoprep.pipeline as pipeline
+import emoprep.extraction as pipeline
 import emoprep.shards.worker as worker
 from emoprep.config import build_config
 original = worker.write_parts

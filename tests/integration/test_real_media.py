@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from emoprep.config import build_config
-from emoprep.pipeline import run_extract
+from emoprep.extraction import run_extract
 
 GRID = ("bbaf2n", "swwp2s", "lbax4n")
 

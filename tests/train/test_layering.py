@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-FORBIDDEN_IN_TRAINING = ("emoprep.extractors", "emoprep.media", "emoprep.datasets", "emoprep.pipeline",
+FORBIDDEN_IN_TRAINING = ("emoprep.extractors", "emoprep.media", "emoprep.datasets", "emoprep.extraction",
                          "emoprep.runtime", "emoprep.demo", "tensorflow", "mediapipe", "disvoice", "dask")
 
 
@@ -32,10 +32,10 @@ def test_training_imports_no_extraction_stack() -> None:
 
 def test_extraction_imports_no_trainer() -> None:
     modules = _modules_after(
-        "import cli, emoprep.pipeline, emoprep.shards.worker, emoprep.reporting, emoprep.folder_summary\n"
+        "import cli, emoprep.extraction, emoprep.shards.worker, emoprep.reporting, emoprep.folder_summary\n"
         "from emoprep.extractors import build_extractor"
     )
-    assert "emoprep.pipeline" in modules
+    assert "emoprep.extraction" in modules
     assert _hits(modules, ("emoprep.train",)) == []
 
 
@@ -46,5 +46,5 @@ def test_reading_commands_import_no_extraction_dag() -> None:
         "import emoprep, emoprep.cli, emoprep.folder_summary, emoprep.report, emoprep.report.shard_folder, emoprep.shards.verify"
     )
     assert "emoprep.report.shard_folder" in modules and "emoprep.version" in modules
-    assert _hits(modules, ("emoprep.pipeline", "emoprep.runtime", "dask", "torch", "tensorflow", "mediapipe",
+    assert _hits(modules, ("emoprep.extraction", "emoprep.runtime", "dask", "torch", "tensorflow", "mediapipe",
                            "emoprep.media", "emoprep.datasets")) == []

@@ -199,7 +199,7 @@ def test_real_csv_round_trips_into_the_shard(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
     from emoprep.config import build_config
-    from emoprep.pipeline import run_extract
+    from emoprep.extraction import run_extract
 
     header, rows = parse_by_hand(real_csv())
     ts = header.index("timestamp")

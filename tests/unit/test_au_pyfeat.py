@@ -359,7 +359,7 @@ def test_real_pyfeat_through_the_whole_pipeline(pyfeat_models: dict[str, Path], 
 
     from emoprep.config import build_config
     from emoprep.extractors.au import AU_NAMES
-    from emoprep.pipeline import run_extract
+    from emoprep.extraction import run_extract
 
     if importlib.util.find_spec("mediapipe") is None:
         pytest.skip("mediapipe is not installed beside py-feat here")

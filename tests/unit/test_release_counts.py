@@ -12,7 +12,7 @@ from rich.console import Console
 from emoprep import folder_summary as inspect_module
 from emoprep import reporting
 from emoprep.datasets.check import ExpectedCount
-from emoprep.pipeline import RunSummary
+from emoprep.extraction import RunSummary
 from emoprep.release_counts import count_differences, describe_count_differences
 from emoprep.testing.shards import build_shard_folder
 
