@@ -96,9 +96,6 @@ class ExtractConfig:
     logmel: LogmelConfig = field(default_factory=LogmelConfig)
     visual: VisualConfig = field(default_factory=VisualConfig)
 
-    def option(self, key: str, default: str | None = None) -> str | None:
-        return dict(self.dataset_options).get(key, default)
-
     def hashed_dict(self) -> dict[str, Any]:
         """The configuration as hashed: the GloVe path is replaced by its checksum."""
         d = dataclasses.asdict(self)
@@ -173,4 +170,17 @@ def build_config(dataset: str, overrides: dict[str, Any] | None = None, spec: Pa
         cfg = _replace_section(cfg, {k: v for k, v in layer.items() if v is not None})
     if cfg.shard_size < 1:
         raise SetupError("shard_size must be at least 1")
-    return cfg
+    return _with_reader_options(cfg)
+
+
+def _with_reader_options(cfg: ExtractConfig) -> ExtractConfig:
+    """The reader's option defaults under the given options, all validated now (before any work).
+
+    The defaults are declared once, in :mod:`emoprep.datasets.options`; recorded here, they make
+    the config (and its hash) name the effective options.
+    """
+    from .datasets.options import default_option_strings, validate_dataset_options
+
+    merged = default_option_strings(cfg.dataset) | dict(cfg.dataset_options)
+    validate_dataset_options(cfg.dataset, merged.items())
+    return dataclasses.replace(cfg, dataset_options=tuple(sorted(merged.items())))

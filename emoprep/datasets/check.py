@@ -21,21 +21,8 @@ from ..records import SPLITS, ReaderIssue
 from ..release_counts import count_differences, describe_count_differences
 from . import get_reader
 from .base import ReadResult
-
-LAYOUTS: dict[str, tuple[tuple[str, bool], ...]] = {
-    # (path relative to the root, required)
-    "mosei": (
-        ("Raw/Transcript/Segmented/Combined", True),
-        ("Raw/Videos/Full/Combined", False),
-        ("Raw/Audio/Full/WAV_16000", False),
-        ("Raw/Labels", False),
-    ),
-    "iemocap": tuple(
-        (f"Session{n}/dialog/{sub}", sub in ("EmoEvaluation",))
-        for n in range(1, 6)
-        for sub in ("EmoEvaluation", "transcriptions", "wav", "avi/DivX")
-    ),
-}
+from .layouts import IemocapLayout, MoseiLayout
+from .options import default_option_strings
 
 
 @dataclass
@@ -135,18 +122,19 @@ def _layout(dataset: str, root: Path | None, report: CheckReport) -> None:
     if not root.is_dir():
         report.layout_errors.append(f"{root}: not a folder")
         return
-    layout = LAYOUTS.get(dataset, ())
+    layout: tuple[tuple[str, bool], ...] = MoseiLayout.FOLDERS if dataset == "mosei" else ()
     if dataset == "iemocap":
-        present = {p.name for p in root.glob("Session[1-5]") if p.is_dir()}
+        present = {p.name for p in IemocapLayout(root).sessions()}
         if not present:
             report.layout_errors.append(
                 f"{root}: no Session1..Session5 folders (give the IEMOCAP_full_release folder)"
             )
             return
-        missing_sessions = sorted({f"Session{n}" for n in range(1, 6)} - present)
+        every = [IemocapLayout.session_name(n) for n in IemocapLayout.SESSIONS]
+        missing_sessions = sorted(set(every) - present)
         if missing_sessions:
             report.layout_notes.append(f"sessions not present: {', '.join(missing_sessions)}")
-        layout = tuple((p, req) for p, req in layout if p.split("/", 1)[0] in present)
+        layout = IemocapLayout.folders([s for s in every if s in present])
     for rel, required in layout:
         if not (root / rel).is_dir():
             (report.layout_errors if required else report.layout_notes).append(f"missing folder {rel}/")
@@ -154,7 +142,8 @@ def _layout(dataset: str, root: Path | None, report: CheckReport) -> None:
 
 def _expected_value(value: Any, config: ExtractConfig) -> int | None:
     """An ``expected:`` entry: a number, or ``{"opt=value[,opt2=value2]": n, ..., default: n}``
-    (the first entry whose conditions all hold for the run's dataset options)."""
+    (the first entry whose conditions all hold for the run's dataset options, defaults included)."""
+    options = default_option_strings(config.dataset) | dict(config.dataset_options)
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -163,7 +152,7 @@ def _expected_value(value: Any, config: ExtractConfig) -> int | None:
         for key, n in value.items():
             conditions = [c.partition("=") for c in str(key).split(",")]
             if all(sep for _, sep, _ in conditions) and all(
-                config.option(opt.strip()) == want.strip() for opt, _, want in conditions
+                options.get(opt.strip()) == want.strip() for opt, _, want in conditions
             ):
                 return int(n)
         return int(value["default"]) if "default" in value else None

@@ -4,9 +4,10 @@ The corpus is built on first use into the cache (``emoprep.cache.cache_dir() / "
 per size) or into ``--root`` when given, and is then read exactly like a raw MOSEI download, with
 the demo's own video-disjoint split file (``splits.json`` in the tree).
 
-Option ``videos`` (default 12, at least 6): how many videos (4 clips each) the corpus has; 60 gives
-a corpus big enough to train on.  It sizes a tree being built; an existing ``--root`` tree is read
-as it is (its ``DEMO.json`` says its size).  Every other option goes to the MOSEI reader.
+Options: :class:`emoprep.datasets.options.DemoOptions`.  ``videos`` sizes a tree being built; an
+existing ``--root`` tree is read as it is (its ``DEMO.json`` says its size).  Every other option
+goes to the MOSEI reader, with the demo's defaults ``labels=mturk`` (the tree has no ``.csd``) and
+``splits=`` the tree's own ``splits.json``.
 """
 
 from __future__ import annotations
@@ -17,13 +18,11 @@ from pathlib import Path
 from ..cache import cache_dir
 from ..config import ExtractConfig
 from ..demo.corpus import DEMO_VERSION, build_demo
-from ..errors import SetupError
 from .base import ReadResult
 from .mosei import MoseiReader
+from .options import DemoOptions, parse_options
 
-DEFAULT_VIDEOS = 12
-MIN_VIDEOS = 6
-"""The fewest videos that still give every split a video of its own (4/1/1)."""
+DEFAULT_VIDEOS: int = DemoOptions.videos  # the dataclass default (a class attribute)
 
 
 def demo_root(root: Path | None = None, n_videos: int = DEFAULT_VIDEOS) -> Path:
@@ -35,27 +34,14 @@ def demo_root(root: Path | None = None, n_videos: int = DEFAULT_VIDEOS) -> Path:
     return root
 
 
-def parse_videos(value: str | None) -> int:
-    """The ``videos`` option as a number of videos, or a SetupError that says what is allowed."""
-    if value is None:
-        return DEFAULT_VIDEOS
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n < MIN_VIDEOS:
-        raise SetupError(
-            f"option videos={value!r}: use a whole number of videos, at least {MIN_VIDEOS} (default {DEFAULT_VIDEOS})"
-        )
-    return n
-
-
 class DemoReader:
     name = "demo"
 
     def read(self, root: Path | None, config: ExtractConfig) -> ReadResult:
+        demo_options = parse_options(DemoOptions, config.dataset_options)  # fails before building
         options = dict(config.dataset_options)
-        tree = demo_root(root, parse_videos(options.pop("videos", None)))
+        options.pop("videos", None)
+        tree = demo_root(root, demo_options.videos)
         options.setdefault("splits", str(tree / "splits.json"))
         options.setdefault("labels", "mturk")
         mosei_config = dataclasses.replace(config, dataset_options=tuple(sorted(options.items())))

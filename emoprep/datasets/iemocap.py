@@ -1,11 +1,6 @@
 """IEMOCAP (``IEMOCAP_full_release``): one utterance per turn of the EmoEvaluation files.
 
-Layout of the raw release::
-
-    Session<N>/dialog/EmoEvaluation/<dialog>.txt     labels: category + mean V/A/D per turn
-    Session<N>/dialog/transcriptions/<dialog>.txt    text (CRLF): "<turn> [start-end]: text"
-    Session<N>/dialog/wav/<dialog>.wav               stereo, one actor per channel
-    Session<N>/dialog/avi/DivX/<dialog>.avi          both actors side by side
+The layout of the raw release is declared in :class:`emoprep.datasets.layouts.IemocapLayout`.
 
 Why the *dialog* media and not ``sentences/wav/<dialog>/<turn>.wav``: audio and video then share
 one time base (the EmoEvaluation times), so one (start, end) serves both modalities.  The speaker
@@ -14,22 +9,15 @@ the dialog name (``Ses01F_...`` -> F) is ``audio_channel=0`` and ``video_region=
 actor channel 1 / ``"right"``.  Speaker ids are session + gender (``Ses01F``): IEMOCAP has exactly
 one actor of each gender per session.
 
-Options (``dataset_options``):
-
-``classes``  ``6`` (default: ang, exc, fru, hap, neu, sad, the MESM paper's set) or ``4``
-             (ang, hap + exc merged, neu, sad).  Turns with other codes (dis, fea, oth, sur, xxx)
-             are skipped and counted (``counts["outside_classes"]``, and per code).
-``split``    ``random`` (default): seeded random utterance split with the paper's proportions
-             (5162 / 737 / 1481 of 7380, reproduced exactly at full size, but not the paper's
-             turns); ``mesm``: the paper's own turn lists (5162 / 737 / 1481, shipped in
-             ``pipelines/splits/IEMOCAP_split/``; a turn not listed is in split ``none``);
-             ``session:N``: leave-one-session-out, session N is test and the *next* session
-             (N mod 5 + 1) is valid, the other three train (speaker-independent: no actor of valid
-             or test is in train); ``session:N:M`` picks valid session M; ``none``; or a split file
-             or folder of ``<split>_split.txt`` lists (see :mod:`emoprep.datasets.splitfiles`, ids
-             are turn names or dialog names).  Ids of a list that match no turn read are counted
-             (``listed_ids_not_found``).
-``seed``     seed of the random split (default 0).
+Options: :class:`emoprep.datasets.options.IemocapOptions` (types, defaults, one docstring each).
+Turns with codes outside the class set (dis, fea, oth, sur, xxx) are skipped and counted
+(``counts["outside_classes"]``, and per code).  ``split=random`` reproduces the paper's proportions
+exactly at full size (5162 / 737 / 1481 of 7380), not its turns; ``mesm`` reads the paper's own
+turn lists (``pipelines/splits/IEMOCAP_split/``; a turn not listed is in split ``none``);
+``session:N`` makes session N test and the *next* session (N mod 5 + 1) valid, the other three
+train (speaker-independent: no actor of valid or test is in train).  Ids of a split list are turn
+names or dialog names (see :mod:`emoprep.datasets.splitfiles`); those that match no turn read are
+counted (``listed_ids_not_found``).
 """
 
 from __future__ import annotations
@@ -43,14 +31,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..config import ExtractConfig
-from ..errors import DatasetError, SetupError
+from ..errors import DatasetError
 from ..records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
+from .layouts import IemocapLayout
+from .options import IemocapOptions, parse_options, parse_split_value
 from .splitfiles import SplitMap, load_packaged_split, load_split_file
 
-CLASS_SETS: dict[str, dict[str, str]] = {
+CLASS_SETS: dict[int, dict[str, str]] = {
     # option value -> {IEMOCAP code: label name}; label order = order of first appearance
-    "6": {
+    6: {
         "ang": "anger",
         "exc": "excited",
         "fru": "frustrated",
@@ -58,7 +48,7 @@ CLASS_SETS: dict[str, dict[str, str]] = {
         "neu": "neutral",
         "sad": "sad",
     },
-    "4": {"ang": "anger", "hap": "happy", "exc": "happy", "neu": "neutral", "sad": "sad"},
+    4: {"ang": "anger", "hap": "happy", "exc": "happy", "neu": "neutral", "sad": "sad"},
 }
 PAPER_SPLIT = (5162, 737, 1481)
 """MESM's random utterance split of the 7380 six-class turns (train, valid, test)."""
@@ -72,7 +62,7 @@ _SUMMARY = re.compile(
 _TIMES = re.compile(r"\[\s*([-\d.]+)\s*-\s*([-\d.]+)\s*$")
 
 
-def label_names(classes: str) -> tuple[str, ...]:
+def label_names(classes: int) -> tuple[str, ...]:
     return tuple(dict.fromkeys(CLASS_SETS[classes].values()))
 
 
@@ -152,25 +142,6 @@ def parse_transcription(path: Path) -> tuple[dict[str, str], int, list[ReaderIss
     return texts, skipped, issues
 
 
-def parse_split_option(value: str) -> tuple[str, int | None, int | None]:
-    """``random`` | ``mesm`` | ``none`` | ``session:N`` | ``session:N:M`` | anything else = a split
-    file or folder."""
-    v = value.strip()
-    if v.lower() in ("random", "mesm", "none"):
-        return v.lower(), None, None
-    if v.lower().startswith("session:"):
-        parts = v.split(":")
-        try:
-            test = int(parts[1])
-            valid = int(parts[2]) if len(parts) > 2 else test % 5 + 1
-        except (ValueError, IndexError):
-            raise SetupError(f"split={value!r}: use session:N or session:N:M with N, M in 1..5") from None
-        if not (1 <= test <= 5 and 1 <= valid <= 5) or test == valid or len(parts) > 3:
-            raise SetupError(f"split={value!r}: N and M must be different sessions in 1..5")
-        return "session", test, valid
-    return "file", None, None
-
-
 def random_split(ids: list[str], seed: int) -> dict[str, str]:
     """Seeded shuffle of the sorted ids, cut in the paper's proportions (exact at 7380)."""
     n = len(ids)
@@ -190,19 +161,13 @@ class IemocapReader:
     name = "iemocap"
 
     def read(self, root: Path, config: ExtractConfig) -> ReadResult:
-        root = Path(root).expanduser().resolve()
-        classes = (config.option("classes") or "6").strip()
-        if classes not in CLASS_SETS:
-            raise SetupError(f"classes={classes!r}: use 6 or 4")
-        class_map = CLASS_SETS[classes]
-        names = label_names(classes)
-        parse_split_option(config.option("split") or "random")  # fail before reading anything
-        try:
-            seed = int(config.option("seed") or 0)
-        except ValueError:
-            raise SetupError(f"seed={config.option('seed')!r}: use an integer") from None
+        options = parse_options(IemocapOptions, config.dataset_options)  # fails before reading anything
+        layout = IemocapLayout(Path(root).expanduser().resolve())
+        root = layout.root
+        class_map = CLASS_SETS[options.classes]
+        names = label_names(options.classes)
 
-        sessions = sorted(p for p in root.glob("Session[1-5]") if p.is_dir())
+        sessions = layout.sessions()
         if not sessions:
             raise DatasetError(f"{root}: no Session1..Session5 folders; is this IEMOCAP_full_release?")
 
@@ -210,17 +175,14 @@ class IemocapReader:
         counts: Counter[str] = Counter()
         utterances: list[Utterance] = []
         for session in sessions:
-            sess_no = int(session.name[-1])
-            emo_dir = session / "dialog/EmoEvaluation"
-            if not emo_dir.is_dir():
-                issues.append(ReaderIssue("malformed", "no dialog/EmoEvaluation folder", str(session)))
+            sess_no = IemocapLayout.session_number(session)
+            if not IemocapLayout.emo_evaluation_dir(session).is_dir():
+                issues.append(ReaderIssue("malformed", f"no {IemocapLayout.EMO_EVALUATION} folder", str(session)))
                 continue
-            for emo in sorted(emo_dir.glob("*.txt")):
-                if emo.name.startswith("."):
-                    continue  # macOS resource forks (._Ses01F_impro01.txt) ship in some copies
+            for emo in IemocapLayout.emo_evaluations(session):
                 utterances.extend(self._dialog(session, sess_no, emo, class_map, names, counts, issues))
 
-        split_of, split_map = self._splits(root, utterances, config, seed)
+        split_of, split_map = self._splits(root, utterances, options)
         utterances = [replace(u, split=split_of(u)) for u in utterances]
         counts["utterances"] = len(utterances)
         for u in utterances:
@@ -245,7 +207,7 @@ class IemocapReader:
         turns, emo_issues = parse_emo_evaluation(emo)
         issues.extend(emo_issues)
         counts["malformed"] += len(emo_issues)
-        tpath = session / "dialog/transcriptions" / f"{dialog}.txt"
+        tpath = IemocapLayout.transcription(session, dialog)
         texts: dict[str, str] = {}
         if tpath.is_file():
             texts, skipped, t_issues = parse_transcription(tpath)
@@ -309,8 +271,8 @@ class IemocapReader:
     @staticmethod
     def _dialog_media(session: Path, dialog: str, issues: list[ReaderIssue]) -> tuple[Path | None, Path | None]:
         """The dialog's side-by-side avi and stereo wav, each None (and reported) when missing."""
-        video = session / "dialog/avi/DivX" / f"{dialog}.avi"
-        audio = session / "dialog/wav" / f"{dialog}.wav"
+        video = IemocapLayout.dialog_avi(session, dialog)
+        audio = IemocapLayout.dialog_wav(session, dialog)
         if not video.is_file():
             issues.append(ReaderIssue("missing_media", f"no video {video.name}: visual features will be missing", str(video)))
         if not audio.is_file():
@@ -321,16 +283,16 @@ class IemocapReader:
 
     @staticmethod
     def _splits(
-        root: Path, utterances: list[Utterance], config: ExtractConfig, seed: int
+        root: Path, utterances: list[Utterance], options: IemocapOptions
     ) -> tuple[Callable[[Utterance], str], SplitMap | None]:
         """The split function of the ``split`` option (parsed and validated up front), and the
         id map it reads when the split comes from a list (for ``listed_ids_not_found``)."""
-        value = config.option("split") or "random"
-        kind, test, valid = parse_split_option(value)
+        value = options.split
+        kind, test, valid = parse_split_value(value)
         if kind == "none":
             return (lambda u: "none"), None
         if kind == "random":
-            table = random_split([u.utterance_id for u in utterances], seed)
+            table = random_split([u.utterance_id for u in utterances], options.seed)
             return (lambda u: table[u.utterance_id]), None
         if kind == "session":
 

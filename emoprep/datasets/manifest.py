@@ -18,8 +18,9 @@ different recordings that share a file name (``0.mp4``, ``1.mp4`` in every folde
 id; files that differ only in extension keep it.  Explicit ids are kept as given, but one id may
 not name two different files.
 
-Option ``label_names=a,b,c`` fixes the emotion order (and rejects other names); without it the
-order is the sorted set of names found in the file.
+Options: :class:`emoprep.datasets.options.ManifestOptions`; ``label_names=a,b,c`` fixes the
+emotion order (and rejects other names); without it the order is the sorted set of names found in
+the file.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ..errors import DatasetError
 from ..media.probe import media_end_s
 from ..records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
+from .options import ManifestOptions, parse_options
 from .splitfiles import _ALIASES as SPLIT_ALIASES
 
 REQUIRED = ("utterance_id", "start", "end")
@@ -191,6 +193,7 @@ class ManifestReader:
     name = "manifest"
 
     def read(self, root: Path, config: ExtractConfig) -> ReadResult:
+        options = parse_options(ManifestOptions, config.dataset_options)  # fails before the file is read
         path = Path(root).expanduser().resolve()
         if not path.is_file():
             raise DatasetError(
@@ -204,8 +207,7 @@ class ManifestReader:
                     f"{path}:1: header lacks {missing or []}{' and a video or audio column' if not any(m in rows[0][1] for m in MEDIA) else ''}; "
                     f"required: {', '.join(REQUIRED)} and video and/or audio (see docs/manifest.md)"
                 )
-        fixed = config.option("label_names")
-        label_names = tuple(n.strip() for n in fixed.split(",") if n.strip()) if fixed else None
+        label_names = options.label_name_tuple
         found: set[str] = set()
         parsed: list[tuple[str, dict[str, Any]]] = []
         seen: dict[str, str] = {}

@@ -1,35 +1,16 @@
 """CMU-MOSEI from its raw release tree (``Raw/...``), one utterance per transcript segment.
 
-Layout of the raw release::
-
-    Raw/Videos/Full/Combined/<vid>.mp4
-    Raw/Audio/Full/WAV_16000/<vid>.wav            optional; may be stereo -> channel 0
-    Raw/Transcript/Segmented/Combined/<vid>.txt   <vid>___<clip>___<start>___<end>___<text>
-    Raw/Labels/*.csv                              Mechanical Turk batches, one row per annotator
-    CMU_MOSEI_Labels.csd                          optional CMU SDK labels (HDF5)
+The layout of the raw release is declared in :class:`emoprep.datasets.layouts.MoseiLayout`.
 
 The transcripts define the segments (times, text, clip ids); labels are attached to them, and
 segments without labels are skipped (and counted) unless ``keep_unlabelled=true``.
 
-Options (``dataset_options``):
-
-``labels``           ``auto`` (default): the SDK ``.csd`` when one is found (it is the published,
-                     curated label set every benchmark uses), else the MTurk CSVs; or force
-                     ``sdk`` / ``mturk``.
-``labels_file``      path of the ``.csd``; default: ``CMU_MOSEI_Labels.csd`` in the root, ``Labels/``
-                     or ``Raw/Labels/``.
-``label_tolerance``  seconds (default 0.05): how far a ``.csd`` interval may be from a transcript
-                     segment's (start, end) and still be its label.
-``keep_unlabelled``  ``false`` (default) / ``true``: keep segments without labels (labels all None).
-``splits``           ``standard`` (default: CMU SDK standard folds, shipped in
-                     ``pipelines/splits/mosei_std_folds.json``), ``mesm`` (the MESM paper's exact
-                     utterance lists, 14,524 / 1,765 / 4,188, shipped in
-                     ``pipelines/splits/MOSEI_split/``; every other segment is in split ``none``),
-                     ``none`` (everything in split ``none``), a file (JSON ``{"train": [...],
-                     "valid": [...], "test": [...]}`` or ``id,split`` lines; ids are video ids or
-                     utterance ids) or a folder of ``train_split.txt`` / ``valid_split.txt`` /
-                     ``test_split.txt`` id lists.  A relative path is looked up under the dataset
-                     root first, then the current folder.
+Options: :class:`emoprep.datasets.options.MoseiOptions` (types, defaults, one docstring each).
+``labels=auto`` prefers the SDK ``.csd`` because it is the published, curated label set every
+benchmark uses.  ``splits``: ``standard`` is shipped in ``pipelines/splits/mosei_std_folds.json``,
+``mesm`` in ``pipelines/splits/MOSEI_split/`` (every other segment is in split ``none``); ids in a
+split file are video ids or utterance ids; a relative path is looked up under the dataset root
+first, then the current folder.
 
 Ids in a split list that match no segment read are counted (``listed_ids_not_found``): with
 ``mesm`` that is how many of the paper's utterances this copy of the corpus lacks.
@@ -46,33 +27,14 @@ from ..config import ExtractConfig
 from ..errors import DatasetError, SetupError
 from ..records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
+from .layouts import MoseiLayout
 from .mosei_labels import LABEL_NAMES, clip_key, match_intervals, read_mturk, read_sdk
+from .options import MoseiOptions, parse_options
 from .splitfiles import SplitMap, load_packaged_split, load_split_file
 
-VIDEO_DIR = Path("Raw/Videos/Full/Combined")
-AUDIO_DIR = Path("Raw/Audio/Full/WAV_16000")
-TRANSCRIPT_DIR = Path("Raw/Transcript/Segmented/Combined")
-LABEL_DIR = Path("Raw/Labels")
-SDK_LABEL_CANDIDATES: tuple[Path, ...] = (
-    Path("CMU_MOSEI_Labels.csd"),
-    Path("Labels/CMU_MOSEI_Labels.csd"),
-    Path("Raw/Labels/CMU_MOSEI_Labels.csd"),
-)
 STANDARD_FOLDS_FILE = "mosei_std_folds.json"
 MESM_SPLIT_FOLDER = "MOSEI_split"
 """The MESM authors' ``<video_id>_<clip>`` lists (``data split/MOSEI_split/`` of their repository)."""
-
-
-def option_bool(value: str | None, default: bool, name: str) -> bool:
-    """``true/false/1/0/yes/no`` option values (they arrive as strings from YAML or the CLI)."""
-    if value is None:
-        return default
-    v = value.strip().lower()
-    if v in ("1", "true", "yes", "on"):
-        return True
-    if v in ("0", "false", "no", "off"):
-        return False
-    raise SetupError(f"option {name}={value!r}: use true or false")
 
 
 @dataclass(frozen=True)
@@ -98,16 +60,17 @@ def parse_transcript(path: Path, video_id: str) -> tuple[list[Segment], list[Rea
     segments: list[Segment] = []
     issues: list[ReaderIssue] = []
     text = path.read_bytes().decode("utf-8-sig", errors="replace")
-    prefix = f"{video_id}___"
+    sep = MoseiLayout.FIELD_SEP
+    prefix = f"{video_id}{sep}"
     for lineno, raw in enumerate(text.split("\n"), start=1):
         line = raw.rstrip("\r")
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
         if line.startswith(prefix):
-            vid, rest = video_id, line[len(prefix) :].split("___", 3)
+            vid, rest = video_id, line[len(prefix) :].split(sep, 3)
         else:
-            parts = line.split("___", 4)
+            parts = line.split(sep, 4)
             vid, rest = parts[0].strip(), parts[1:]
         if len(rest) < 4:
             issues.append(
@@ -134,23 +97,21 @@ def parse_transcript(path: Path, video_id: str) -> tuple[list[Segment], list[Rea
     return segments, issues
 
 
-def find_sdk_labels(root: Path, config: ExtractConfig) -> Path | None:
-    explicit = config.option("labels_file")
+def find_sdk_labels(layout: MoseiLayout, explicit: str | None) -> Path | None:
+    """The ``.csd`` to read: ``labels_file`` (relative to the root when it exists there), else the
+    first of the layout's candidates that exists, else None."""
+    root = layout.root
     if explicit:
         path = Path(explicit).expanduser()
         path = path if path.is_absolute() else (root / path if (root / path).exists() else path)
         if not path.is_file():
             raise SetupError(f"labels_file {explicit!r} not found (looked at {path})")
         return path
-    for cand in SDK_LABEL_CANDIDATES:
-        if (root / cand).is_file():
-            return root / cand
-    return None
+    return next((p for p in layout.sdk_label_candidates() if p.is_file()), None)
 
 
-def load_splits(root: Path, config: ExtractConfig) -> SplitMap:
+def load_splits(root: Path, value: str) -> SplitMap:
     """The ``splits`` option as a map: a named scheme, a file, or a folder of id lists."""
-    value = (config.option("splits") or "standard").strip()
     if value == "standard":
         return load_packaged_split(STANDARD_FOLDS_FILE)
     if value == "mesm":
@@ -164,7 +125,7 @@ def load_splits(root: Path, config: ExtractConfig) -> SplitMap:
 class _Run:
     """The state of one ``read``: options, label source, media index, and what was found."""
 
-    root: Path
+    layout: MoseiLayout
     keep_unlabelled: bool
     tolerance: float
     splits: SplitMap
@@ -188,28 +149,25 @@ class MoseiReader:
     label_names = LABEL_NAMES
 
     def read(self, root: Path, config: ExtractConfig) -> ReadResult:
-        root = Path(root).expanduser().resolve()
-        tdir = root / TRANSCRIPT_DIR
-        if not tdir.is_dir():
+        options = parse_options(MoseiOptions, config.dataset_options)  # fails before any file is read
+        layout = MoseiLayout(Path(root).expanduser().resolve())
+        if not layout.transcript_dir.is_dir():
             raise DatasetError(
-                f"{root}: no {TRANSCRIPT_DIR.as_posix()}/ folder; is this the raw CMU-MOSEI tree (the folder holding Raw/)?"
+                f"{layout.root}: no {MoseiLayout.TRANSCRIPT_DIR}/ folder; "
+                "is this the raw CMU-MOSEI tree (the folder holding Raw/)?"
             )
-        try:
-            tolerance = float(config.option("label_tolerance") or 0.05)
-        except ValueError:
-            raise SetupError(f"label_tolerance={config.option('label_tolerance')!r}: use seconds, e.g. 0.05") from None
         run = _Run(
-            root=root,
-            keep_unlabelled=option_bool(config.option("keep_unlabelled"), False, "keep_unlabelled"),
-            tolerance=tolerance,
-            splits=load_splits(root, config),
+            layout=layout,
+            keep_unlabelled=options.keep_unlabelled,
+            tolerance=options.label_tolerance,
+            splits=load_splits(layout.root, options.splits),
         )
-        self._load_labels(run, config)
-        run.videos = {p.stem for p in (root / VIDEO_DIR).glob("*.mp4")} if (root / VIDEO_DIR).is_dir() else set()
-        run.audios = {p.stem for p in (root / AUDIO_DIR).glob("*.wav")} if (root / AUDIO_DIR).is_dir() else set()
+        self._load_labels(run, options)
+        run.videos = layout.video_ids_with_video()
+        run.audios = layout.video_ids_with_audio()
 
         utterances: list[Utterance] = []
-        transcripts = sorted(tdir.glob("*.txt"))
+        transcripts = layout.transcripts()
         for tpath in transcripts:
             utterances += self._read_video(run, tpath)
 
@@ -224,27 +182,25 @@ class MoseiReader:
         return ReadResult(utterances=utterances, label_names=LABEL_NAMES, issues=run.issues, counts=dict(run.counts))
 
     @staticmethod
-    def _load_labels(run: _Run, config: ExtractConfig) -> None:
+    def _load_labels(run: _Run, options: MoseiOptions) -> None:
         """Pick the label source (``labels`` option) and read it."""
-        label_mode = (config.option("labels") or "auto").strip().lower()
-        if label_mode not in ("auto", "sdk", "mturk"):
-            raise SetupError(f"option labels={label_mode!r}: use auto, sdk or mturk")
-        sdk_path = find_sdk_labels(run.root, config) if label_mode in ("auto", "sdk") else None
+        label_mode = options.labels
+        sdk_path = find_sdk_labels(run.layout, options.labels_file) if label_mode in ("auto", "sdk") else None
         if label_mode == "sdk" and sdk_path is None:
             raise SetupError(
-                f"labels=sdk but no CMU_MOSEI_Labels.csd in {run.root} (or Labels/, Raw/Labels/); pass labels_file=PATH"
+                f"labels=sdk but none of {', '.join(MoseiLayout.SDK_LABEL_CANDIDATES)} in {run.layout.root}; "
+                "pass labels_file=PATH"
             )
         if sdk_path is not None:
             run.use_sdk = True
             run.sdk = read_sdk(sdk_path)
             run.counts["label_source_sdk"] = 1
             return
-        label_dir = run.root / LABEL_DIR
-        csvs = sorted(label_dir.glob("*.csv")) if label_dir.is_dir() else []
+        csvs = run.layout.label_csvs()
         if not csvs and not run.keep_unlabelled:
             raise DatasetError(
-                f"{run.root}: no labels: neither {LABEL_DIR.as_posix()}/*.csv (MTurk batches) nor a "
-                "CMU_MOSEI_Labels.csd; pass labels_file=PATH or keep_unlabelled=true"
+                f"{run.layout.root}: no labels: neither {MoseiLayout.LABEL_DIR}/{MoseiLayout.LABEL_CSV_GLOB} "
+                f"(MTurk batches) nor a {MoseiLayout.SDK_LABEL_NAME}; pass labels_file=PATH or keep_unlabelled=true"
             )
         run.mturk, label_issues, rows = read_mturk(csvs)
         run.issues.extend(label_issues)
@@ -261,8 +217,8 @@ class MoseiReader:
         run.counts["segments"] += len(segments)
         labels = self._labels_for(vid, segments, run.mturk, run.sdk, run.use_sdk, run.tolerance, run.counts, run.issues)
         has_video, has_audio = vid in run.videos, vid in run.audios
-        video_path = str(run.root / VIDEO_DIR / f"{vid}.mp4") if has_video else None
-        audio_path = str(run.root / AUDIO_DIR / f"{vid}.wav") if has_audio else None
+        video_path = str(run.layout.video(vid)) if has_video else None
+        audio_path = str(run.layout.audio(vid)) if has_audio else None
         if not has_video and not has_audio and segments:
             run.issues.append(
                 ReaderIssue("missing_media", f"no {vid}.mp4 nor {vid}.wav: its segments are skipped", str(tpath))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets.layouts import MoseiLayout
 from ..media.encode import write_video, write_wav
 from .faces import render_frame
 from .speech import Speaker, Voice
@@ -145,13 +146,8 @@ def build_demo(root: Path, n_videos: int = 12, clips_per_video: int = 4, seed: i
     speaker = Speaker()
     tmp = Path(tempfile.mkdtemp(prefix=".demo-building-", dir=root.parent))
     try:
-        dirs = {
-            "video": tmp / "Raw/Videos/Full/Combined",
-            "audio": tmp / "Raw/Audio/Full/WAV_16000",
-            "text": tmp / "Raw/Transcript/Segmented/Combined",
-            "labels": tmp / "Raw/Labels",
-        }
-        for d in dirs.values():
+        layout = MoseiLayout(tmp)
+        for d in (layout.video_dir, layout.audio_dir, layout.transcript_dir, layout.label_dir):
             d.mkdir(parents=True)
         clips: list[Clip] = []
         for v, (vid, items) in enumerate(_script(rng, n_videos, clips_per_video).items()):
@@ -169,11 +165,15 @@ def build_demo(root: Path, n_videos: int = 12, clips_per_video: int = 4, seed: i
                 pieces += [speech, np.zeros(int(0.5 * AUDIO_RATE), dtype=np.float32)]
                 t = end + 0.5
             audio = np.concatenate(pieces)
-            write_wav(dirs["audio"] / f"{vid}.wav", audio, AUDIO_RATE)
-            _write_video(dirs["video"] / f"{vid}.mp4", audio, segments)
-            lines = [f"{c.video_id}___{c.clip_id}___{c.start_s}___{c.end_s}___{c.text}" for c in clips if c.video_id == vid]
-            (dirs["text"] / f"{vid}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        _write_labels(dirs["labels"] / "demo_batch_results.csv", clips, rng)
+            write_wav(layout.audio(vid), audio, AUDIO_RATE)
+            _write_video(layout.video(vid), audio, segments)
+            lines = [
+                MoseiLayout.transcript_line(c.video_id, c.clip_id, f"{c.start_s}", f"{c.end_s}", c.text)
+                for c in clips
+                if c.video_id == vid
+            ]
+            layout.transcript(vid).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        _write_labels(layout.label_dir / "demo_batch_results.csv", clips, rng)
         videos = sorted({c.video_id for c in clips}, key=[c.video_id for c in clips].index)
         n_held = max(1, n_videos // 6)  # video-disjoint, like MOSEI's folds: 8/2/2 of 12 videos (40/10/10 of 60)
         splits = {

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..datasets.layouts import IemocapLayout
 from .media import write_tone_video, write_tone_wav
 
 
@@ -112,7 +113,7 @@ def build_iemocap_tree(
             dialogs.append(t.dialog)
     for dialog in dialogs:
         dturns = [t for t in turns if t.dialog == dialog]
-        sess = root / f"Session{dturns[0].session}"
+        sess = IemocapLayout(root).session(dturns[0].session)
         nl = "\n" if dialog in lf_only else "\r\n"
         emo = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
         for t in dturns:
@@ -121,7 +122,7 @@ def build_iemocap_tree(
             )
             emo.extend(_ANNOTATOR_LINES)
             emo.append("")
-        emo_dir = sess / "dialog/EmoEvaluation"
+        emo_dir = IemocapLayout.emo_evaluation_dir(sess)
         (emo_dir / "Categorical").mkdir(parents=True, exist_ok=True)
         (emo_dir / f"{dialog}.txt").write_bytes(nl.join(emo).encode("utf-8") + nl.encode())
         (emo_dir / "Categorical" / f"{dialog}_e2_cat.txt").write_bytes(
@@ -140,12 +141,12 @@ def build_iemocap_tree(
             f"{gender} [021.5000-022.0000]: [BREATHING]",
         ]
         lines += list(extra.get(dialog, ()))
-        tdir = sess / "dialog/transcriptions"
-        tdir.mkdir(parents=True, exist_ok=True)
-        (tdir / f"{dialog}.txt").write_bytes(nl.join(lines).encode("utf-8") + nl.encode())
+        tpath = IemocapLayout.transcription(sess, dialog)
+        tpath.parent.mkdir(parents=True, exist_ok=True)
+        tpath.write_bytes(nl.join(lines).encode("utf-8") + nl.encode())
         seconds = max(t.end for t in dturns) + 0.5
-        avi = sess / "dialog/avi/DivX" / f"{dialog}.avi"
-        wav = sess / "dialog/wav" / f"{dialog}.wav"
+        avi = IemocapLayout.dialog_avi(sess, dialog)
+        wav = IemocapLayout.dialog_wav(sess, dialog)
         if dialog not in no_video:
             if media:
                 write_tone_video(avi, seconds, size=(96, 48), halves=True, freqs=(300.0, 600.0))
@@ -160,5 +161,5 @@ def build_iemocap_tree(
                 wav.write_bytes(b"")
         if media:
             for t in dturns:
-                write_tone_wav(sess / "sentences/wav" / dialog / f"{t.turn}.wav", t.end - t.start, (300.0,))
+                write_tone_wav(IemocapLayout.sentence_wav(sess, dialog, t.turn), t.end - t.start, (300.0,))
     return IemocapTree(root=root, turns=turns, dialogs=dialogs)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets.layouts import MoseiLayout
 from .media import write_tone_video, write_tone_wav
 
 MOSEI_EMOTIONS: tuple[str, ...] = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
@@ -42,7 +43,7 @@ class MoseiSegment:
     def line(self) -> str:
         s = self.start_text if self.start_text is not None else repr(float(self.start))
         e = self.end_text if self.end_text is not None else repr(float(self.end))
-        return f"{self.video_id}___{self.clip}___{s}___{e}___{self.text}"
+        return MoseiLayout.transcript_line(self.video_id, self.clip, s, e, self.text)
 
 
 def _votes(*rows: Mapping[str, float | None]) -> tuple[Mapping[str, float | None], ...]:
@@ -306,10 +307,8 @@ def build_mosei_tree(
     for s in segments:
         if s.video_id not in videos:
             videos.append(s.video_id)
-    tdir = root / "Raw/Transcript/Segmented/Combined"
-    vdir = root / "Raw/Videos/Full/Combined"
-    adir = root / "Raw/Audio/Full/WAV_16000"
-    for d in (tdir, vdir, adir):
+    layout = MoseiLayout(root)
+    for d in (layout.transcript_dir, layout.video_dir, layout.audio_dir):
         d.mkdir(parents=True, exist_ok=True)
     wav_videos: set[str] = set()
     for vid in videos:
@@ -322,27 +321,27 @@ def build_mosei_tree(
             extra_lines.get(vid, ())
         )
         nl = "\r\n" if vid in crlf else "\n"
-        (tdir / f"{vid}.txt").write_bytes((nl.join(lines) + nl).encode("utf-8"))
+        layout.transcript(vid).write_bytes((nl.join(lines) + nl).encode("utf-8"))
         seconds = max(s.end for s in segs) + 0.5
         if vid not in no_video:
             if media:
-                write_tone_video(vdir / f"{vid}.mp4", seconds)
+                write_tone_video(layout.video(vid), seconds)
             else:
-                (vdir / f"{vid}.mp4").write_bytes(b"")
+                layout.video(vid).write_bytes(b"")
         if vid not in no_wav:
             if media:
-                write_tone_wav(adir / f"{vid}.wav", seconds, (440.0, 880.0) if stereo_wav else (440.0,))
+                write_tone_wav(layout.audio(vid), seconds, (440.0, 880.0) if stereo_wav else (440.0,))
             else:
-                (adir / f"{vid}.wav").write_bytes(b"")
+                layout.audio(vid).write_bytes(b"")
             wav_videos.add(vid)
     tree = MoseiTree(root=root, segments=segments, videos=videos, wav_videos=wav_videos)
     if mturk:
-        tree.label_csvs = write_mturk_csvs(root / "Raw/Labels", segments)
+        tree.label_csvs = write_mturk_csvs(layout.label_dir, segments)
     if csd:
         rows: dict[str, list[tuple[float, float, list[float]]]] = {}
         for s in segments:
             if s.votes is not None:
                 rows.setdefault(s.video_id, []).append((s.start, s.end, sdk_features_from_votes(s.votes)))
         # stored in reverse order: the SDK indexes by position, which must not be relied upon
-        tree.csd_path = write_mosei_csd(root / "CMU_MOSEI_Labels.csd", {v: r[::-1] for v, r in rows.items()})
+        tree.csd_path = write_mosei_csd(layout.sdk_labels, {v: r[::-1] for v, r in rows.items()})
     return tree

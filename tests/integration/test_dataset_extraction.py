@@ -13,8 +13,8 @@ import pytest
 
 from emoprep.config import build_config
 from emoprep.datasets import get_reader
+from emoprep.extraction import run_extract
 from emoprep.media.segment import MediaOptions, UtteranceMedia
-from emoprep.pipeline import run_extract
 from emoprep.testing import (
     build_iemocap_tree,
     build_mosei_tree,

@@ -13,8 +13,8 @@ from rich.console import Console
 
 from emoprep import reporting
 from emoprep.config import build_config
-from emoprep.media.probe import media_end_s
 from emoprep.extraction import run_extract
+from emoprep.media.probe import media_end_s
 from emoprep.testing import write_tone_video
 
 

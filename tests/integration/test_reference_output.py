@@ -22,9 +22,21 @@ REFERENCE = "020f7ed"
 """The last commit that changed the demo's output on purpose (issue 11's decoding and metadata)."""
 
 EXTRACT = """
-import importlib, sys
+import importlib, importlib.util, sys
+tree, module = sys.argv[3], sys.argv[4]
+# The editable install maps emoprep.pipelines and emoprep.schemas to *this* checkout's top-level
+# folders; point them at the reference revision's own before anything reads a spec or the schema.
+import emoprep
+for name in ("pipelines", "schemas"):
+    folder = f"{tree}/{name}"
+    spec = importlib.util.spec_from_file_location(f"emoprep.{name}", f"{folder}/__init__.py",
+                                                  submodule_search_locations=[folder])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = package
+    spec.loader.exec_module(package)
+    setattr(emoprep, name, package)
 from emoprep.config import build_config
-run_extract = importlib.import_module(sys.argv[3]).run_extract
+run_extract = importlib.import_module(module).run_extract
 run_extract(build_config("demo", {"shard_size": 4}), sys.argv[1], sys.argv[2], synchronous=True)
 """
 
@@ -48,7 +60,7 @@ def test_demo_shards_are_byte_identical_to_the_reference(small_demo: Path, demo_
         env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
         # the DAG's module as the reference revision names it (it was emoprep.pipeline until renamed)
         module = "emoprep.extraction" if (tree / "emoprep" / "extraction.py").exists() else "emoprep.pipeline"
-        done = subprocess.run([sys.executable, "-c", EXTRACT, str(small_demo), str(out), module], cwd=tree, env=env,
+        done = subprocess.run([sys.executable, "-c", EXTRACT, str(small_demo), str(out), str(tree), module], cwd=tree, env=env,
                               capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
     finally:

@@ -358,8 +358,8 @@ def test_real_pyfeat_through_the_whole_pipeline(pyfeat_models: dict[str, Path], 
     import pyarrow.parquet as pq
 
     from emoprep.config import build_config
-    from emoprep.extractors.au import AU_NAMES
     from emoprep.extraction import run_extract
+    from emoprep.extractors.au import AU_NAMES
 
     if importlib.util.find_spec("mediapipe") is None:
         pytest.skip("mediapipe is not installed beside py-feat here")
