@@ -5,7 +5,7 @@ benchmark generates such recordings from the real sample media beside the projec
 the talking-head clips looped and padded to 1280x720 at 30 fps (libx264, default GOP and B-frames),
 with the emotional-speech clips looped as the audio track, and a manifest cutting each recording into
 back-to-back utterances (6 s, 1 s apart, like MOSEI segments).  It then runs ``emoprep extract
---dataset manifest`` in fresh processes and measures:
+--dataset recordings`` in fresh processes and measures:
 
 * ``visual``: face detection + crop at 2 fps alone (``--modalities visual --au-backend none``);
 * ``default``: the whole default pipeline (text, acoustic, log-mel, visual; AU backend none);

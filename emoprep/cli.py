@@ -21,6 +21,15 @@ def _csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
+def _note_old_name(dataset: str) -> None:
+    """Say once, on stderr, that a dataset name was replaced (the old name keeps working)."""
+    from emoprep.datasets import OLD_NAMES
+
+    if dataset in OLD_NAMES:
+        click.echo(f"note: --dataset {dataset} is now --dataset {OLD_NAMES[dataset]} (the same reader); "
+                   f"'{dataset}' still works and writes what it wrote before", err=True)
+
+
 def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
     out = {}
     for item in values:
@@ -38,8 +47,8 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--dataset", required=True, help="mosei, iemocap, manifest or demo (built-in, offline).")
-@click.option("--root", type=click.Path(path_type=Path), help="Raw dataset folder (or manifest file). Optional for demo.")
+@click.option("--dataset", required=True, help="mosei, iemocap, recordings (your own; old name: manifest) or demo (built-in, offline).")
+@click.option("--root", type=click.Path(path_type=Path), help="Raw dataset folder (or the recordings list file). Optional for demo.")
 @click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder for shards.")
 @click.option("--glove", help="GloVe text file (glove.840B.300d.txt). Default: $EMOPREP_GLOVE; none = tokens only.")
 @click.option("--modalities", help="Comma list of text,acoustic,logmel,visual (default: the dataset's spec).")
@@ -82,6 +91,7 @@ def extract(**kw) -> None:
     overrides["visual"] = {k: v for k, v in visual.items() if v is not None}
     if kw["dataset_options"]:
         overrides["dataset_options"] = _pairs(kw["dataset_options"], "--option")
+    _note_old_name(kw["dataset"])
     try:
         config = build_config(kw["dataset"], overrides, kw["spec"])
         with progress_bar(disable=kw["quiet"]) as observer:
@@ -173,8 +183,8 @@ def fetch_models(backend: str, dest: Path) -> None:
 
 
 @main.command("check-raw")
-@click.option("--dataset", required=True, help="mosei, iemocap, manifest or demo.")
-@click.option("--root", type=click.Path(path_type=Path), help="Raw dataset folder (or manifest file). Optional for demo.")
+@click.option("--dataset", required=True, help="mosei, iemocap, recordings (old name: manifest) or demo.")
+@click.option("--root", type=click.Path(path_type=Path), help="Raw dataset folder (or the recordings list file). Optional for demo.")
 @click.option("--option", "dataset_options", multiple=True, metavar="KEY=VALUE", help="Dataset reader option (see README).")
 @click.option("--spec", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML run spec overriding defaults.")
 def check_raw_command(dataset: str, root: Path | None, dataset_options: tuple[str, ...], spec: Path | None) -> None:
@@ -185,6 +195,7 @@ def check_raw_command(dataset: str, root: Path | None, dataset_options: tuple[st
     from emoprep.errors import EmoprepError
 
     overrides = {"dataset_options": _pairs(dataset_options, "--option")} if dataset_options else {}
+    _note_old_name(dataset)
     try:
         config = build_config(dataset, overrides, spec)
     except EmoprepError as exc:

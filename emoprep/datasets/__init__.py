@@ -13,9 +13,14 @@ from .base import DatasetReader, ReadResult
 READERS: dict[str, str] = {
     "mosei": "emoprep.datasets.mosei:MoseiReader",
     "iemocap": "emoprep.datasets.iemocap:IemocapReader",
-    "manifest": "emoprep.datasets.manifest:ManifestReader",
+    "recordings": "emoprep.datasets.recordings:RecordingsReader",
     "demo": "emoprep.datasets.demo:DemoReader",
 }
+OLD_NAMES: dict[str, str] = {"manifest": "recordings"}
+"""Dataset names that still work, with the name that replaced them.  ``manifest`` was renamed
+because it also names the run's table of contents (``manifest.json``); a run under the old name
+writes exactly what it wrote before (its rows and config hash carry the name it was given)."""
+READERS.update({old: READERS[new] for old, new in OLD_NAMES.items()})
 
 
 def get_reader(name: str) -> DatasetReader:
@@ -23,9 +28,9 @@ def get_reader(name: str) -> DatasetReader:
     try:
         target = READERS[name]
     except KeyError:
-        raise SetupError(f"unknown dataset {name!r}; choose from {', '.join(sorted(READERS))}") from None
+        raise SetupError(f"unknown dataset {name!r}; choose from {', '.join(sorted(set(READERS) - set(OLD_NAMES)))}") from None
     module, _, cls = target.partition(":")
     return getattr(import_module(module), cls)()
 
 
-__all__ = ["READERS", "DatasetReader", "ReadResult", "get_reader"]
+__all__ = ["OLD_NAMES", "READERS", "DatasetReader", "ReadResult", "get_reader"]

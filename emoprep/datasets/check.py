@@ -115,9 +115,9 @@ class CheckReport:
 def _layout(dataset: str, root: Path | None, report: CheckReport) -> None:
     if root is None:
         return
-    if dataset == "manifest":
+    if get_reader(dataset).name == "recordings":
         if not root.is_file():
-            report.layout_errors.append(f"{root}: the manifest file does not exist")
+            report.layout_errors.append(f"{root}: the recordings list does not exist")
         return
     if not root.is_dir():
         report.layout_errors.append(f"{root}: not a folder")

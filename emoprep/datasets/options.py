@@ -202,10 +202,10 @@ class IemocapOptions(ReaderOptions):
 
 
 @dataclass(frozen=True)
-class ManifestOptions(ReaderOptions):
-    """Options of ``--dataset manifest`` (see docs/manifest.md)."""
+class RecordingsOptions(ReaderOptions):
+    """Options of ``--dataset recordings`` (and of its old name ``manifest``; see docs/recordings.md)."""
 
-    dataset: ClassVar[str] = "manifest"
+    dataset: ClassVar[str] = "recordings"
 
     label_names: str | None = option(
         None,
@@ -249,9 +249,10 @@ class DemoOptions(ReaderOptions):
 OPTIONS: dict[str, type[ReaderOptions]] = {
     "mosei": MoseiOptions,
     "iemocap": IemocapOptions,
-    "manifest": ManifestOptions,
+    "recordings": RecordingsOptions,
     "demo": DemoOptions,
 }
+OPTIONS["manifest"] = RecordingsOptions  # the old name of `recordings`: same options, same hash
 
 T = TypeVar("T", bound=ReaderOptions)
 
@@ -290,6 +291,8 @@ def options_markdown() -> str:
     """The README's table of reader options, generated from the dataclasses above."""
     rows = ["| dataset | option | default | values |", "|---|---|---|---|"]
     for name, cls in OPTIONS.items():
+        if name != cls.dataset:
+            continue  # an old name of another dataset
         for opt, default, doc in cls.docs():
             rows.append(f"| {name} | `{opt}` | {f'`{default}`' if default else '(none)'} | {doc} |")
     rows.append("| demo | every mosei option | `labels=mturk`, `splits=` the tree's `splits.json` | forwarded to the MOSEI reader |")

@@ -13,8 +13,8 @@ from emoprep.datasets.options import (
     OPTIONS,
     DemoOptions,
     IemocapOptions,
-    ManifestOptions,
     MoseiOptions,
+    RecordingsOptions,
     options_markdown,
     parse_options,
 )
@@ -97,8 +97,8 @@ def test_values_are_typed() -> None:
     assert (m.keep_unlabelled, m.labels, m.label_tolerance, m.splits) == (True, "sdk", 0.25, "standard")
     i = parse_options(IemocapOptions, [("classes", "4"), ("seed", "7")])
     assert (i.classes, i.seed, i.split) == (4, 7, "random")
-    assert parse_options(ManifestOptions, [("label_names", "b, a,")]).label_name_tuple == ("b", "a")
-    assert parse_options(ManifestOptions, []).label_name_tuple is None
+    assert parse_options(RecordingsOptions, [("label_names", "b, a,")]).label_name_tuple == ("b", "a")
+    assert parse_options(RecordingsOptions, []).label_name_tuple is None
     assert parse_options(DemoOptions, [("videos", "60"), ("splits", "none")]).videos == 60
 
 

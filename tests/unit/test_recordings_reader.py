@@ -1,7 +1,8 @@
-"""ManifestReader: CSV and JSONL manifests, relative media paths, labels and file:line errors."""
+"""RecordingsReader (`--dataset recordings`, old name `manifest`): CSV and JSONL lists of recordings, relative media paths, labels and file:line errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,8 +13,8 @@ from emoprep.datasets import get_reader
 from emoprep.errors import DatasetError
 
 
-def cfg(**options: str) -> ExtractConfig:
-    return ExtractConfig(dataset="manifest", dataset_options=tuple(sorted(options.items())))
+def cfg(dataset: str = "recordings", **options: str) -> ExtractConfig:
+    return ExtractConfig(dataset=dataset, dataset_options=tuple(sorted(options.items())))
 
 
 @pytest.fixture()
@@ -38,7 +39,7 @@ CSV = (
 def test_csv_fields_labels_and_paths(media: Path) -> None:
     path = media / "m.csv"
     path.write_text(CSV, newline="")
-    result = get_reader("manifest").read(path, cfg())
+    result = get_reader("recordings").read(path, cfg())
     assert result.label_names == ("anger", "happiness", "surprise")  # sorted union of names in the file
     got = {u.utterance_id: u for u in result.utterances}
     assert list(got) == ["call01_000", "call01_001", "call02_000"]
@@ -83,7 +84,7 @@ def test_jsonl_and_fixed_label_names(media: Path) -> None:
         },
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
-    result = get_reader("manifest").read(path, cfg(label_names="happy,sad"))
+    result = get_reader("recordings").read(path, cfg(label_names="happy,sad"))
     assert result.label_names == ("happy", "sad")
     u1, u2 = result.utterances
     assert u1.labels.emotions == (0, 1) and u1.labels.valence == 2.5 and u1.text is None
@@ -102,7 +103,7 @@ def test_syntax_errors_are_all_listed_with_file_and_line(media: Path) -> None:
         "e,videos/call01.mp4,0,1,train,angry\n"
     )
     with pytest.raises(DatasetError) as err:
-        get_reader("manifest").read(path, cfg(label_names="happy,sad"))
+        get_reader("recordings").read(path, cfg(label_names="happy,sad"))
     msg = str(err.value)
     for line, words in (
         (3, "'end' must be a number"),
@@ -119,13 +120,13 @@ def test_header_and_file_errors(media: Path, tmp_path: Path) -> None:
     path = media / "nohdr.csv"
     path.write_text("id,video,begin,end\nx,videos/call01.mp4,0,1\n")
     with pytest.raises(DatasetError, match="utterance_id"):
-        get_reader("manifest").read(path, cfg())
+        get_reader("recordings").read(path, cfg())
     bad = media / "bad.jsonl"
     bad.write_text('{"utterance_id": "x", "video": "videos/call01.mp4", "start": 0, "end": 1}\n{oops\n')
     with pytest.raises(DatasetError, match=r"bad.jsonl:2: not valid JSON"):
-        get_reader("manifest").read(bad, cfg())
+        get_reader("recordings").read(bad, cfg())
     with pytest.raises(DatasetError, match="not found"):
-        get_reader("manifest").read(tmp_path / "nope.csv", cfg())
+        get_reader("recordings").read(tmp_path / "nope.csv", cfg())
 
 
 def test_errors_in_multiline_rows_point_at_the_rows_first_line(media: Path) -> None:
@@ -137,7 +138,7 @@ def test_errors_in_multiline_rows_point_at_the_rows_first_line(media: Path) -> N
         "c,videos/call01.mp4,0,y,one\n"
     )
     with pytest.raises(DatasetError) as err:
-        get_reader("manifest").read(path, cfg())
+        get_reader("recordings").read(path, cfg())
     assert "ml.csv:4: 'end'" in str(err.value) and "ml.csv:7: 'end'" in str(err.value)
 
 
@@ -166,7 +167,7 @@ def test_default_video_ids_are_unique_per_file(tmp_path: Path) -> None:
         f"far,{outside},,0,1\n"
         f"abs,{root / 'Raw/vidA/1.mp4'},,1,2\n"  # absolute but inside the folder
     )
-    ids = {u.utterance_id: u.video_id for u in get_reader("manifest").read(path, cfg()).utterances}
+    ids = {u.utterance_id: u.video_id for u in get_reader("recordings").read(path, cfg()).utterances}
     assert ids == {
         "a0": "Raw/vidA/0",
         "a0b": "Raw/vidA/0",
@@ -188,7 +189,7 @@ def test_explicit_video_ids_are_kept_but_may_not_name_two_files(tmp_path: Path) 
         "b,v/0.mp4,interview 1,1,2\n"
         "c,w/0.mp4,,0,1\n"
     )
-    got = [u.video_id for u in get_reader("manifest").read(ok, cfg()).utterances]
+    got = [u.video_id for u in get_reader("recordings").read(ok, cfg()).utterances]
     assert got == ["interview 1", "interview 1", "w/0"]
     bad = tmp_path / "bad.csv"
     bad.write_text(
@@ -199,7 +200,7 @@ def test_explicit_video_ids_are_kept_but_may_not_name_two_files(tmp_path: Path) 
         "d,v/0.mp4,w/1,1,2\n"  # an explicit id that is another file's default
     )
     with pytest.raises(DatasetError) as err:
-        get_reader("manifest").read(bad, cfg())
+        get_reader("recordings").read(bad, cfg())
     msg = str(err.value)
     assert msg.startswith("2 error(s)")
     assert "bad.csv:3: video_id 's1' names" in msg and "bad.csv:2" in msg
@@ -234,7 +235,7 @@ def test_ends_past_the_media_are_clamped_and_late_starts_fail(tmp_path: Path) ->
         "late,a/two_seconds.wav,2.0,2.5\n"
         "unknown,a/empty.wav,5,6\n"
     )
-    result = get_reader("manifest").read(path, cfg())
+    result = get_reader("recordings").read(path, cfg())
     got = {u.utterance_id: (u.start_s, u.end_s) for u in result.utterances}
     assert got == {"inside": (0.5, 1.5), "past": (1.5, 2.0), "both": (0.0, 2.0), "unknown": (5.0, 6.0)}
     issues = sorted((i.kind, i.utterance_id, i.source.rsplit(":", 1)[1]) for i in result.issues)
@@ -247,3 +248,24 @@ def test_ends_past_the_media_are_clamped_and_late_starts_fail(tmp_path: Path) ->
     assert result.counts["clamped_end"] == 2 and result.counts["clamped"] == 1 and result.counts["invalid"] == 1
     late = next(i for i in result.issues if i.utterance_id == "late")
     assert "end of the media (2.000 s)" in late.message
+
+
+def test_the_old_name_reads_the_same_and_records_the_name_it_was_given(media: Path, tmp_path: Path) -> None:
+    """``manifest`` (the old name) is the same reader: same utterances, and rows that say
+    ``manifest`` as they did before the rename; the CLI says so in a note."""
+    from click.testing import CliRunner
+
+    import cli
+    from emoprep.config import build_config
+
+    path = media / "m.csv"
+    path.write_text(CSV, newline="")
+    new = get_reader("recordings").read(path, cfg())
+    old = get_reader("manifest").read(path, cfg("manifest"))
+    assert [u.utterance_id for u in new.utterances] == [u.utterance_id for u in old.utterances] != []
+    assert {u.dataset for u in new.utterances} == {"recordings"} and {u.dataset for u in old.utterances} == {"manifest"}
+    assert [dataclasses.replace(u, dataset="x") for u in new.utterances] == [dataclasses.replace(u, dataset="x") for u in old.utterances]
+    assert build_config("manifest", {}).dataset_options == build_config("recordings", {}).dataset_options
+    result = CliRunner().invoke(cli.main, ["check-raw", "--dataset", "manifest", "--root", str(path)])
+    assert "note: --dataset manifest is now --dataset recordings" in result.output
+    assert "note:" not in CliRunner().invoke(cli.main, ["check-raw", "--dataset", "recordings", "--root", str(path)]).output

@@ -1,6 +1,6 @@
-"""``--dataset manifest``: your own recordings, one row per utterance in a CSV or JSON Lines file.
+"""``--dataset recordings``: your own recordings, one row per utterance in a CSV or JSON Lines file.
 
-The format is documented with an example in docs/manifest.md.  The root given to the reader is the
+The format is documented with an example in docs/recordings.md.  The root given to the reader is the
 manifest file itself; media paths in it are relative to the file's folder (or absolute).
 
 Errors in the file's *syntax* (missing columns, unparseable numbers, unknown split names, duplicate
@@ -12,13 +12,13 @@ clip never blocks the rest.  Times are repaired and counted the same way: a nega
 always says where the row's features really stop.  The media's end is read from each file's header,
 once per file (:mod:`emoprep.media.probe`).
 
-Default ``video_id``: the media file's path relative to the manifest's folder, without extension
+Default ``video_id``: the media file's path relative to the list's folder, without extension
 (``Raw/v01/0.mp4`` -> ``Raw/v01/0``; absolute for files outside that folder), so clips of
 different recordings that share a file name (``0.mp4``, ``1.mp4`` in every folder) do not share an
 id; files that differ only in extension keep it.  Explicit ids are kept as given, but one id may
 not name two different files.
 
-Options: :class:`emoprep.datasets.options.ManifestOptions`; ``label_names=a,b,c`` fixes the
+Options: :class:`emoprep.datasets.options.RecordingsOptions`; ``label_names=a,b,c`` fixes the
 emotion order (and rejects other names); without it the order is the sorted set of names found in
 the file.
 """
@@ -39,7 +39,7 @@ from ..errors import DatasetError
 from ..media.probe import media_end_s
 from ..records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
-from .options import ManifestOptions, parse_options
+from .options import RecordingsOptions, parse_options
 from .splitfiles import _ALIASES as SPLIT_ALIASES
 
 REQUIRED = ("utterance_id", "start", "end")
@@ -137,7 +137,7 @@ def _names(value: Any) -> list[str] | None:
 
 
 def _media_path(value: Any, base: Path) -> Path:
-    """A media cell as a normalised absolute path (relative cells: relative to the manifest's folder)."""
+    """A media cell as a normalised absolute path (relative cells: relative to the list's folder)."""
     p = Path(str(value).strip()).expanduser()
     return Path(os.path.normpath(p if p.is_absolute() else base / p))
 
@@ -187,17 +187,21 @@ def _video_ids(parsed: list[tuple[str, dict[str, Any]]], base: Path, errors: lis
     return ids
 
 
-class ManifestReader:
-    """Reader for a user manifest (CSV or JSONL); see docs/manifest.md."""
+class RecordingsReader:
+    """Reader for a list of the user's own recordings (CSV or JSONL); see docs/recordings.md.
 
-    name = "manifest"
+    Registered as ``recordings`` and, under its old name, ``manifest``; rows record the name the
+    run was given (``config.dataset``), so runs under the old name keep their output.
+    """
+
+    name = "recordings"
 
     def read(self, root: Path, config: ExtractConfig) -> ReadResult:
-        options = parse_options(ManifestOptions, config.dataset_options)  # fails before the file is read
+        options = parse_options(RecordingsOptions, config.dataset_options)  # fails before the file is read
         path = Path(root).expanduser().resolve()
         if not path.is_file():
             raise DatasetError(
-                f"{path}: manifest file not found (give the .csv or .jsonl file itself as the root)"
+                f"{path}: recordings list not found (give the .csv or .jsonl file itself as the root)"
             )
         rows, errors = _rows(path)
         if rows and path.suffix.lower() not in (".jsonl", ".ndjson", ".json"):
@@ -205,7 +209,7 @@ class ManifestReader:
             if missing or not any(m in rows[0][1] for m in MEDIA):
                 raise DatasetError(
                     f"{path}:1: header lacks {missing or []}{' and a video or audio column' if not any(m in rows[0][1] for m in MEDIA) else ''}; "
-                    f"required: {', '.join(REQUIRED)} and video and/or audio (see docs/manifest.md)"
+                    f"required: {', '.join(REQUIRED)} and video and/or audio (see docs/recordings.md)"
                 )
         label_names = options.label_name_tuple
         found: set[str] = set()
@@ -252,12 +256,13 @@ class ManifestReader:
         if errors:
             shown = "\n  ".join(errors[:50])
             more = f"\n  ... and {len(errors) - 50} more" if len(errors) > 50 else ""
-            raise DatasetError(f"{len(errors)} error(s) in the manifest:\n  {shown}{more}")
+            raise DatasetError(f"{len(errors)} error(s) in the recordings list:\n  {shown}{more}")
         names_order = label_names if label_names is not None else tuple(sorted(found))
-        return self._build(path, parsed, names_order, video_ids)
+        return self._build(path, parsed, names_order, video_ids, config.dataset)
 
     def _build(
-        self, path: Path, parsed: list[tuple[str, dict[str, Any]]], names: tuple[str, ...], video_ids: list[str]
+        self, path: Path, parsed: list[tuple[str, dict[str, Any]]], names: tuple[str, ...], video_ids: list[str],
+        dataset: str,
     ) -> ReadResult:
         base = path.parent
         issues: list[ReaderIssue] = []
@@ -318,7 +323,7 @@ class ManifestReader:
             utterances.append(
                 Utterance(
                     utterance_id=uid,
-                    dataset=self.name,
+                    dataset=dataset,
                     video_id=video_id,
                     start_s=start,
                     end_s=end,
