@@ -14,7 +14,7 @@ from ..config import ExtractConfig
 from ..errors import SetupError
 from ..glove import GloveVectors, ensure_glove_cache
 from ..media.segment import UtteranceMedia
-from ..tokenize import tokenize
+from ..tokens import tokenize
 from .base import Extractor
 
 
@@ -39,6 +39,8 @@ class TextExtractor(Extractor):
     def describe(self) -> dict[str, Any]:
         return {
             "backend": "glove" if self.vectors else "tokens-only",
+            # The name this tokenizer has been recorded under since the first shards (the module is
+            # emoprep.tokens now); kept so that unchanged output stays byte-identical.
             "tokenizer": "emoprep.tokenize (GloVe 840B / PTB convention, cased)",
             "glove_file": Path(self.config.glove).name if self.config.glove else None,
             "glove_sha256": self.config.glove_checksum,

@@ -1,6 +1,6 @@
 import pytest
 
-from emoprep.tokenize import tokenize
+from emoprep.tokens import tokenize
 
 
 @pytest.mark.parametrize(
