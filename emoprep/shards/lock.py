@@ -90,7 +90,7 @@ class OutputLocked(SetupError):
 
 def process_alive(pid: int, started_unix: float | None = None) -> bool:
     """Whether process ``pid`` of this host runs, and is not a newer process that reuses the pid."""
-    import psutil  # a dependency of dask.distributed
+    import psutil  # declared in pyproject.toml (also a dependency of dask.distributed)
 
     try:
         proc = psutil.Process(pid)
