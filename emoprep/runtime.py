@@ -79,32 +79,26 @@ class DistributedExecutor(Executor):
         return self.client.gather(futures)
 
     def map_unordered(self, fn: Callable, items: list[tuple[Any, tuple]]) -> Iterator[Outcome]:
-        from distributed import as_completed
-
-        futures = {}
-        for key, args in items:
-            futures[self.client.submit(fn, *args, pure=False, key=f"shard-{key}")] = key
-        for future in as_completed(futures):
-            key = futures[future]
-            try:
-                yield Outcome(key, future.result())
-            except Exception as exc:  # noqa: BLE001
-                yield Outcome(key, error=exc)
-            finally:
-                future.release()
+        futures = {self.client.submit(fn, *args, pure=False, key=f"shard-{key}"): key for key, args in items}
+        return _outcomes_as_completed(futures)
 
     def compute_unordered(self, graphs: list[tuple[Any, Any]]) -> Iterator[Outcome]:
-        from distributed import as_completed
-
         futures = dict(zip(self.client.compute([graph for _, graph in graphs]), (key for key, _ in graphs)))
-        for future in as_completed(futures):
-            key = futures[future]
-            try:
-                yield Outcome(key, future.result())
-            except Exception as exc:  # noqa: BLE001
-                yield Outcome(key, error=exc)
-            finally:
-                future.release()
+        return _outcomes_as_completed(futures)
+
+
+def _outcomes_as_completed(futures: dict[Any, Any]) -> Iterator[Outcome]:
+    """``{future: key}`` as outcomes, in the order they finish; each future is released once read."""
+    from distributed import as_completed
+
+    for future in as_completed(futures):
+        key = futures[future]
+        try:
+            yield Outcome(key, future.result())
+        except Exception as exc:  # noqa: BLE001 - reported per task by the caller
+            yield Outcome(key, error=exc)
+        finally:
+            future.release()
 
 
 def default_workers(n_tasks: int) -> int:
