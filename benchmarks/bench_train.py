@@ -43,7 +43,8 @@ short: 3-8 tokens, 2-6 windows, 2-5 frames).  Measures in one run:
 
 Run: ``python benchmarks/bench_train.py [--models all|NAME,...] [--train-rows 2000]
 [--memory-rows 500,1000,2000,4000] [--steps 30] [--e2e-budget-s 20] [--threads N] [--shards DIR]
-[--quick] [--out benchmarks/results]``.  Default run (every registered model): 3-6 minutes on 2
+[--quick] [--device auto|cpu|cuda] [--out benchmarks/results]``.  On CUDA the model timings
+use CUDA events.  Default run (every registered model): 3-6 minutes on 2
 cores, about 2 of them the end-to-end models on CPU (a training step at batch 8 takes seconds
 there); more when other work shares the cores, and then ``--threads 1`` measures more steadily (the
 script warns).  ``--quick``: about a minute, with one timed step per end-to-end configuration, so
@@ -86,6 +87,7 @@ from emoprep.train.inputs import Featurizer, choose_branches, collate
 from emoprep.train.labels import label_vectors
 from emoprep.train.loop import make_loader, train_epoch
 from emoprep.train.models import ModelContext, get_model, model_names
+from emoprep.train.models.sparse import resolve_impl
 from emoprep.train.run import Shards, Trainer
 
 BATCH = 32
@@ -212,6 +214,8 @@ def time_steps(
     seen: list[int] = []
     cfg = trainer.cfg
     t = time.perf_counter()
+    clock = Clock(trainer.procs.device)
+    clock.start()
 
     def counted():
         for b in itertools.islice(batches, steps):
@@ -228,14 +232,35 @@ def time_steps(
         cfg.optim.grad_clip,
         trainer.procs.device,
     )
-    synchronize(trainer.procs.device)
-    return time.perf_counter() - t, sum(seen), len(seen)
+    return clock.stop(), sum(seen), len(seen)
 
 
 def synchronize(device: torch.device) -> None:
     """Wait for the device's queued work (CUDA is asynchronous; a no-op on CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+class Clock:
+    """Seconds of device work between ``start`` and ``stop``: CUDA events on a GPU (kernels run
+    asynchronously, so host time would measure the launches), ``perf_counter`` on the CPU."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+
+    def start(self) -> None:
+        if self.cuda:
+            self.begin, self.end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            self.begin.record()
+        else:
+            self.t0 = time.perf_counter()
+
+    def stop(self) -> float:
+        if self.cuda:
+            self.end.record()
+            self.end.synchronize()
+            return self.begin.elapsed_time(self.end) / 1000
+        return time.perf_counter() - self.t0
 
 
 def bench_model(
@@ -300,13 +325,13 @@ def bench_model(
 
 # --- end-to-end models (face crops and log-mel chunks) ------------------------------------------
 E2E_NOTE = (
-    "Sparse stages (MESM) run as masked dense convolutions (SiteConv2d convolves the whole map, then "
-    "zeroes the inactive sites), and its text-queried attention is computed at every site: its wall "
-    "time follows dense_gflops_per_sample (plus the attention), not counted_gflops_per_sample, which "
-    "is the work a sparse kernel would do.  So fewer counted FLOPs do not make MESM faster than FE2E "
-    "here (summary.end_to_end_models.mesm_over_fe2e puts the measured time ratios beside the FLOP ratios); "
-    "forward_gflop_per_s_dense is the rate the hardware really ran at, forward_gflop_per_s_counted the "
-    "rate credited to the model.  FLOPs are counted once per model, on CPU, on the first inference "
+    "MESM's sparse stages run as settings.sparse_impl=auto resolves on each device: on the CPU the "
+    "gather path (rulebook convolutions over the kept sites, whose time follows "
+    "counted_gflops_per_sample), on a GPU the masked path (dense convolutions of masked maps, whose "
+    "time follows dense_gflops_per_sample); benchmarks/bench_mesm.py compares the two and FE2E "
+    "in detail.  summary.end_to_end_models.mesm_over_fe2e puts the measured time ratios beside the "
+    "FLOP ratios; forward_gflop_per_s_dense is the rate at the dense count, "
+    "forward_gflop_per_s_counted the rate credited to the model.  FLOPs are counted once per model, on CPU, on the first inference "
     "batch with the fresh (seed 0) weights that inference is then timed with; MESM's kept sites "
     "depend on its weights, so a trained MESM's counted FLOPs differ."
 )
@@ -369,14 +394,15 @@ def time_inference(
     net.eval()
     seen: list[int] = []
     t = time.perf_counter()
+    clock = Clock(device)
+    clock.start()
     with torch.no_grad():
         for b in itertools.islice(batches, n):
             if seen and time.perf_counter() - t > budget_s:
                 break
             net(b.inputs)
             seen.append(len(b))
-    synchronize(device)
-    return time.perf_counter() - t, sum(seen), len(seen)
+    return clock.stop(), sum(seen), len(seen)
 
 
 def timed_blocks(run, blocks: int, per: int) -> dict:
@@ -541,9 +567,9 @@ def bench_e2e(
         flops = entry.get("flops", {})
         if flops.get("sparse_stages"):
             entry["sparse_execution"] = {
-                "implementation": "masked dense convolution (emoprep.train.models.sparse.SiteConv2d), "
-                "on every device",
-                "wall_time_follows": "dense_gflops_per_sample (plus the attention scores at every site)",
+                "implementation": {d.type: resolve_impl(cfg.settings.get("sparse_impl", "auto"), d, cfg.settings.get("p", 0.5))
+                                   for d in devices},
+                "wall_time_follows": "gather: counted_gflops_per_sample; masked: dense_gflops_per_sample",
                 "counted_over_dense": flops["counted_over_dense"],
             }
         out["models"][model] = entry
@@ -780,6 +806,13 @@ def main() -> None:
     )
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's own)")
     ap.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="where the models are timed: auto = the CPU, and CUDA as well when torch sees it; cuda = the GPU "
+        "only (timed with CUDA events); the loader and memory parts always run on the CPU",
+    )
+    ap.add_argument(
         "--shards", type=Path, default=None, help="a real shard folder to time the loader on as well"
     )
     ap.add_argument("--no-glove", action="store_true", help="synthetic text as tokens only, no GloVe vectors")
@@ -817,7 +850,13 @@ def main() -> None:
         get_model(m)  # an unknown name fails here, before any work
     models = [m for m in wanted if family(m) == "handcrafted"]
     e2e_models = [m for m in wanted if family(m) == "end_to_end"]
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("--device cuda: torch sees no CUDA device")
+    devices = {
+        "auto": [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else []),
+        "cpu": [torch.device("cpu")],
+        "cuda": [torch.device("cuda")],
+    }[args.device]
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     result: dict = {"machine": machine(), "quick": args.quick, "batch_size": BATCH, "models_asked": wanted}

@@ -214,15 +214,20 @@ def check_raw_command(dataset: str, root: Path | None, dataset_options: tuple[st
 @click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Run folder to create (or resume).")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="YAML overriding pipelines/train/MODEL.yaml.")
+@click.option("--preset", metavar="NAME",
+              help="paper: everything the paper states for fe2e/mesm on the shards' dataset (pipelines/train/MODEL-iemocap.yaml "
+                   "or MODEL-mosei.yaml: ALBERT text, so give settings.albert_path or EMOPREP_ALBERT); --config and --set override it.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one setting, e.g. optim.lr=1e-3 (repeatable).")
 @click.option("--seed", type=int, help="Random seed (default 0, or the config's).")
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]), help="auto uses a GPU when present.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last finished epoch.")
 @click.option("--quiet", is_flag=True, help="No progress bars or tables.")
-def train(model: str, shards_dir: Path, out: Path, config_file: Path | None, sets: tuple[str, ...], seed: int | None,
-          device: str, resume: bool, quiet: bool) -> None:
+def train(model: str, shards_dir: Path, out: Path, config_file: Path | None, preset: str | None, sets: tuple[str, ...],
+          seed: int | None, device: str, resume: bool, quiet: bool) -> None:
     """Train MODEL on a shard folder with the MESM paper's protocol: lf-lstm, lf-trans, mult, emoembs
     (hand-crafted features) or fe2e, mesm (end to end on face crops and log-mel chunks).
+
+    The paper's settings for IEMOCAP or MOSEI shards, ALBERT text included: --preset paper.
 
     Several processes or GPUs: torchrun --nproc_per_node N -m emoprep train MODEL ...
     """
@@ -236,7 +241,7 @@ def train(model: str, shards_dir: Path, out: Path, config_file: Path | None, set
     console = Reporter().console
     try:
         run_training(model, shards_dir, out, config_file=config_file, sets=parse_sets(sets), seed=seed, device=device,
-                     resume=resume, quiet=quiet)
+                     resume=resume, quiet=quiet, preset=preset)
     except EmoprepError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(EXIT_SETUP)

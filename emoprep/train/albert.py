@@ -26,8 +26,10 @@ What happens then:
   ``inputs.text = {"column": "text", "reason": "ALBERT tokenizer from <folder>"}``; the saved
   featuriser stores the folder, not the vocabulary.
 - The model's text branch is ``AlbertModel.from_pretrained(folder)`` run with the attention mask;
-  its pooled ``[CLS]`` output, projected to ``d_model``, gives the text logits and MESM's query.
-  It lives under ``branches.text``, so ``optim.text_lr_scale`` applies to it.
+  its ``[CLS]`` hidden state (``settings.text_summary: cls``, the authors'; ``pooler``: the pooled
+  output), projected to ``d_model``, gives the text logits and MESM's query.
+  ALBERT's own weights train at ``optim.lr * optim.text_lr_scale`` (the paper: lr/10); the
+  projection and the text head on top start random and train at ``optim.lr``.
 
 Everything is loaded with ``local_files_only=True``: a missing file is an error, never a download.
 """

@@ -1,14 +1,20 @@
 """Training configuration: typed sections, paper defaults, layered overrides, saved in the run.
 
 Resolution order: dataclass defaults < ``pipelines/train/<model>.yaml`` (the paper's settings for
-that model) < ``--config FILE.yaml`` < ``--set KEY=VALUE`` (dotted keys, YAML values).  Every key is
-checked against the dataclasses (and the model's own settings dataclass) before any work starts, so
-a typo is an error that lists the known keys, not a silently ignored setting.
+that model) < the paper's value for the shards' dataset where it depends on the dataset
+(:data:`DATASET_DEFAULTS`: MESM's ``p``) < ``--preset paper`` (``pipelines/train/<model>-<dataset>.yaml``)
+< ``--config FILE.yaml`` < ``--set KEY=VALUE`` (dotted keys, YAML values).  Every key is checked
+against the dataclasses (and the model's own settings dataclass) and every value against its range
+(the settings' ``validate()``) before any work starts, so a typo or a bad value is an error that says
+what is wrong, not a silently ignored setting or a failure after the featuriser's pass.  How each
+dataset-dependent value was chosen is returned (:class:`Resolved`) and recorded in ``run.json``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -17,7 +23,9 @@ from typing import Any
 import yaml
 
 from ..errors import SetupError
+from . import albert
 from .batch import MODALITIES
+from .precision import AMP_MODES
 
 
 @dataclass(frozen=True)
@@ -31,7 +39,15 @@ class OptimConfig:
     """Stop after this many epochs without a better validation average F1 (0: never stop early)."""
     weight_decay: float = 0.0
     text_lr_scale: float = 1.0
-    """The text branch's learning rate is ``lr * text_lr_scale`` (the paper's end-to-end models: 0.1)."""
+    """Learning-rate factor of a *pretrained* text encoder: ALBERT's own weights
+    (``settings.text_encoder: albert``) train at ``lr * text_lr_scale`` (the paper fine-tunes ALBERT
+    at lr/10: 0.1).  Everything that starts from random weights trains at ``lr``: the layers on top
+    of ALBERT (its projection to ``d_model`` and the text head), a text transformer over GloVe or
+    learned token embeddings, the baselines' text branches.  ``run.json`` records each group's lr."""
+    amp: str = "auto"
+    """Mixed precision (:mod:`emoprep.train.precision`): ``off`` (float32), ``bf16`` (autocast to
+    bfloat16), ``fp16`` (autocast to float16 with a gradient scaler) or ``auto``: off on CPU, bf16
+    on a GPU that supports it.  ``run.json`` records what ran."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,10 @@ class DataConfig:
     """Rows held by the streaming shuffle buffer (per loader worker)."""
     workers: int = 0
     """DataLoader worker processes; 0 reads in the training process."""
+    start_method: str = "default"
+    """How loader workers start: ``default`` (the platform's: fork on Linux before Python 3.14,
+    forkserver from 3.14, spawn on macOS), ``fork``, ``spawn`` or ``forkserver``.  Every one reads
+    each row once per epoch; results do not depend on it."""
     max_len: int = 500
     """Longest sequence fed to a model per modality; longer ones keep their first positions."""
     min_token_count: int = 1
@@ -83,13 +103,63 @@ class TrainConfig:
 SECTIONS = {"optim": OptimConfig, "data": DataConfig, "inputs": InputsConfig}
 
 
-def model_defaults_file(model: str) -> dict[str, Any]:
-    """``pipelines/train/<model>.yaml`` (empty when the model has none)."""
+def _train_file(name: str) -> dict[str, Any] | None:
+    """``pipelines/train/<name>`` as a mapping, None when there is no such file."""
     try:
-        text = resources.files("emoprep.pipelines").joinpath("train", f"{model}.yaml").read_text()
+        text = resources.files("emoprep.pipelines").joinpath("train", name).read_text()
     except (FileNotFoundError, ModuleNotFoundError):
-        return {}
+        return None
     return yaml.safe_load(text) or {}
+
+
+def model_defaults_file(model: str) -> dict[str, Any]:
+    """``pipelines/train/<model>.yaml`` of a registered model (empty when the model has none).  The
+    presets beside them (``mesm-iemocap.yaml``, ...) are not models: asking for one is an unknown model."""
+    from .models import get_model
+
+    get_model(model)
+    return _train_file(f"{model}.yaml") or {}
+
+
+PRESETS = ("paper",)
+"""``--preset`` names.  ``paper``: ``pipelines/train/<model>-<iemocap|mosei>.yaml``, everything the
+paper states for that model on that dataset, picked by the shards' dataset."""
+PAPER_DATASET = {"iemocap": "iemocap", "mosei": "mosei", "demo": "mosei"}
+"""The paper's dataset whose settings apply to shards of each dataset (``manifest.json``'s
+``dataset``).  The demo's shards are MOSEI-shaped (multi-label, MOSEI's six emotions)."""
+PAPER_NAMES = {"iemocap": "IEMOCAP", "mosei": "MOSEI"}
+DATASET_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "mesm": {"settings.p": {"iemocap": 0.7, "mosei": 0.5}},
+}
+"""Values the paper gives per dataset, by model and dotted key: used when the user set the key
+nowhere (not in ``--preset``, ``--config`` nor ``--set``); other datasets keep the default."""
+
+
+def preset_file(model: str, preset: str, dataset: str | None) -> tuple[str, dict[str, Any]]:
+    """``(path, mapping)`` of ``--preset`` for ``model`` on shards of ``dataset``, or a SetupError."""
+    if preset not in PRESETS:
+        raise SetupError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+    with_presets = [m for m in _models() if _train_file(f"{m}-mosei.yaml") is not None]
+    if model not in with_presets:
+        raise SetupError(f"--preset {preset} is for {', '.join(with_presets)}, whose paper settings depend on the "
+                         f"dataset; {model}'s defaults (pipelines/train/{model}.yaml) already are the paper's "
+                         "settings: drop --preset")
+    shape = PAPER_DATASET.get(dataset or "")
+    if shape is None:
+        raise SetupError(f"--preset {preset} holds the paper's settings for IEMOCAP and MOSEI shards (and the "
+                         f"MOSEI-shaped demo), but these shards are {dataset!r}: start from "
+                         f"pipelines/train/{model}-iemocap.yaml or -mosei.yaml with --config instead")
+    name = f"{model}-{shape}.yaml"
+    mapping = _train_file(name)
+    if mapping is None:
+        raise SetupError(f"--preset {preset}: pipelines/train/{name} is missing from this installation")
+    return f"pipelines/train/{name}", mapping
+
+
+def _models() -> list[str]:
+    from .models import model_names
+
+    return model_names()
 
 
 def parse_sets(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
@@ -153,38 +223,71 @@ def _field_default(f: dataclasses.Field) -> Any:
     return f.default_factory()  # type: ignore[misc]
 
 
-def resolve_config(model: str, config_file: Path | None = None, sets: dict[str, Any] | None = None,
-                   seed: int | None = None) -> TrainConfig:
-    """The full configuration of a run of ``model``; unknown keys and bad values are SetupErrors."""
+@dataclass(frozen=True)
+class Resolved:
+    """A resolved configuration and how its dataset-dependent values were chosen."""
+
+    config: TrainConfig
+    chosen: dict[str, dict[str, Any]]
+    """Per dotted key of :data:`DATASET_DEFAULTS` for this model: ``{"value", "reason"}``, e.g.
+    ``{"settings.p": {"value": 0.7, "reason": "the paper's value for IEMOCAP shards"}}``."""
+    preset: dict[str, Any] | None = None
+    """``{"name", "file", "dataset"}`` when ``--preset`` was given."""
+
+
+def resolve(model: str, config_file: Path | None = None, sets: dict[str, Any] | None = None,
+            seed: int | None = None, *, dataset: str | None = None, preset: str | None = None) -> Resolved:
+    """The full configuration of a run of ``model`` on shards of ``dataset`` (``manifest.json``'s
+    ``dataset``; None when unknown); unknown keys and bad values are SetupErrors.  ``preset`` adds
+    ``pipelines/train/<model>-<dataset>.yaml`` above the model's defaults (see :func:`preset_file`)."""
     from .models import get_model
 
     entry = get_model(model)
-    layers = [model_defaults_file(model)]
+    layers: list[tuple[str, dict[str, Any]]] = [(f"pipelines/train/{model}.yaml", model_defaults_file(model))]
+    preset_info = None
+    if preset is not None:
+        path, mapping = preset_file(model, preset, dataset)
+        shape = PAPER_DATASET[dataset or ""]
+        preset_info = {"name": preset, "file": path, "dataset": dataset}
+        layers.append((f"--preset {preset} ({path}: the paper's settings for {PAPER_NAMES[shape]} shards)", mapping))
     if config_file is not None:
-        layers.append(yaml.safe_load(Path(config_file).read_text()) or {})
-    layers.append(sets or {})
+        layers.append((f"--config {config_file}", yaml.safe_load(Path(config_file).read_text()) or {}))
+    layers.append(("--set", sets or {}))
     if seed is not None:
-        layers.append({"seed": seed})
+        layers.append(("--seed", {"seed": seed}))
 
     top: dict[str, Any] = {"seed": 0, "modalities": list(MODALITIES), "task": "auto"}
     sections = {name: dataclasses.asdict(cls()) for name, cls in SECTIONS.items()}
     settings = dataclasses.asdict(entry.settings())
-    for layer in layers:
+    sources: dict[str, str] = {}
+    """Dotted key -> the layer that set it last (keys left at the dataclass default are absent)."""
+    for source, layer in layers:
         layer = dict(layer)
         named = layer.pop("model", model)
         if named != model:
             raise SetupError(f"configuration is for model {named!r}, but {model!r} was asked for")
         for name, cls in SECTIONS.items():
             if name in layer:
-                sections[name] = _apply_section(cls, sections[name], layer.pop(name) or {}, name)
+                values = layer.pop(name) or {}
+                sections[name] = _apply_section(cls, sections[name], values, name)
+                sources.update({f"{name}.{key}": source for key in values})
         if "settings" in layer:
-            settings = _apply_section(entry.settings, settings, layer.pop("settings") or {}, "settings")
+            values = layer.pop("settings") or {}
+            settings = _apply_section(entry.settings, settings, values, "settings")
+            sources.update({f"settings.{key}": source for key in values})
         unknown = sorted(set(layer) - set(top))
         if unknown:
             raise SetupError(
                 f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted([*top, 'model', 'settings', *SECTIONS]))}"
             )
         top.update(layer)
+        sources.update(dict.fromkeys(layer, source))
+
+    resolved = {**sections, "settings": settings}
+    chosen = {}
+    for key, by_dataset in DATASET_DEFAULTS.get(model, {}).items():
+        section, name = key.split(".")
+        chosen[key] = _choose(key, resolved[section], name, by_dataset, sources.get(key), dataset)
 
     modalities = tuple(top["modalities"] if isinstance(top["modalities"], (list, tuple)) else [top["modalities"]])
     bad = sorted(set(modalities) - set(MODALITIES))
@@ -203,7 +306,49 @@ def resolve_config(model: str, config_file: Path | None = None, sets: dict[str, 
         settings=settings,
     )
     _check_ranges(cfg)
-    return cfg
+    entry.settings(**settings).validate()
+    if preset_info is not None:
+        _check_albert_given(cfg, preset)
+    return Resolved(cfg, chosen, preset_info)
+
+
+def resolve_config(model: str, config_file: Path | None = None, sets: dict[str, Any] | None = None,
+                   seed: int | None = None, *, dataset: str | None = None, preset: str | None = None) -> TrainConfig:
+    """The full configuration of a run of ``model`` (:func:`resolve` without the record of choices)."""
+    return resolve(model, config_file, sets, seed, dataset=dataset, preset=preset).config
+
+
+USER_LAYERS = ("--preset", "--config", "--set")
+"""Layers that count as the user's choice: they win over a dataset's paper value."""
+
+
+def _choose(key: str, values: dict[str, Any], name: str, by_dataset: dict[str, Any], source: str | None,
+            dataset: str | None) -> dict[str, Any]:
+    """Set ``values[name]`` to the paper's value for ``dataset`` unless the user set ``key``; says why."""
+    if source is not None and source.startswith(USER_LAYERS):
+        return {"value": values[name], "reason": f"set by {source}"}
+    shape = PAPER_DATASET.get(dataset or "")
+    if shape in by_dataset:
+        values[name] = by_dataset[shape]
+        reason = f"the paper's value for {PAPER_NAMES[shape]} shards"
+        if dataset != shape:
+            reason += f" ({dataset} shards are {PAPER_NAMES[shape]}-shaped)"
+        return {"value": values[name], "reason": reason}
+    where = f"{source}" if source else "the default"
+    why = "the shards' dataset is unknown" if not dataset else f"the paper gives no value for {dataset!r} shards"
+    return {"value": values[name], "reason": f"{where} ({why}; it gives "
+            + ", ".join(f"{v} for {PAPER_NAMES[d]}" for d, v in by_dataset.items()) + ")"}
+
+
+def _check_albert_given(cfg: TrainConfig, preset: str) -> None:
+    """A preset that trains ALBERT (as the paper did) must be given its folder: otherwise stop now,
+    rather than fail later or train something else."""
+    if cfg.settings.get("text_encoder") != "albert" or "text" not in cfg.modalities:
+        return
+    if not cfg.settings.get("albert_path") and not os.environ.get(albert.ENV):
+        raise SetupError(f"--preset {preset} fine-tunes ALBERT as the text encoder, as the paper did, but no ALBERT "
+                         f"folder is given (settings.albert_path is empty and {albert.ENV} is not set); to get one, "
+                         f"{albert.HOW_TO_GET}")
 
 
 def _check_ranges(cfg: TrainConfig) -> None:
@@ -215,8 +360,11 @@ def _check_ranges(cfg: TrainConfig) -> None:
         (o.patience >= 0, "optim.patience must be >= 0"),
         (o.grad_clip >= 0, "optim.grad_clip must be >= 0"),
         (o.text_lr_scale > 0, "optim.text_lr_scale must be positive"),
+        (o.amp in AMP_MODES, f"optim.amp must be one of {', '.join(AMP_MODES)}, got {o.amp!r}"),
         (d.shuffle_buffer >= 1, "data.shuffle_buffer must be at least 1"),
         (d.workers >= 0, "data.workers must be >= 0"),
+        (d.start_method in ("default", *multiprocessing.get_all_start_methods()),
+         f"data.start_method must be default or one of this platform's {', '.join(multiprocessing.get_all_start_methods())}"),
         (d.max_len >= 1, "data.max_len must be at least 1"),
     ]
     for ok, message in checks:
@@ -225,8 +373,14 @@ def _check_ranges(cfg: TrainConfig) -> None:
 
 
 def load_run_config(path: Path) -> TrainConfig:
-    """The resolved configuration saved in a run folder (``config.yaml``)."""
+    """The resolved configuration saved in a run folder (``config.yaml``).  A model setting added after
+    the run was saved takes the value the run was built with, which the settings class names in
+    ``SAVED_BEFORE`` when it differs from the new default (else the default)."""
+    from .models import get_model
+
     d = yaml.safe_load(Path(path).read_text())
+    saved_before = getattr(get_model(d["model"]).settings, "SAVED_BEFORE", {})
+    d["settings"] = {**saved_before, **d["settings"]}
     return TrainConfig(
         model=d["model"],
         seed=d["seed"],

@@ -80,12 +80,25 @@ def whole_row_groups(table: pa.Table) -> list[pa.Table]:
     return [table]
 
 
+def process_group_rank() -> tuple[int, int] | None:
+    """``(rank, world_size)`` of this process's initialised torch.distributed group, else None."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return None
+
+
 class ShardStream(IterableDataset):
     """Rows of one split of a shard folder, streamed row group by row group.
 
-    ``rank``/``world_size`` default to the torch.distributed process group when one is initialised
-    (torchrun), else a single process.  Call :meth:`set_epoch` before each epoch so that the
-    shuffle differs between epochs and agrees between ranks.
+    ``rank``/``world_size`` not given are taken, when the stream is made, from the torch.distributed
+    process group if one is initialised (torchrun), else a single process (the whole split): make
+    the stream after ``init_process_group``.  They are resolved in the process that makes the
+    stream and travel with it into DataLoader workers, which under the spawn and forkserver start
+    methods (macOS; Linux from Python 3.14) have no process group of their own.  Call
+    :meth:`set_epoch` before each epoch so that the shuffle differs between epochs and agrees
+    between ranks.
     """
 
     def __init__(
@@ -111,8 +124,13 @@ class ShardStream(IterableDataset):
         self.buffer_size = max(1, buffer_size)
         self.groups = row_groups(self.folder, split)
         self.epoch = 0
-        self._rank = rank
-        self._world_size = world_size
+        self._explicit = rank is not None or world_size is not None
+        group = None if self._explicit else process_group_rank()
+        self.rank = rank if rank is not None else (group[0] if group else 0)
+        self.world_size = world_size if world_size is not None else (group[1] if group else 1)
+        if not 0 <= self.rank < self.world_size:
+            raise ValueError(f"ShardStream: rank {self.rank} is not in 0..{self.world_size - 1} "
+                             f"(world_size {self.world_size})")
 
     @property
     def rows(self) -> int:
@@ -123,13 +141,16 @@ class ShardStream(IterableDataset):
         self.epoch = epoch
 
     def rank_and_world(self) -> tuple[int, int]:
-        if self._rank is not None and self._world_size is not None:
-            return self._rank, self._world_size
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            return dist.get_rank(), dist.get_world_size()
-        return 0, 1
+        """The rank and world size this stream reads for (fixed when it was made)."""
+        if not self._explicit:
+            group = process_group_rank()  # None in a spawned loader worker: nothing to check there
+            if group is not None and group != (self.rank, self.world_size):
+                raise RuntimeError(
+                    f"this ShardStream of {self.split!r} was made for rank {self.rank} of {self.world_size} before "
+                    f"torch.distributed was initialised (now rank {group[0]} of {group[1]}): make it after "
+                    "init_process_group, or pass rank= and world_size="
+                )
+        return self.rank, self.world_size
 
     def rank_groups(self) -> list[RowGroup]:
         """The row groups this rank reads this epoch (shuffled with the seed and the epoch)."""

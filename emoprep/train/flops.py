@@ -9,7 +9,11 @@ counter reports for the dense convolution (border sites count the full kernel in
 dense and the counted column differ only by the sites a stage skipped.  The masked dense
 implementation runs the full convolution, so the torch counter's figure for those convolutions is
 replaced by the sites each one recorded in that very forward: no second implementation to keep in
-step.  Everything else (MESM's attention scores, which are computed at every site, the MLPs, the
+step.  The forward runs on the masked path whichever ``sparse_impl`` the model trains with (the
+gather path computes the same sites: see :mod:`.models.sparse`), so the figures do not depend on
+it.  For the gather path's submanifold kernel the count is an upper bound of its work: it charges
+every kept site the full 3x3 kernel, while the rulebook multiplies only the pairs of an active site
+and an active neighbour (a kept site on the edge of its kept region has fewer).  Everything else (MESM's attention scores, which are computed at every site, the MLPs, the
 transformers including their attention products) counts as it ran.
 
 The model runs in eval mode (running batch-norm statistics, no dropout) with gradients enabled:
@@ -26,6 +30,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from .batch import ModalityInput
+from .models.cnn import ImageCNN
 from .models.sparse import SiteConv2d
 
 
@@ -74,12 +79,18 @@ def count_flops(model: nn.Module, inputs: dict[str, ModalityInput]) -> FlopRepor
     for conv in convs:  # a branch the batch skips (no valid image) must not report an older forward
         conv.last_sites, conv.last_total_sites = 0, 0
     was_training = model.training
+    cnns = [m for m in model.modules() if isinstance(m, ImageCNN)]
+    impls = [cnn.sparse_impl for cnn in cnns]
     model.eval()
     try:
+        for cnn in cnns:  # the module tree the counter attributes FLOPs by is the masked path's
+            cnn.sparse_impl = "masked"
         with torch.enable_grad(), FlopCounterMode(display=False, custom_mapping=_EXTRA) as counter:
             model(inputs)
     finally:
         model.train(was_training)
+        for cnn, impl in zip(cnns, impls):
+            cnn.sparse_impl = impl
     counts = counter.get_flop_counts()
     root = type(model).__name__
     names = {id(m): f"{root}.{n}" if n else root for n, m in model.named_modules()}

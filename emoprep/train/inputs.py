@@ -301,7 +301,8 @@ class Featurizer:
                 stats[b.column] = [0, np.zeros(b.stat_width), np.zeros(b.stat_width)]
         tokens: Counter[str] = Counter()
         targets = []
-        stream = ShardStream(folder, "train", columns, transform=whole_row_groups)
+        # all of the split on every rank (not the rank's share): every rank must fit the same featuriser
+        stream = ShardStream(folder, "train", columns, transform=whole_row_groups, rank=0, world_size=1)
         for table in stream:
             labels = table.column("emotions").to_pylist()
             keep = {i for i, y in enumerate(labels) if y is not None}

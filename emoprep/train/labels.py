@@ -23,7 +23,10 @@ def label_vectors(folder: Path, label_names: tuple[str, ...], text_column: str) 
         return None, {"source": "learned", "why": "the text branch uses learned token embeddings (no GloVe in the shards)"}
     wanted = {name.lower(): name for name in label_names}
     found: dict[str, np.ndarray] = {}
-    for table in ShardStream(folder, "train", ["tokens", "glove", "glove_oov"], transform=whole_row_groups):
+    # the whole split on every rank (not the rank's share), so that all find the same vectors
+    whole = ShardStream(folder, "train", ["tokens", "glove", "glove_oov"], transform=whole_row_groups,
+                        rank=0, world_size=1)
+    for table in whole:
         vectors = column_values(table.column("glove"))
         for toks, oov, vecs in zip(table.column("tokens").to_pylist(), table.column("glove_oov").to_pylist(), vectors):
             if toks is None or vecs is None:

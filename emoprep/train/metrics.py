@@ -7,7 +7,7 @@ numpy only, so a report can be checked without torch installed.
 Conventions, kept the same everywhere in this module:
 
 - **Prediction rule**: class ``c`` is predicted when ``prob > threshold`` (strictly greater), as in
-  the authors' ``eval_iemocap``/``eval_mosei_emo``.  A probability equal to the threshold is negative.
+  the authors' ``eval_iemocap``.  A probability equal to the threshold is negative.
 - **Threshold choice**: per class, the grid value with the highest validation F1; ties go to the
   lowest threshold (the authors' ``argmax`` over an ascending grid does the same).  A class with no
   validation positives has F1 0 everywhere and therefore gets the lowest grid value.
@@ -17,8 +17,14 @@ Conventions, kept the same everywhere in this module:
 - **Weighted accuracy** ``WAcc = (TP * N / P + TN) / (2N)`` is the mean of recall and specificity.
   When a class has no positives (P = 0) it is the specificity TN / N; with no negatives (N = 0) it is
   the recall TP / P: the mean of the rates that exist.  In both cases it equals plain accuracy.
-- **F1 is the positive-class F1** for both datasets.  (The authors' MOSEI path used sklearn's
-  support-weighted F1 over {0, 1}, which counts the dominant negatives and inflates the numbers.)
+- **F1 is the positive-class F1** for both datasets, as the authors' code computed it for both.
+  Their ``main.py`` picks the trainer with ``if args['dataset'] == 'iemocap' or 'mosei':``, which is
+  always true (a non-empty string), so MOSEI also went through ``IemocapTrainer`` and
+  ``eval_iemocap``: per-class thresholds chosen on validation F1, sklearn's binary (positive-class)
+  F1, and *plain* accuracy (the ``weighted_acc`` call there is commented out).  Their
+  ``eval_mosei_emo``, with a fixed threshold, ``weighted_acc`` and sklearn's support-weighted F1 over
+  {0, 1} (which counts the dominant negatives), is never called.  emoprep reports the paper's WAcc
+  for multi-label data (MOSEI) as the paper's text defines it, with plain accuracy beside it.
 - **Averages** are unweighted means over classes, as the paper reports them.
 """
 

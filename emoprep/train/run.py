@@ -5,11 +5,13 @@
     RUN/
       config.yaml          the resolved configuration (every default filled in)
       run.json             emoprep/torch versions, the shards' folder, config hash and labels, the
-                           input each branch used and why, task, device, processes, status
+                           input each branch used and why, the dataset-dependent settings chosen and
+                           why (``chosen``), the preset, each parameter group's lr (``param_groups``),
+                           task, device, processes, status
       featurizer.json      vocabulary and normalisation statistics fitted on the training split
-      history.jsonl        one line per epoch: losses, validation average F1, seconds
+      history.jsonl        one line per epoch: losses, rows trained on (all ranks), validation average F1, seconds
       best.pt              the weights of the epoch with the best validation average F1
-      last.pt              weights, optimiser and RNG state after the last finished epoch (--resume)
+      last.pt              weights, optimiser and every rank's RNG states after the last finished epoch (--resume)
       metrics.json         per split and class: Acc/WAcc, F1, precision, recall, threshold, TP/FP/FN/TN;
                            averages; the chosen epoch; the all-positive baseline
       predictions.parquet  per utterance of valid and test: probability, prediction, target per class
@@ -38,6 +40,7 @@ import pyarrow.parquet as pq
 import torch
 import yaml
 from torch import nn
+from torch.utils.data import DataLoader
 
 from ..errors import SetupError
 from ..shards.manifest import read_manifest, write_json_atomic
@@ -45,7 +48,7 @@ from ..version import __version__
 from . import albert
 from . import metrics as M
 from .batch import Batch
-from .config import TrainConfig, load_run_config, resolve_config
+from .config import TrainConfig, load_run_config, resolve
 from .data import ShardStream
 from .distributed import Processes, barrier, gather, share_cpu, start, stop
 from .flops import count_flops, flops_summary
@@ -53,6 +56,9 @@ from .inputs import Featurizer, choose_branches, collate
 from .labels import label_vectors
 from .loop import batches_per_epoch, make_loader, predict, train_epoch
 from .models import ModelContext, get_model
+from .models.fe2e import AlbertBranch
+from .models.sparse import resolve_impl
+from .precision import grad_scaler, resolve_amp
 from .report import Reporter
 
 CONFIG, RUN, FEATURIZER, HISTORY = "config.yaml", "run.json", "featurizer.json", "history.jsonl"
@@ -95,13 +101,22 @@ def _seed_everything(seed: int) -> None:
 
 
 def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Predictions of every rank as one set, in utterance-id order (independent of the deal)."""
+    """Predictions of every rank as one set, in utterance-id order (independent of the deal).  Each
+    utterance must come exactly once: a repeat means ranks or loader workers read overlapping rows."""
     parts = [p for p in parts if len(p["ids"])]
     if not parts:
         return {"ids": [], "splits": [], "probs": np.zeros((0, 0)), "targets": np.zeros((0, 0)), "loss": float("nan")}
     ids = [i for p in parts for i in p["ids"]]
     splits = [s for p in parts for s in p["splits"]]
     order = sorted(range(len(ids)), key=ids.__getitem__)
+    repeated = [ids[a] for a, b in zip(order, order[1:]) if ids[a] == ids[b]]
+    if repeated:
+        first = repeated[0]
+        raise RuntimeError(
+            f"utterance {first!r} was predicted {ids.count(first)} times when the {len(parts)} process(es)' predictions "
+            f"were merged ({len(set(repeated))} utterance(s) repeated): ranks or loader workers read overlapping rows "
+            "(each ShardStream must know its rank and world size; see emoprep.train.data), or the split holds it twice"
+        )
     return {
         "ids": [ids[i] for i in order],
         "splits": [splits[i] for i in order],
@@ -111,18 +126,30 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+PRETRAINED_TEXT = "pretrained text encoder (ALBERT)"
+REST = "rest"
+
+
 def _param_groups(net: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
-    """The text branch at ``lr * text_lr_scale``, the rest at ``lr``.  Models name a branch's
-    parameters after its modality (``branches.text.*``, ``text_encoder.*``), which is how the text
-    part is found."""
-    named = list(net.named_parameters())
-    is_text = [any(part == "text" or part.startswith("text_") for part in n.split(".")) for n, _ in named]
-    text = [p for (_, p), t in zip(named, is_text) if t]
-    rest = [p for (_, p), t in zip(named, is_text) if not t]
-    groups = [{"params": rest, "lr": cfg.optim.lr}]
-    if text:
-        groups.append({"params": text, "lr": cfg.optim.lr * cfg.optim.text_lr_scale})
+    """The optimiser's groups, each named: a pretrained text encoder's own weights (ALBERT's, in
+    :class:`AlbertBranch`) at ``lr * text_lr_scale``, as the paper fine-tunes ALBERT at lr/10; the
+    rest at ``lr``.  The rest includes everything that starts from random weights: the projection
+    and head on top of ALBERT (the authors' code also put its text head at lr/10; a layer trained
+    from scratch only learns slower there), a text transformer over GloVe or learned embeddings, MESM's
+    query source, the baselines' text branches."""
+    pretrained = {id(p) for m in net.modules() if isinstance(m, AlbertBranch) for p in m.albert.parameters()}
+    params = list(net.parameters())
+    groups = [{"name": REST, "params": [p for p in params if id(p) not in pretrained], "lr": cfg.optim.lr}]
+    if pretrained:
+        groups.append({"name": PRETRAINED_TEXT, "params": [p for p in params if id(p) in pretrained],
+                       "lr": cfg.optim.lr * cfg.optim.text_lr_scale})
     return groups
+
+
+def param_groups_record(optimizer: torch.optim.Optimizer) -> list[dict[str, Any]]:
+    """``run.json``'s ``param_groups``: each group's name, learning rate and number of parameters."""
+    return [{"name": g.get("name", f"group {i}"), "lr": float(g["lr"]), "parameters": sum(p.numel() for p in g["params"])}
+            for i, g in enumerate(optimizer.param_groups)]
 
 
 class Trainer:
@@ -143,15 +170,35 @@ class Trainer:
         self._loaders: dict[str, Any] = {}
         """Prediction loaders by split, made once (their workers persist across epochs)."""
         self.loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.as_tensor(pos_weight, dtype=torch.float32, device=procs.device))
+        self.amp = resolve_amp(cfg.optim.amp, procs.device)
+        self.scaler = grad_scaler(self.amp, procs.device)
+        """fp16's loss scale carries over from step to step (and into ``last.pt``); a no-op otherwise."""
 
-    def stream(self, split: str, shuffle: bool = False) -> ShardStream:
+    def compute_record(self) -> dict[str, Any]:
+        """How this run computes, as resolved for its device (``run.json``): the mixed-precision
+        mode and, for MESM, the sparse stages' implementation."""
+        record = {"amp": self.amp}
+        if "sparse_impl" in self.cfg.settings:
+            record["sparse_impl"] = resolve_impl(self.cfg.settings["sparse_impl"], self.procs.device,
+                                                 self.cfg.settings["p"])
+        return record
+
+    def stream(self, split: str, shuffle: bool = False, whole: bool = False) -> ShardStream:
+        """This rank's share of ``split`` (``whole``: all of it).  The rank is given, not looked up in
+        the loader workers, which have no process group when started by spawn or forkserver."""
+        rank, world = (0, 1) if whole else (self.procs.rank, self.procs.world_size)
         return ShardStream(self.shards.folder, split, self.featurizer.columns(), transform=self.featurizer,
-                           shuffle=shuffle, seed=self.cfg.seed, buffer_size=self.cfg.data.shuffle_buffer)
+                           shuffle=shuffle, seed=self.cfg.seed, buffer_size=self.cfg.data.shuffle_buffer,
+                           rank=rank, world_size=world)
+
+    def loader(self, stream: ShardStream, persistent: bool = False) -> DataLoader:
+        return make_loader(stream, self.cfg.optim.batch_size, self.cfg.data.workers, persistent=persistent,
+                           start_method=self.cfg.data.start_method)
 
     def batch_of(self, split: str, ids: list[str] | None = None, limit: int = 8) -> Batch:
         """The labelled utterances ``ids`` of ``split`` (or its first ``limit``) as one batch, on the device."""
         examples = []
-        for example in self.stream(split):
+        for example in self.stream(split, whole=True):
             if ids is None or example[0] in ids:
                 examples.append(example)
             if len(examples) == (len(ids) if ids else limit):
@@ -163,10 +210,9 @@ class Trainer:
 
     def predict_split(self, split: str) -> dict[str, Any]:
         if split not in self._loaders:
-            self._loaders[split] = make_loader(self.stream(split), self.cfg.optim.batch_size, self.cfg.data.workers,
-                                               persistent=True)
+            self._loaders[split] = self.loader(self.stream(split), persistent=True)
         loader = self._loaders[split]
-        merged = _merge(gather(predict(self.model, loader, self.procs.device, self.loss_fn), self.procs))
+        merged = _merge(gather(predict(self.model, loader, self.procs.device, self.loss_fn, self.amp), self.procs))
         if not merged["ids"]:
             raise SetupError(f"the {split} split of {self.shards.folder} has no labelled rows: it cannot be scored")
         return merged
@@ -189,9 +235,23 @@ def _context(cfg: TrainConfig, shards: Shards, featurizer: Featurizer) -> tuple[
     return ModelContext(shards.label_names, vectors), ({"label_vectors": note} if note else {})
 
 
+def _dataset_of(folder: Path) -> str | None:
+    """The shards' dataset (``manifest.json``), None when the manifest cannot be read: then the
+    configuration is still checked in full, and :func:`open_shards` says what is wrong with the folder."""
+    try:
+        return read_manifest(folder).get("dataset")
+    except (OSError, ValueError):
+        return None
+
+
 def train(model: str, shards_dir: Path, out: Path, *, config_file: Path | None = None, sets: dict[str, Any] | None = None,
-          seed: int | None = None, device: str = "auto", resume: bool = False, quiet: bool = False) -> dict[str, Any]:
-    """Train ``model`` on ``shards_dir`` into the run folder ``out``; returns ``metrics.json``'s content."""
+          seed: int | None = None, device: str = "auto", resume: bool = False, quiet: bool = False,
+          preset: str | None = None) -> dict[str, Any]:
+    """Train ``model`` on ``shards_dir`` into the run folder ``out``; returns ``metrics.json``'s content.
+
+    ``preset`` (``"paper"``) starts from the paper's settings for the shards' dataset
+    (:func:`emoprep.train.config.preset_file`).  The configuration is resolved and checked before
+    any shard is read; the dataset-dependent choices are recorded in ``run.json`` (``chosen``)."""
     out = Path(out)
     procs = start(device)
     report = Reporter(enabled=procs.main and not quiet)
@@ -199,27 +259,36 @@ def train(model: str, shards_dir: Path, out: Path, *, config_file: Path | None =
         _check_run_folder(out, resume)
         barrier(procs)  # every rank has looked before the first one writes
         if resume:
-            if sets or config_file is not None or seed is not None:
-                raise SetupError("--resume continues with the run's saved config.yaml; drop --config, --set and --seed")
+            if sets or config_file is not None or seed is not None or preset is not None:
+                raise SetupError("--resume continues with the run's saved config.yaml; drop --preset, --config, --set and --seed")
             cfg = load_run_config(out / CONFIG)
             if cfg.model != model:
                 raise SetupError(f"{out} is a {cfg.model} run, not {model}")
             if (out / METRICS).is_file():
                 report.stage(f"{out} is already complete; its metrics are in {out / METRICS}")
                 return json.loads((out / METRICS).read_text())
+            notes: dict[str, Any] = {}  # run.json already holds them
         else:
-            cfg = resolve_config(model, config_file, sets, seed)
+            # A preset is picked by the shards' dataset, so their folder must be readable first; otherwise
+            # the configuration is checked before the folder is looked at.
+            dataset = open_shards(shards_dir).manifest.get("dataset") if preset else _dataset_of(shards_dir)
+            resolved = resolve(model, config_file, sets, seed, dataset=dataset, preset=preset)
+            cfg = resolved.config
+            notes = {"chosen": resolved.chosen, **({"preset": resolved.preset} if resolved.preset else {})}
+            for key, choice in resolved.chosen.items():
+                report.stage(f"{key} = {choice['value']} ({choice['reason']})")
         shards = open_shards(shards_dir)
         share_cpu(procs, cfg.data.workers)
-        trainer, run_info = _prepare(cfg, shards, out, procs, report, resume)
+        trainer, run_info = _prepare(cfg, shards, out, procs, report, resume, notes)
         return _fit_and_evaluate(trainer, out, run_info, report)
     finally:
         stop()
 
 
 def _prepare(cfg: TrainConfig, shards: Shards, out: Path, procs: Processes, report: Reporter,
-             resume: bool) -> tuple[Trainer, dict[str, Any]]:
-    """Choose inputs, fit the featuriser on train (or load it on resume), build the trainer, write the run's records."""
+             resume: bool, notes: dict[str, Any] | None = None) -> tuple[Trainer, dict[str, Any]]:
+    """Choose inputs, fit the featuriser on train (or load it on resume), build the trainer, write the
+    run's records (``notes``: how the configuration's dataset-dependent values were chosen)."""
     if resume:
         run_info = json.loads((out / RUN).read_text())
         if run_info["shards"]["config_hash"] != shards.manifest["config_hash"]:
@@ -256,11 +325,14 @@ def _prepare(cfg: TrainConfig, shards: Shards, out: Path, procs: Processes, repo
             "device": str(procs.device),
             "processes": procs.world_size,
             "status": "training",
+            **(notes or {}),
         }
     context, note = _context(cfg, shards, featurizer)
     run_info.update(note)
     trainer = Trainer(cfg, shards, featurizer, pos_weight, task, procs, context)
     run_info["parameters"] = sum(p.numel() for p in trainer.net.parameters())
+    run_info["param_groups"] = param_groups_record(trainer.optimizer)
+    run_info["compute"] = trainer.compute_record()
     if procs.main and not resume:
         out.mkdir(parents=True, exist_ok=True)
         (out / CONFIG).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
@@ -270,9 +342,49 @@ def _prepare(cfg: TrainConfig, shards: Shards, out: Path, procs: Processes, repo
     return trainer, run_info
 
 
-def _save_last(trainer: Trainer, path: Path, state: dict[str, Any]) -> None:
-    blob = {"model": trainer.net.state_dict(), "optimizer": trainer.optimizer.state_dict(),
-            "torch_rng": torch.get_rng_state(), **state}
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    """This process's random number generators, as tensors and plain values (``weights_only`` loads
+    them): torch's CPU generator, the CUDA generator of ``device`` when it is a GPU, numpy's and
+    Python's global ones."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": str(kind), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "python": {"version": int(version), "state": torch.tensor(internal, dtype=torch.int64), "gauss": gauss_next},
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    """Undo :func:`_rng_state`: every generator it saved continues where it was."""
+    torch.set_rng_state(state["torch"])
+    n, p = state["numpy"], state["python"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss"]))
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+class _Counted:
+    """A loader's batches, counting their rows (each epoch's record says how many were trained on)."""
+
+    def __init__(self, loader: DataLoader) -> None:
+        self.loader, self.rows = loader, 0
+
+    def __iter__(self):
+        for batch in self.loader:
+            self.rows += len(batch)
+            yield batch
+
+
+def _save_last(trainer: Trainer, path: Path, state: dict[str, Any], rng: list[dict[str, Any]]) -> None:
+    """``rng``: every rank's generators, in rank order (each rank draws its own dropout masks)."""
+    blob = {"model": trainer.net.state_dict(), "optimizer": trainer.optimizer.state_dict(), "rng": rng,
+            "scaler": trainer.scaler.state_dict(), **state}
     tmp = path.with_suffix(".tmp")
     torch.save(blob, tmp)
     tmp.replace(path)
@@ -282,40 +394,50 @@ def _fit_and_evaluate(trainer: Trainer, out: Path, run_info: dict[str, Any], rep
     cfg, procs = trainer.cfg, trainer.procs
     state = {"epoch": 0, "best_f1": -1.0, "best_epoch": 0, "bad_epochs": 0}
     if (out / LAST).is_file():
-        blob = torch.load(out / LAST, map_location=procs.device, weights_only=True)
+        # on the CPU: RNG states must stay there; weights and optimiser state are copied to the device
+        blob = torch.load(out / LAST, map_location="cpu", weights_only=True)
         trainer.net.load_state_dict(blob["model"])
         trainer.optimizer.load_state_dict(blob["optimizer"])
-        torch.set_rng_state(blob["torch_rng"])
+        if blob.get("scaler"):
+            trainer.scaler.load_state_dict(blob["scaler"])
+        if "rng" in blob:
+            if len(blob["rng"]) != procs.world_size:
+                report.stage(f"note: the run had {len(blob['rng'])} process(es), this has {procs.world_size}: "
+                             "the result will differ from an uninterrupted run's")
+            _set_rng_state(blob["rng"][procs.rank % len(blob["rng"])], procs.device)
+        else:  # last.pt of an earlier emoprep: the CPU generator only
+            torch.set_rng_state(blob["torch_rng"])
         state = {k: blob[k] for k in state}
         report.stage(f"resuming after epoch {state['epoch']} (best so far: epoch {state['best_epoch']}, "
                      f"valid avg F1 {state['best_f1']:.4f})")
     train_stream = trainer.stream("train", shuffle=True)
-    loader = make_loader(train_stream, cfg.optim.batch_size, cfg.data.workers)
     for epoch in range(state["epoch"] + 1, cfg.optim.epochs + 1):
         if cfg.optim.patience and state["bad_epochs"] >= cfg.optim.patience:
             report.stage(f"early stop: no better validation average F1 for {cfg.optim.patience} epochs")
             break
         t0 = time.perf_counter()
         train_stream.set_epoch(epoch)
+        loader = _Counted(trainer.loader(train_stream))  # made per epoch: its generator is seeded by the epoch
         batches = batches_per_epoch(train_stream, cfg.optim.batch_size, cfg.data.workers)
         with report.epoch(epoch, cfg.optim.epochs, batches) as on_step:
             loss = train_epoch(trainer.model, loader, trainer.optimizer, trainer.loss_fn, cfg.optim.grad_clip,
-                               procs.device, on_step)
-        losses = gather(loss, procs)
+                               procs.device, on_step, trainer.amp, trainer.scaler)
+        losses, rows = zip(*gather((loss, loader.rows), procs))
         valid = trainer.predict_split("valid")
         thresholds = M.choose_thresholds(valid["probs"], valid["targets"])
         f1 = M.compute_metrics(valid["probs"], valid["targets"], thresholds, trainer.shards.label_names, trainer.task)["average"]["f1"]
         better = f1 > state["best_f1"]
         state = {"epoch": epoch, "best_f1": max(f1, state["best_f1"]), "best_epoch": epoch if better else state["best_epoch"],
                  "bad_epochs": 0 if better else state["bad_epochs"] + 1}
-        record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "valid_loss": valid["loss"], "valid_f1": f1,
-                  "seconds": time.perf_counter() - t0}
+        record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "train_rows": sum(rows), "valid_loss": valid["loss"],
+                  "valid_f1": f1, "seconds": time.perf_counter() - t0}
+        rng = gather(_rng_state(procs.device), procs)  # every rank's, saved by the first
         if procs.main:
             if better:
                 torch.save(trainer.net.state_dict(), out / BEST)
             with open(out / HISTORY, "a") as f:
                 f.write(json.dumps(record) + "\n")
-            _save_last(trainer, out / LAST, state)
+            _save_last(trainer, out / LAST, state, rng)
         barrier(procs)
         report.epoch_done(record, better)
     return _final_evaluation(trainer, out, run_info, state, report)

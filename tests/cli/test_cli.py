@@ -113,3 +113,24 @@ def test_ctrl_c_keeps_finished_shards_and_the_rerun_resumes(small_demo: Path, tm
     kept = len(list(out.glob("*-of-*.parquet")))
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and f"{kept} already complete" in again.stderr
+
+
+def test_train_paper_preset_without_albert_stops_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from emoprep.testing.shards import build_shard_folder
+    from emoprep.train.inputs import Featurizer
+
+    shards = build_shard_folder(tmp_path / "s", {"train": 8, "valid": 4}, crops=True, logmel=True, face_mesh=False)
+    manifest = json.loads((shards / "manifest.json").read_text())
+    (shards / "manifest.json").write_text(json.dumps({**manifest, "dataset": "iemocap"}))
+    monkeypatch.delenv("EMOPREP_ALBERT", raising=False)
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the featuriser ran")
+
+    monkeypatch.setattr(Featurizer, "fit", no_work)
+    result = CliRunner().invoke(main, ["train", "mesm", "--preset", "paper", "--shards", str(shards), "--out",
+                                       str(tmp_path / "run"), "--device", "cpu"])
+    assert result.exit_code == 2, result.output
+    assert "--preset paper fine-tunes ALBERT" in result.output and "EMOPREP_ALBERT" in result.output
+    assert not (tmp_path / "run").exists()
+    assert "--preset" in CliRunner().invoke(main, ["train", "--help"]).output

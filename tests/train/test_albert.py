@@ -4,6 +4,7 @@ ALBERT and a sentencepiece tokenizer trained here, saved to a temporary folder; 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -104,7 +105,13 @@ def test_albert_text_is_trained_end_to_end(model: str, albert_dir: Path, shards:
     assert "branches.text.albert.embeddings.word_embeddings.weight" in changed
     assert any(".encoder." in k for k in changed)
 
-    # the text part, ALBERT included, learns at lr * text_lr_scale
+    # ALBERT's own (pretrained) weights learn at lr * text_lr_scale; the projection and head on top
+    # start random and learn at lr, like everything else; run.json records both groups
+    albert_size = sum(p.numel() for p in transformers.AlbertModel.from_pretrained(albert_dir, local_files_only=True).parameters())
+    assert info["param_groups"] == [
+        {"name": "rest", "lr": pytest.approx(5e-5), "parameters": info["parameters"] - albert_size},
+        {"name": "pretrained text encoder (ALBERT)", "lr": pytest.approx(5e-6), "parameters": albert_size},
+    ]
     cfg = resolve_config(model, sets=_sets(albert_dir, "optim.text_lr_scale=0.1"))
     entry = get_model(model)
     featurizer = Featurizer.load(out / "featurizer.json")
@@ -117,7 +124,11 @@ def test_albert_text_is_trained_end_to_end(model: str, albert_dir: Path, shards:
     ids = {id(p) for p in text_group["params"]}
     albert_params = list(net.branches["text"].albert.parameters())
     assert albert_params and all(id(p) in ids for p in albert_params)
-    assert not any(id(p) in ids for p in net.branches["visual"].parameters())
+    assert len(ids) == len(albert_params)
+    on_top = [*net.branches["text"].proj.parameters(), *net.branches["text"].head.parameters()]
+    assert not any(id(p) in ids for p in [*on_top, *net.branches["visual"].parameters()])
+    rest = next(g for g in groups if g["name"] == "rest")
+    assert rest["lr"] == pytest.approx(cfg.optim.lr) and all(any(p is q for q in rest["params"]) for p in on_top)
 
 
 def test_albert_featuriser_tokenises_raw_text(albert_dir: Path, shards: Path) -> None:
@@ -166,6 +177,26 @@ def test_missing_folder_or_library_stops_before_the_run_folder(albert_dir: Path,
     with pytest.raises(SetupError, match=r'pip install "emoprep\[albert\]"'):
         train("fe2e", shards, out, sets=_sets(albert_dir), quiet=True)
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_paper_preset_trains_albert_at_a_tenth_of_the_lr(albert_dir: Path, shards: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--preset paper`` on IEMOCAP shards: ALBERT from the folder, p = 0.7, all recorded in run.json
+    (training itself is skipped: the records are written before it)."""
+    iemocap = Path(shutil.copytree(shards, tmp_path / "iemocap"))
+    manifest = json.loads((iemocap / "manifest.json").read_text())
+    (iemocap / "manifest.json").write_text(json.dumps({**manifest, "dataset": "iemocap"}))
+    monkeypatch.setattr("emoprep.train.run._fit_and_evaluate", lambda *args: {})
+    monkeypatch.setenv(albert.ENV, str(albert_dir))
+    out = tmp_path / "run"
+    train("mesm", iemocap, out, sets=parse_sets(TINY), preset="paper", quiet=True)
+    info = json.loads((out / "run.json").read_text())
+    assert info["preset"] == {"name": "paper", "file": "pipelines/train/mesm-iemocap.yaml", "dataset": "iemocap"}
+    assert info["chosen"]["settings.p"]["value"] == 0.7
+    assert info["chosen"]["settings.p"]["reason"].startswith("set by --preset paper")
+    assert [(g["name"], g["lr"]) for g in info["param_groups"]] == [
+        ("rest", pytest.approx(5e-5)), ("pretrained text encoder (ALBERT)", pytest.approx(5e-6))]
+    assert info["inputs"]["text"]["reason"] == f"ALBERT tokenizer from {albert_dir.resolve()}"
 
 
 def test_text_encoder_setting_is_checked(shards: Path, tmp_path: Path) -> None:

@@ -54,6 +54,38 @@ def test_every_row_once_per_epoch_over_two_ranks(folder: Path) -> None:
         assert abs(len(parts[0]) - len(parts[1])) <= 16  # balanced to within one row group
 
 
+def _as_rank(monkeypatch: pytest.MonkeyPatch, rank: int, world: int) -> None:
+    """This process looks like rank ``rank`` of an initialised process group of ``world``."""
+    import torch.distributed as dist
+
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_rank", lambda group=None: rank)
+    monkeypatch.setattr(dist, "get_world_size", lambda group=None: world)
+
+
+def test_spawned_loader_workers_read_only_their_ranks_share(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers started by spawn (or forkserver) have no process group: the rank must come from the main process."""
+    share = Counter(_ids(ShardStream(folder, "train", ["utterance_id"], shuffle=True, seed=3, rank=1, world_size=2)))
+    with monkeypatch.context() as m:
+        _as_rank(m, 1, 2)
+        stream = ShardStream(folder, "train", ["utterance_id"], shuffle=True, seed=3)
+    loader = DataLoader(stream, batch_size=None, num_workers=2, multiprocessing_context="spawn")
+    ids = [row["utterance_id"] for row in loader]
+    assert Counter(ids) == share and 0 < len(ids) < stream.rows
+    assert stream.rank_and_world() == (1, 2)
+    assert ShardStream(folder, "train").rank_and_world() == (0, 1)  # standalone: the whole split
+
+
+def test_the_featurizer_is_fitted_on_the_whole_training_split_on_every_rank(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = read_manifest(folder)
+    branches = choose_branches(manifest, ("text", "acoustic"), {})
+    alone, targets = Featurizer.fit(folder, branches, tuple(manifest["label_names"]), max_len=50)
+    _as_rank(monkeypatch, 1, 2)
+    ranked, ranked_targets = Featurizer.fit(folder, branches, tuple(manifest["label_names"]), max_len=50)
+    np.testing.assert_array_equal(ranked_targets, targets)  # every rank fits the same featuriser
+    assert ranked.vocab == alone.vocab and ranked.branches == alone.branches
+
+
 def test_shuffle_is_seeded_and_differs_between_epochs(folder: Path) -> None:
     def order(seed: int, epoch: int) -> list[str]:
         s = ShardStream(folder, "train", ["utterance_id"], shuffle=True, seed=seed, buffer_size=32)

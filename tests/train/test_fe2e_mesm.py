@@ -191,7 +191,9 @@ def test_rows_without_text_query_with_the_learned_vector() -> None:
         model.default_query.add_(torch.randn_like(model.default_query))
         after = model(inputs)
     has_text = inputs["text"].present
-    torch.testing.assert_close(after[has_text], before[has_text], atol=0, rtol=0)
+    # To rounding: the gather path multiplies all rows' kept sites at once, so row 3's new choice of
+    # sites changes the matrix sizes (and the summation blocking) the other rows are computed in.
+    torch.testing.assert_close(after[has_text], before[has_text], atol=1e-6, rtol=0)
     assert not torch.allclose(after[3], before[3]), "row 3 has faces but no text: the learned query drives it"
 
     without_text = specs(text=None)
@@ -253,3 +255,33 @@ def test_adam_steps_reduce_the_loss_on_images(name: str) -> None:
         optimizer.step()
     with torch.no_grad():
         assert bce(model(inputs), targets).item() < 0.5 * start
+
+
+@pytest.mark.parametrize(("dtype", "tolerance"), [(torch.float32, 1e-5), (torch.float64, 1e-10)])
+@pytest.mark.parametrize("p", [0.3, 0.7])
+def test_gather_and_masked_sparse_stages_give_the_same_logits_and_gradients(dtype: torch.dtype, tolerance: float,
+                                                                            p: float) -> None:
+    """The batch has frames without a face, padded chunks, rows without a modality and a row with
+    nothing; a second batch has no face at all.  Gradients of every parameter and the running
+    batch-norm statistics agree too (tolerance relative to each tensor's largest value)."""
+    s = specs(face=48)
+    masked = build("mesm", s, p=p, sparse_impl="masked").to(dtype).train()
+    gather = build("mesm", s, p=p, sparse_impl="gather").to(dtype).train()
+    gather.load_state_dict(masked.state_dict())
+    no_face = make_inputs(s, seed=1)
+    no_face["visual"] = ModalityInput(torch.zeros_like(no_face["visual"].values), torch.zeros(5, 5, dtype=torch.bool))
+    for inputs in (make_inputs(s), no_face):
+        inputs = {m: ModalityInput(x.values.to(dtype) if x.values.is_floating_point() else x.values, x.mask)
+                  for m, x in inputs.items()}
+        masked.zero_grad(), gather.zero_grad()
+        targets = torch.eye(N_CLASSES, dtype=dtype)[[0, 1, 2, 0, 1]]
+        logits = {}
+        for name, model in (("masked", masked), ("gather", gather)):
+            logits[name] = model(inputs)
+            bce(logits[name], targets).backward()
+        torch.testing.assert_close(logits["gather"], logits["masked"], atol=tolerance, rtol=0)
+        for (name, a), b in zip(masked.named_parameters(), gather.parameters()):
+            scale = max(1.0, float(a.grad.abs().max()))
+            torch.testing.assert_close(b.grad, a.grad, atol=tolerance * scale, rtol=0, msg=name)
+        for a, b in zip(masked.buffers(), gather.buffers()):
+            torch.testing.assert_close(b, a, atol=tolerance, rtol=0)

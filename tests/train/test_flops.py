@@ -96,3 +96,13 @@ def test_flops_are_per_sample() -> None:
     assert triple.batch_size == 3
     assert triple.counted_per_sample == single.counted_per_sample
     assert model.training, "counting leaves the model in the mode it found it"
+
+
+def test_counted_flops_do_not_depend_on_the_sparse_implementation() -> None:
+    """The gather path's sparse stages are not modules the counter can see; the count runs the
+    masked path, which computes the same sites, and leaves the model's choice as it was."""
+    gather, masked = build("mesm", p=0.5, sparse_impl="gather"), build("mesm", p=0.5, sparse_impl="masked")
+    a, b = count_flops(gather, one_sample()), count_flops(masked, one_sample())
+    assert a.stages == b.stages
+    cnns = [m for m in gather.modules() if hasattr(m, "sparse_impl")]
+    assert cnns and all(m.sparse_impl == "gather" for m in cnns)

@@ -4,12 +4,14 @@ same seed same numbers, resume, evaluate, learning, and clear errors."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from click.testing import CliRunner
 
 import cli
@@ -17,6 +19,7 @@ from emoprep.errors import SetupError
 from emoprep.testing.shards import LABELS, build_shard_folder
 from emoprep.train import loop, metrics
 from emoprep.train.batch import InputSpec
+from emoprep.train.inputs import Featurizer
 from emoprep.train.config import parse_sets, resolve_config
 from emoprep.train.models import ModelContext, get_model
 from emoprep.train.run import _param_groups, evaluate, train
@@ -103,6 +106,79 @@ def test_resume_continues_to_the_same_result(shards: Path, finished: Path, tmp_p
     assert len((out / "history.jsonl").read_text().splitlines()) == 3
 
 
+def _epochs(run: Path) -> list[dict]:
+    """The history without the timings."""
+    return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in (run / "history.jsonl").read_text().splitlines()]
+
+
+def test_resume_with_loader_workers_is_exact(shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Persistent prediction loaders (workers > 0) are made afresh on resume: making them must not
+    draw from the global RNG, or every epoch after the first resumed one would differ."""
+    sets = parse_sets(["optim.epochs=3", "optim.batch_size=16", "settings.hidden=8", "data.workers=2"])
+    train("lf-lstm", shards, tmp_path / "whole", sets=sets, quiet=True)
+    real = loop.train_epoch
+    calls = {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # after epoch 1: two epochs run after the resume
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    out = tmp_path / "resumed"
+    monkeypatch.setattr("emoprep.train.run.train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train("lf-lstm", shards, out, sets=sets, quiet=True)
+    monkeypatch.setattr("emoprep.train.run.train_epoch", real)
+    assert len(_epochs(out)) == 1
+    train("lf-lstm", shards, out, resume=True, quiet=True)
+    assert _epochs(out) == _epochs(tmp_path / "whole")
+    a, b = (json.loads((run / "metrics.json").read_text()) for run in (out, tmp_path / "whole"))
+    assert a == b
+    best, whole = (torch.load(run / "best.pt", weights_only=True) for run in (out, tmp_path / "whole"))
+    assert best.keys() == whole.keys() and all(torch.equal(best[k], whole[k]) for k in best)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "predictions.parquet"), pd.read_parquet(tmp_path / "whole" / "predictions.parquet"))
+
+
+def test_loaders_leave_the_global_rng_alone(shards: Path) -> None:
+    """A DataLoader draws its workers' base seed when iterated; from the global RNG unless it has a generator."""
+    from emoprep import read_manifest
+    from emoprep.train.data import ShardStream
+    from emoprep.train.inputs import Featurizer, choose_branches
+
+    manifest = read_manifest(shards)
+    featurizer, _ = Featurizer.fit(shards, choose_branches(manifest, ("acoustic",), {}), tuple(manifest["label_names"]), 50)
+    stream = ShardStream(shards, "valid", featurizer.columns(), transform=featurizer)
+    before = torch.get_rng_state()
+    for workers, persistent in ((0, False), (2, True)):
+        for _ in loop.make_loader(stream, 8, workers, persistent=persistent):
+            pass
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_rng_states_survive_a_weights_only_checkpoint(tmp_path: Path) -> None:
+    import random
+
+    from emoprep.train.run import _rng_state, _set_rng_state
+
+    torch.save({"rng": _rng_state(torch.device("cpu"))}, tmp_path / "rng.pt")
+    draws = (random.random(), float(np.random.rand()), float(torch.rand(1)))
+    _set_rng_state(torch.load(tmp_path / "rng.pt", weights_only=True)["rng"], torch.device("cpu"))
+    assert (random.random(), float(np.random.rand()), float(torch.rand(1))) == draws
+
+
+def test_merged_predictions_refuse_a_duplicate_utterance() -> None:
+    from emoprep.train.run import _merge
+
+    def part(ids: list[str]) -> dict:
+        return {"ids": ids, "splits": ["valid"] * len(ids), "probs": np.zeros((len(ids), 3)), "targets": np.zeros((len(ids), 3)),
+                "loss_sum": 0.0}
+
+    assert _merge([part(["a", "c"]), part(["b"])])["ids"] == ["a", "b", "c"]
+    with pytest.raises(RuntimeError, match="'b'.*2 times"):
+        _merge([part(["a", "b"]), part(["b", "c"])])
+
+
 def test_evaluate_reproduces_the_test_metrics(finished: Path) -> None:
     result = evaluate(finished, split="test", device="cpu", quiet=True)
     m = json.loads((finished / "metrics.json").read_text())
@@ -128,6 +204,7 @@ def test_a_model_learns_and_noise_does_not(tmp_path: Path) -> None:
         (["optim.epochs=many"], "optim.epochs must be a number"),
         (["modalities=[text,smell]"], "modalities must be"),
         (["wat=1"], "unknown setting.*wat"),
+        (["data.start_method=threads"], "data.start_method must be default or one of .*spawn"),
     ],
 )
 def test_bad_settings_fail_before_any_work(shards: Path, tmp_path: Path, sets: list[str], message: str) -> None:
@@ -167,13 +244,88 @@ def test_cli_train_and_evaluate(shards: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no 'nope' split" in result.output
 
 
-def test_text_branch_learning_rate_scale(shards: Path) -> None:
+def test_text_lr_scale_leaves_a_text_branch_trained_from_scratch_at_lr(shards: Path) -> None:
+    """text_lr_scale is the paper's ALBERT at lr/10: a text branch that starts random (here learned
+    token embeddings and an LSTM) trains at the full lr (tests/train/test_albert.py: ALBERT's own
+    weights at lr * text_lr_scale)."""
     cfg = resolve_config("lf-lstm", sets=parse_sets(["optim.lr=0.01", "optim.text_lr_scale=0.1"]))
     entry = get_model("lf-lstm")
     net = entry.build({"text": InputSpec("text", "tokens", "tokens", vocab_size=5),
                        "acoustic": InputSpec("acoustic", "dense", "acoustic", dim=4)}, 3, entry.settings(), ModelContext(LABELS))
-    rest, text = _param_groups(net, cfg)
-    text_names = {n for n, p in net.named_parameters() if any(p is q for q in text["params"])}
-    assert text["lr"] == pytest.approx(0.001) and rest["lr"] == pytest.approx(0.01)
-    assert text_names and all(".text." in f".{n}" for n in text_names)
-    assert len(text["params"]) + len(rest["params"]) == len(list(net.parameters()))
+    (only,) = _param_groups(net, cfg)
+    assert only["name"] == "rest" and only["lr"] == pytest.approx(0.01)
+    assert len(only["params"]) == len(list(net.parameters()))
+
+
+def test_run_json_records_each_parameter_groups_learning_rate(finished: Path) -> None:
+    run = json.loads((finished / "run.json").read_text())
+    assert run["param_groups"] == [{"name": "rest", "lr": pytest.approx(5e-4), "parameters": run["parameters"]}]
+
+
+def _no_work(*args, **kwargs):
+    raise AssertionError("the featuriser's pass over the training split ran before the settings were checked")
+
+
+@pytest.mark.parametrize(("model", "item", "message"), [
+    ("mesm", "settings.p=1.5", r"settings\.p must be in \(0, 1\], got 1\.5"),
+    ("fe2e", "settings.d_model=-4", r"settings\.d_model must be positive, got -4"),
+    ("lf-lstm", "settings.layers=0", r"settings\.layers must be positive, got 0"),
+    ("mesm", "settings.cnn_width=0", r"settings\.cnn_width must be positive"),
+    ("lf-trans", "settings.dropout=1", r"settings\.dropout must be in \[0, 1\)"),
+])
+def test_bad_model_settings_fail_before_the_shards_are_read(shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            model: str, item: str, message: str) -> None:
+    monkeypatch.setattr(Featurizer, "fit", _no_work)
+    with pytest.raises(SetupError, match=message):  # before the folder is even looked at
+        train(model, tmp_path / "no-such-shards", tmp_path / "r", sets=parse_sets([item]), quiet=True)
+    with pytest.raises(SetupError, match=message):
+        train(model, shards, tmp_path / "r", sets=parse_sets([item]), quiet=True)
+    assert not (tmp_path / "r").exists()
+
+
+E2E_TINY = ["optim.epochs=1", "optim.batch_size=4", "settings.d_model=8", "settings.heads=2", "settings.layers=1",
+            "settings.ff=16", "settings.mlp_hidden=16", "settings.cnn_width=0.0625"]
+
+
+@pytest.fixture(scope="module")
+def e2e_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_shard_folder(tmp_path_factory.mktemp("e2e") / "s", {"train": 12, "valid": 6, "test": 6},
+                              crops=True, logmel=True, face_mesh=False)
+
+
+def shards_of(folder: Path, dataset: str, where: Path) -> Path:
+    """A copy of the shard folder whose manifest names ``dataset``."""
+    copy = Path(shutil.copytree(folder, where))
+    manifest = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "dataset": dataset}))
+    return copy
+
+
+@pytest.mark.parametrize(("dataset", "extra", "p", "reason"), [
+    ("iemocap", [], 0.7, "the paper's value for IEMOCAP shards"),
+    ("mosei", [], 0.5, "the paper's value for MOSEI shards"),
+    ("iemocap", ["settings.p=0.9"], 0.9, "set by --set"),
+])
+def test_mesm_p_is_chosen_by_the_shards_dataset_and_recorded(e2e_shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             dataset: str, extra: list[str], p: float, reason: str) -> None:
+    monkeypatch.setattr("emoprep.train.run._fit_and_evaluate", lambda *args: {})  # the records are written before
+    out = tmp_path / "run"
+    train("mesm", shards_of(e2e_shards, dataset, tmp_path / "s"), out, sets=parse_sets([*E2E_TINY, *extra]), quiet=True)
+    run = json.loads((out / "run.json").read_text())
+    assert run["shards"]["dataset"] == dataset
+    assert run["chosen"] == {"settings.p": {"value": p, "reason": reason}}
+    assert yaml.safe_load((out / "config.yaml").read_text())["settings"]["p"] == p
+
+
+def test_paper_preset_is_refused_before_any_work(e2e_shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EMOPREP_ALBERT", raising=False)
+    monkeypatch.setattr(Featurizer, "fit", _no_work)
+    mosei = shards_of(e2e_shards, "mosei", tmp_path / "mosei")
+    with pytest.raises(SetupError, match=r"(?s)--preset paper fine-tunes ALBERT.*settings\.albert_path"):
+        train("mesm", mosei, tmp_path / "r", preset="paper", quiet=True)
+    other = shards_of(e2e_shards, "recordings", tmp_path / "other")
+    with pytest.raises(SetupError, match="IEMOCAP and MOSEI shards.*'recordings'"):
+        train("fe2e", other, tmp_path / "r", preset="paper", sets=parse_sets(["settings.albert_path=/a"]), quiet=True)
+    with pytest.raises(SetupError, match="not found"):  # the preset needs the shards' dataset: their folder is read first
+        train("mesm", tmp_path / "missing", tmp_path / "r", preset="paper", quiet=True)
+    assert not (tmp_path / "r").exists()

@@ -1,6 +1,7 @@
 """MESM's sparse building blocks mean what the paper means: nucleus selection keeps the smallest set of
-positions with attention mass >= p, and the masked dense convolution, batch norm and pooling compute
-exactly what a sparse library computes on the active sites (submanifold semantics)."""
+positions with attention mass >= p, and both implementations of the convolution, batch norm and
+pooling (masked dense maps; gathered sites over a rulebook) compute exactly what a sparse library
+computes on the active sites (submanifold semantics), gradients included."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from emoprep.train.models.sparse import MaskedBatchNorm2d, SiteConv2d, masked_max_pool2d, nucleus
+from emoprep.train.models.sparse import (MaskedBatchNorm2d, Rulebook, Sites, SiteConv2d, masked_max_pool2d, nucleus,
+                                         resolve_impl)
 
 
 def random_attention(rows: int, length: int, seed: int = 0) -> torch.Tensor:
@@ -118,3 +120,90 @@ def test_masked_max_pool_takes_the_max_over_active_sites() -> None:
     out, pooled = masked_max_pool2d(x * active, active)
     assert pooled.tolist() == [[[True, False], [False, True]]]
     assert out.squeeze().tolist() == [[-2.0, 0.0], [0.0, -16.0]]
+
+
+def sites_of(x: torch.Tensor, active: torch.Tensor) -> Sites:
+    """The gather path's form of a masked map."""
+    n, _, h, w = x.shape
+    index = active.flatten().nonzero().squeeze(1)
+    return Sites(x.permute(0, 2, 3, 1).reshape(n * h * w, -1)[index], index, (n, h, w))
+
+
+def random_active(n: int, h: int, w: int, seed: int) -> torch.Tensor:
+    """About 40 % active; image 1 a single isolated site, image 2 (when there) none at all."""
+    active = torch.rand(n, h, w, generator=torch.Generator().manual_seed(seed)) < 0.4
+    active[1] = False
+    active[1, h // 2, w // 2] = True
+    if n > 2:
+        active[2] = False
+    return active
+
+
+@pytest.mark.parametrize(("h", "w"), [(6, 5), (8, 8), (7, 9)])
+def test_rulebook_conv_equals_reference_and_masked_conv_with_gradients(h: int, w: int) -> None:
+    torch.manual_seed(0)
+    conv = SiteConv2d(3, 4).double()
+    x = torch.randn(3, 3, h, w, dtype=torch.float64)
+    active = random_active(3, h, w, seed=h * w)
+    sites = sites_of(x, active)
+    features = sites.features.clone().requires_grad_(True)
+    rules = Rulebook(sites)
+    got = conv.forward_sites(features, rules)
+    assert conv.last_sites == int(active.sum()) and conv.last_total_sites == 3 * h * w
+    expected = reference_sparse_conv(conv, x, active)
+    torch.testing.assert_close(sites.with_features(got).to_dense(), expected, atol=1e-10, rtol=0)
+
+    # Gradients of input, weight and bias against the masked path's autograd.
+    upstream = torch.randn_like(got)
+    got.backward(upstream)
+    grads = [features.grad, conv.weight.grad, conv.bias.grad]
+    conv.zero_grad()
+    dense = (x * active.unsqueeze(1)).requires_grad_(True)
+    masked_out = conv(dense, active)
+    masked_out.backward(sites.with_features(upstream).to_dense())
+    masked = [sites_of(dense.grad, active).features, conv.weight.grad, conv.bias.grad]
+    for a, b in zip(grads, masked):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
+    assert torch.autograd.gradcheck(lambda f: conv.forward_sites(f, rules), (features.detach().requires_grad_(True),))
+
+
+@pytest.mark.parametrize(("h", "w"), [(6, 6), (7, 9)])
+def test_site_pooling_equals_masked_pooling_with_gradients(h: int, w: int) -> None:
+    x = torch.randn(3, 4, h, w, dtype=torch.float64)
+    active = random_active(3, h, w, seed=1)
+    dense = (x * active.unsqueeze(1)).requires_grad_(True)
+    expected, pooled = masked_max_pool2d(dense, active)
+    sites = sites_of(x, active)
+    features = sites.features.clone().requires_grad_(True)
+    got = sites.with_features(features).max_pool()
+    assert got.shape == (3, h // 2, w // 2)
+    assert torch.equal(got.mask(), pooled), "a pooled site is active when any site under it is (floor at odd sizes)"
+    torch.testing.assert_close(got.to_dense(), expected, atol=0, rtol=0)
+    upstream = torch.randn_like(got.features)
+    got.features.backward(upstream)
+    expected.backward(got.with_features(upstream).to_dense())
+    torch.testing.assert_close(features.grad, sites_of(dense.grad, active).features, atol=0, rtol=0)
+
+
+def test_site_batch_norm_equals_masked_batch_norm() -> None:
+    x = torch.randn(3, 4, 6, 6) * 2 + 1
+    active = random_active(3, 6, 6, seed=2)
+    masked, gathered = MaskedBatchNorm2d(4).train(), MaskedBatchNorm2d(4).train()
+    out = masked(x * active.unsqueeze(1), active)
+    torch.testing.assert_close(sites_of(out, active).features, gathered.forward_sites(sites_of(x, active).features))
+    torch.testing.assert_close(masked.running_var, gathered.running_var)
+
+
+def test_no_image_at_all_passes_through_every_site_operation() -> None:
+    """A batch without a single face still runs the CNN (every parameter needs a gradient)."""
+    empty = Sites(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long), (0, 6, 6))
+    conv, norm = SiteConv2d(3, 4), MaskedBatchNorm2d(4).train()
+    out = norm.forward_sites(conv.forward_sites(empty.features, Rulebook(empty)))
+    assert out.shape == (0, 4) and empty.with_features(out).max_pool().to_dense().shape == (0, 4, 3, 3)
+    assert torch.equal(norm.running_mean, torch.zeros(4))
+
+
+def test_auto_gathers_on_cpu_below_p_0_8_and_masks_elsewhere() -> None:
+    assert resolve_impl("auto", "cpu", 0.5) == "gather" and resolve_impl("auto", "cpu", 0.7) == "gather"
+    assert resolve_impl("auto", "cpu", 0.9) == "masked" and resolve_impl("auto", "cuda", 0.5) == "masked"
+    assert resolve_impl("masked", "cpu", 0.5) == "masked" and resolve_impl("gather", "cpu", 0.9) == "gather"

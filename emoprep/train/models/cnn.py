@@ -22,7 +22,7 @@ from torch import nn
 
 from ...errors import SetupError
 from ..batch import InputSpec
-from .sparse import MaskedBatchNorm2d, SiteConv2d, masked_max_pool2d
+from .sparse import MaskedBatchNorm2d, Rulebook, Sites, SiteConv2d, masked_max_pool2d, resolve_impl
 
 FACE_MEAN = (159.0, 111.0, 102.0)
 FACE_STD = (37.0, 33.0, 32.0)
@@ -54,6 +54,11 @@ class VGGBlock(nn.Module):
         x = torch.relu(self.bn1(self.conv1(x, active), active))
         return torch.relu(self.bn2(self.conv2(x, active), active))
 
+    def forward_sites(self, features: torch.Tensor, rules: Rulebook) -> torch.Tensor:
+        """The gather path: ``(S, Cin)`` -> ``(S, Cout)`` at the rulebook's sites."""
+        x = torch.relu(self.bn1.forward_sites(self.conv1.forward_sites(features, rules)))
+        return torch.relu(self.bn2.forward_sites(self.conv2.forward_sites(x, rules)))
+
 
 class Stage(nn.Module):
     """Optional selector, a VGG block on the selected sites, 2x2 max-pool of features and sites.
@@ -73,14 +78,25 @@ class Stage(nn.Module):
             x, active = self.select(x, active, query)
         return masked_max_pool2d(self.block(x, active), active)
 
+    def forward_sites(self, sites: Sites, query: torch.Tensor) -> Sites:
+        """The gather path: select, one rulebook for the block's two convolutions, pool the sites."""
+        sites = self.select.forward_sites(sites, query)
+        return sites.with_features(self.block.forward_sites(sites.features, Rulebook(sites))).max_pool()
+
 
 class ImageCNN(nn.Module):
     """One image per position in, one flat feature vector per image out: ``(N, C, H, W) -> (N, F)``."""
 
     def __init__(self, spec: InputSpec, cnn_width: float,
-                 selector: Callable[[int], nn.Module] | None = None) -> None:
-        """``selector(in_channels)`` builds the module put before each stage (None: dense stages)."""
+                 selector: Callable[[int], nn.Module] | None = None, sparse_impl: str = "auto",
+                 keep: float = 1.0) -> None:
+        """``selector(in_channels)`` builds the module put before each stage (None: dense stages);
+        ``sparse_impl`` (``auto``, ``gather``, ``masked``: see :mod:`.sparse`) how stages with a
+        selector compute at the kept sites only, ``keep`` the attention mass the selectors keep
+        (MESM's p), by which ``auto`` chooses."""
         super().__init__()
+        self.sparse_impl = sparse_impl
+        self.keep = keep
         if len(spec.image_shape) != 3:
             raise SetupError(f"{spec.modality}: images need a (C, H, W) shape, got {spec.image_shape}")
         channels, height, width = spec.image_shape
@@ -111,6 +127,11 @@ class ImageCNN(nn.Module):
         """``query (N, dq)``: what each image's selectors attend with (unused without selectors)."""
         x = (images - self.mean) / self.std if self.face else images
         x = self.low(self.stem(x))
+        if self.stages[0].select is not None and resolve_impl(self.sparse_impl, x.device, self.keep) == "gather":
+            sites = Sites.from_dense(x)
+            for stage in self.stages:
+                sites = stage.forward_sites(sites, query)
+            return sites.to_dense().flatten(1)
         active = None
         for stage in self.stages:
             x, active = stage(x, active, query)

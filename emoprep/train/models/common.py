@@ -2,7 +2,7 @@
 
 Every block keeps the batch contract of :mod:`emoprep.train.batch`: padded positions and absent rows
 never count.  Pooling divides by real positions only, attention never sees a key row that is masked
-everywhere (PyTorch answers NaN there), and fusion averages over the modalities a row really has.
+everywhere (PyTorch answers NaN there), and fusion counts only the modalities a row really has.
 """
 
 from __future__ import annotations
@@ -127,6 +127,34 @@ class LateFusion(nn.Module):
         total = w.sum(dim=1, keepdim=True)
         w = w / torch.where(total > 0, total, torch.ones_like(total))
         return (w.unsqueeze(-1) * logits).sum(dim=1)
+
+
+class LinearFusion(nn.Module):
+    """The MESM authors' fusion: ``Linear(M, 1, bias=False)`` over the logits stacked on a last axis,
+    ``z = sum_m w_m z_m`` per class, with free (any sign, unnormalised) weights and ``nn.Linear``'s
+    initialisation, ``U(-1/sqrt(M), 1/sqrt(M))``.  A model of one modality returns that branch's
+    logits unweighted, as theirs did.
+
+    Their rows always had every modality (a centre crop stood in for a missing face); here a row can
+    lack one, and the absent branch's output (finite garbage, see :func:`attention_padding_mask`)
+    must not count.  An absent modality contributes logit 0, "no evidence either way", and receives
+    no gradient: the row's logits are the weighted sum over the modalities it has, and a row with
+    none gets 0, p = 0.5 everywhere.  Not renormalised: with free weights the present ones' sum can
+    be 0 or negative, so dividing by it could flip or blow up the row's logits.  A row with fewer
+    modalities thus gets logits of smaller magnitude on average; the model trains on such rows, and
+    the per-class thresholds are picked on validation rows with the same mix.
+    """
+
+    def __init__(self, n_modalities: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(n_modalities, 1, bias=False) if n_modalities > 1 else None
+
+    def forward(self, logits: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """``logits (B, M, C)``, ``present (B, M)`` bool -> ``(B, C)``."""
+        logits = torch.where(present.unsqueeze(-1), logits, torch.zeros_like(logits))
+        if self.linear is None:
+            return logits[:, 0]
+        return self.linear(logits.transpose(1, 2)).squeeze(-1)
 
 
 class LateFusionModel(nn.Module):

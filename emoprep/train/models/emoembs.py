@@ -18,9 +18,12 @@ from torch import nn
 
 from ...errors import SetupError
 from ..batch import InputSpec, ModalityInput
-from . import ModelContext, register
+from . import ModelContext, check_dropout, check_one_of, check_positive, register
 from .common import LateFusion, nonempty
 from .lf_lstm import LFLSTMSettings, LSTMBranch
+
+
+MAPPINGS = ("linear", "mlp")
 
 
 @dataclass
@@ -34,6 +37,11 @@ class EmoEmbsSettings:
     freeze_text_embeddings: bool = False
     """Keep the text-space emotion embeddings at their initial vectors."""
     dropout: float = 0.1
+
+    def validate(self) -> None:
+        check_positive(self, "hidden", "emb_dim")
+        check_one_of(self, "mapping", MAPPINGS)
+        check_dropout(self, "dropout")
 
 
 def _mapping(kind: str, src: int, dst: int) -> nn.Module:
@@ -51,6 +59,7 @@ class EmoEmbs(nn.Module):
     def __init__(self, inputs: dict[str, InputSpec], n_classes: int, settings: EmoEmbsSettings,
                  context: ModelContext) -> None:
         super().__init__()
+        settings.validate()
         vectors = context.label_vectors
         if vectors is None:
             vectors = torch.randn(n_classes, settings.emb_dim) * settings.emb_dim ** -0.5

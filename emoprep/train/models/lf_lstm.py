@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..batch import InputSpec, ModalityInput
-from . import ModelContext, register
+from . import ModelContext, check_dropout, check_positive, register
 from .common import InputProjection, LateFusionModel, compact, masked_mean
 
 
@@ -24,6 +24,10 @@ class LFLSTMSettings:
     layers: int = 1
     dropout: float = 0.1
     bidirectional: bool = True
+
+    def validate(self) -> None:
+        check_positive(self, "hidden", "layers")
+        check_dropout(self, "dropout")
 
 
 class LSTMBranch(nn.Module):
@@ -59,4 +63,5 @@ class LSTMBranch(nn.Module):
 class LFLSTM(LateFusionModel):
     def __init__(self, inputs: dict[str, InputSpec], n_classes: int, settings: LFLSTMSettings,
                  context: ModelContext) -> None:
+        settings.validate()
         super().__init__({m: LSTMBranch(spec, n_classes, settings) for m, spec in inputs.items()})

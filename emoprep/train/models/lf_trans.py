@@ -13,12 +13,11 @@ import torch
 from torch import nn
 
 from ..batch import InputSpec, ModalityInput
-from . import ModelContext, register
+from . import ModelContext, check_dropout, check_positive, check_width_heads, register
 from .common import (
     InputProjection,
     LateFusionModel,
     attention_padding_mask,
-    check_heads,
     masked_mean,
     sinusoidal_encoding,
 )
@@ -32,6 +31,11 @@ class LFTransSettings:
     ff: int = 128
     """Width of each layer's feed-forward block."""
     dropout: float = 0.1
+
+    def validate(self) -> None:
+        check_width_heads(self)
+        check_positive(self, "layers", "ff")
+        check_dropout(self, "dropout")
 
 
 class TransformerBranch(nn.Module):
@@ -66,5 +70,5 @@ class TransformerBranch(nn.Module):
 class LFTrans(LateFusionModel):
     def __init__(self, inputs: dict[str, InputSpec], n_classes: int, settings: LFTransSettings,
                  context: ModelContext) -> None:
-        check_heads(settings.d_model, settings.heads)
+        settings.validate()
         super().__init__({m: TransformerBranch(spec, n_classes, settings) for m, spec in inputs.items()})

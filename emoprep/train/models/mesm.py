@@ -14,6 +14,18 @@ and third stages the softmax and the nucleus run over the sites still active aft
 stage (its kept sites, pooled), as in the authors' sparse tensors.  The stages themselves are
 submanifold sparse convolutions (:mod:`.sparse`).
 
+**Each kept feature stays at its own site (the authors' code misplaces them; do not port that).**
+In the authors' ``sparse_e2e.py`` the first sparse step builds its input from two different
+orderings of the kept mask ``attn (frames, H, W)``: the features come from
+``bs, y, x = attn.nonzero(as_tuple=True); features = maps[bs, :, y, x]``, frame-major (sorted by
+frame, then row, then column), while the locations come from ``attn.permute(1, 2, 0).nonzero()``,
+row-major over the grid (sorted by row, then column, then frame).  SparseConvNet pairs the i-th
+feature with the i-th location, so the set of kept sites is right but most features land at the
+wrong frame and position (only a feature whose rank happens to be the same in both orders stays
+put; with one frame per batch the orders agree).  emoprep keeps every feature at the frame and
+position it was computed at, which is what the paper's ``M_o = M_ns * M`` says; a test that
+"matches the authors" by permuting the features would be reproducing their bug.
+
 **How the attention learns.**  ``M_ns`` is a hard 0/1 selection, so the paper's ``M_o = M_ns * M``
 has no gradient with respect to the attention; the authors' code computed the selection from a
 detached copy and the attention layers never received a gradient.  Here the kept features are
@@ -40,7 +52,6 @@ attention and kept sites for the attention pictures in ``last_attention``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -49,9 +60,10 @@ from torch import nn
 
 from ...errors import SetupError
 from ..batch import InputSpec, ModalityInput
-from . import ModelContext, register
+from . import ModelContext, check_one_of, register
+from .cnn import ImageCNN
 from .fe2e import FE2E, FE2ESettings, ImageBranch
-from .sparse import nucleus
+from .sparse import SPARSE_IMPLS, Sites, nucleus
 
 
 @dataclass
@@ -59,6 +71,18 @@ class MESMSettings(FE2ESettings):
     p: float = 0.5
     """Attention mass the nucleus keeps per frame/chunk and stage (paper: 0.7 IEMOCAP, 0.5 MOSEI);
     1.0 keeps every site, i.e. FE2E's computation with attention gates."""
+    sparse_impl: str = "auto"
+    """How the sparse stages compute at the kept sites only (see :mod:`.sparse`): ``gather`` (rulebook
+    gathers and matrix multiplies over the active sites: the work follows the kept fraction),
+    ``masked`` (dense convolutions of masked maps: the reference, FE2E's cost) or ``auto`` (gather
+    on CPU below p = 0.8, else masked: :func:`.sparse.resolve_impl`).  Same logits either way, to
+    rounding."""
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0.0 < self.p <= 1.0:
+            raise SetupError(f"settings.p must be in (0, 1], got {self.p}")
+        check_one_of(self, "sparse_impl", SPARSE_IMPLS)
 
 
 class TextQueriedAttention(nn.Module):
@@ -78,20 +102,38 @@ class TextQueriedAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, active: torch.Tensor | None,
                 query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x (N, C, H, W)`` with zeros off ``active (N, H, W)``, ``query (N, dq)`` ->
+        """Masked path: ``x (N, C, H, W)`` with zeros off ``active (N, H, W)``, ``query (N, dq)`` ->
         ``(x gated to the kept sites, kept (N, H, W))``."""
         n, _, h, w = x.shape
         m_q = torch.tanh(self.w_m(x.permute(0, 2, 3, 1)) + self.w_q(query)[:, None, None, :])
         scores = self.w_i(m_q).reshape(n, h * w)
-        sites = None if active is None else active.reshape(n, h * w)
+        gate, kept = self._select(scores, None if active is None else active.reshape(n, h * w), (h, w))
+        return x * gate.view(n, 1, h, w), kept.view(n, h, w)
+
+    def forward_sites(self, sites: Sites, query: torch.Tensor) -> Sites:
+        """Gather path: the same scores computed at the active sites only; returns the kept sites,
+        gated."""
+        n, h, w = sites.shape
+        m_q = torch.tanh(self.w_m(sites.features) + self.w_q(query).index_select(0, sites.image()))
+        site_scores = self.w_i(m_q).squeeze(1)
+        scores = site_scores.new_full((n * h * w,), torch.finfo(site_scores.dtype).min)
+        scores = scores.index_copy(0, sites.index, site_scores).view(n, h * w)
+        gate, kept = self._select(scores, sites.mask().view(n, h * w), (h, w))
+        chosen = sites.select(kept.view(-1).index_select(0, sites.index))
+        return chosen.with_features(chosen.features * gate.view(-1, 1).index_select(0, chosen.index))
+
+    def _select(self, scores: torch.Tensor, sites: torch.Tensor | None,
+                size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per image, ``scores (N, L)`` over the positions ``sites (N, L)`` (None: all) -> the
+        straight-through gate ``(N, L)`` and the kept positions ``(N, L)``."""
         if sites is not None:  # finite fill: -inf would make the gate's log-space gradient NaN
             scores = scores.masked_fill(~sites, torch.finfo(scores.dtype).min)
         log_attention = F.log_softmax(scores, dim=-1)
         attention = log_attention.exp()
         kept = nucleus(attention.detach(), self.p, sites)
         gate = torch.exp(log_attention - log_attention.detach()) * kept
-        self.last = (attention.detach().view(n, h, w), kept.view(n, h, w))
-        return x * gate.view(n, 1, h, w), kept.view(n, h, w)
+        self.last = (attention.detach().view(-1, *size), kept.view(-1, *size))
+        return gate, kept
 
 
 @register("mesm", MESMSettings,
@@ -100,9 +142,7 @@ class TextQueriedAttention(nn.Module):
 class MESM(FE2E):
     def __init__(self, inputs: dict[str, InputSpec], n_classes: int, settings: MESMSettings,
                  context: ModelContext) -> None:
-        if not 0.0 < settings.p <= 1.0:
-            raise SetupError(f"p must be in (0, 1], got {settings.p}")
-        super().__init__(inputs, n_classes, settings, context)
+        super().__init__(inputs, n_classes, settings, context)  # validates the settings, p included
         needed = any(isinstance(b, ImageBranch) for b in self.branches.values())
         self.default_query = nn.Parameter(torch.randn(settings.d_model) * 0.02) if needed else None
         """The query of rows without text (None without image inputs: nothing to attend over)."""
@@ -112,8 +152,11 @@ class MESM(FE2E):
         """Per image modality and stage: ``{"modality", "stage" (1-3), "attention" (B, T, H, W),
         "kept" (B, T, H, W) bool}``, zeros at masked positions."""
 
-    def selector(self, settings: FE2ESettings) -> Callable[[int], nn.Module]:
-        return lambda channels: TextQueriedAttention(channels, channels, settings.d_model, settings.p)
+    def image_cnn(self, spec: InputSpec, settings: MESMSettings) -> ImageCNN:
+        def selector(channels: int) -> TextQueriedAttention:
+            return TextQueriedAttention(channels, channels, settings.d_model, settings.p)
+
+        return ImageCNN(spec, settings.cnn_width, selector, settings.sparse_impl, settings.p)
 
     def query(self, inputs: dict[str, ModalityInput],
               results: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor | None:

@@ -21,11 +21,10 @@ from torch import nn
 
 from ...errors import SetupError
 from ..batch import InputSpec, ModalityInput
-from . import ModelContext, register
+from . import ModelContext, check_dropout, check_positive, check_width_heads, register
 from .common import (
     InputProjection,
     attention_padding_mask,
-    check_heads,
     masked_mean,
     nonempty,
     sinusoidal_encoding,
@@ -44,6 +43,13 @@ class MulTSettings:
     dropout: float = 0.1
     """Dropout on embeddings, residual branches, feed-forward and the head."""
     attn_dropout: float = 0.1
+
+    def validate(self) -> None:
+        check_width_heads(self)
+        check_positive(self, "layers")
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise SetupError(f"settings.kernel_size must be odd and positive, got {self.kernel_size}")
+        check_dropout(self, "dropout", "attn_dropout")
 
 
 class TemporalProjection(nn.Module):
@@ -111,10 +117,8 @@ class MulT(nn.Module):
     def __init__(self, inputs: dict[str, InputSpec], n_classes: int, settings: MulTSettings,
                  context: ModelContext) -> None:
         super().__init__()
+        settings.validate()
         d = settings.d_model
-        check_heads(d, settings.heads)
-        if settings.kernel_size < 1 or settings.kernel_size % 2 == 0:
-            raise SetupError(f"mult: kernel_size must be odd and positive, got {settings.kernel_size}")
         self.modalities = list(inputs)
         self.sources = {t: [m for m in self.modalities if m != t] for t in self.modalities}
         self.proj = nn.ModuleDict(
