@@ -397,7 +397,12 @@ def _fit_and_evaluate(trainer: Trainer, out: Path, run_info: dict[str, Any], rep
         # on the CPU: RNG states must stay there; weights and optimiser state are copied to the device
         blob = torch.load(out / LAST, map_location="cpu", weights_only=True)
         trainer.net.load_state_dict(blob["model"])
-        trainer.optimizer.load_state_dict(blob["optimizer"])
+        try:
+            trainer.optimizer.load_state_dict(blob["optimizer"])
+        except ValueError as exc:  # e.g. an older emoprep put a text branch trained from scratch in its own group
+            raise SetupError(f"--resume: the optimiser state in {out / LAST} does not fit this emoprep's parameter "
+                             f"groups ({exc}); the run was started by another version: finish it with that "
+                             "version, or start a new run") from None
         if blob.get("scaler"):
             trainer.scaler.load_state_dict(blob["scaler"])
         if "rng" in blob:

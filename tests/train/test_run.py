@@ -106,6 +106,21 @@ def test_resume_continues_to_the_same_result(shards: Path, finished: Path, tmp_p
     assert len((out / "history.jsonl").read_text().splitlines()) == 3
 
 
+def test_resume_of_a_run_whose_optimiser_groups_differ_says_why(finished: Path, tmp_path: Path) -> None:
+    """An earlier emoprep put a text branch trained from scratch in a group of its own."""
+    out = Path(shutil.copytree(finished, tmp_path / "run"))
+    (out / "metrics.json").unlink()
+    blob = torch.load(out / "last.pt", weights_only=True)
+    group = blob["optimizer"]["param_groups"][0]
+    half = len(group["params"]) // 2
+    blob["optimizer"]["param_groups"] = [{**group, "params": group["params"][:half]},
+                                         {**group, "params": group["params"][half:]}]
+    torch.save(blob, out / "last.pt")
+    with pytest.raises(SetupError, match="does not fit this emoprep's parameter groups"):
+        train("lf-lstm", Path(json.loads((out / "run.json").read_text())["shards"]["folder"]), out, resume=True,
+              quiet=True)
+
+
 def _epochs(run: Path) -> list[dict]:
     """The history without the timings."""
     return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in (run / "history.jsonl").read_text().splitlines()]
