@@ -83,18 +83,23 @@ def test_same_seed_same_numbers(shards: Path, finished: Path, tmp_path: Path) ->
     assert not np.allclose(a["prob_anger"], c["prob_anger"])
 
 
-def test_resume_continues_to_the_same_result(shards: Path, finished: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = loop.train_epoch
-    calls = {"n": 0}
+def _interrupt_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int) -> None:
+    """Ctrl-C at the start of the ``epoch``-th training epoch of the next run."""
+    real, calls = loop.train_epoch, {"n": 0}
 
     def interrupted(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == epoch:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    out = tmp_path / "run"
     monkeypatch.setattr("emoprep.train.run.train_epoch", interrupted)
+
+
+def test_resume_continues_to_the_same_result(shards: Path, finished: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = loop.train_epoch
+    out = tmp_path / "run"
+    _interrupt_epoch(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         train("lf-lstm", shards, out, sets=TINY, quiet=True)
     assert not (out / "metrics.json").exists() and (out / "last.pt").exists()
@@ -132,16 +137,8 @@ def test_resume_with_loader_workers_is_exact(shards: Path, tmp_path: Path, monke
     sets = parse_sets(["optim.epochs=3", "optim.batch_size=16", "settings.hidden=8", "data.workers=2"])
     train("lf-lstm", shards, tmp_path / "whole", sets=sets, quiet=True)
     real = loop.train_epoch
-    calls = {"n": 0}
-
-    def interrupted(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:  # after epoch 1: two epochs run after the resume
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
     out = tmp_path / "resumed"
-    monkeypatch.setattr("emoprep.train.run.train_epoch", interrupted)
+    _interrupt_epoch(monkeypatch, 2)  # after epoch 1: two epochs run after the resume
     with pytest.raises(KeyboardInterrupt):
         train("lf-lstm", shards, out, sets=sets, quiet=True)
     monkeypatch.setattr("emoprep.train.run.train_epoch", real)

@@ -18,8 +18,9 @@ other and to a site-by-site reference in ``tests/train/test_sparse.py``:
 * **masked** (:class:`SiteConv2d` and friends given a dense ``active`` mask): convolve the masked
   dense map (inactive sites are zero, so they add nothing to any sum: exactly "active neighbours
   only"), then zero the output off the active sites.  It does the dense amount of work; it stays as
-  the reference the gather path is checked against, and as the choice on GPUs, where one cuDNN
-  convolution over these small maps beats many small kernels.
+  the reference the gather path is checked against, and as the default on GPUs, where one cuDNN
+  convolution over these small maps is expected (not measured: no GPU was available) to beat the
+  gather path's many small kernels.
 
 Both share the other two pieces' semantics:
 
@@ -107,16 +108,20 @@ class Sites:
     def with_features(self, features: torch.Tensor) -> Sites:
         return Sites(features, self.index, self.shape)
 
-    def select(self, keep: torch.Tensor, features: torch.Tensor | None = None) -> Sites:
-        """The sites where ``keep (S,)`` holds, with ``features`` (default: the current ones)."""
+    def select(self, keep: torch.Tensor) -> Sites:
+        """The sites where ``keep (S,)`` holds."""
         rows = keep.nonzero().squeeze(1)
-        return Sites((self.features if features is None else features).index_select(0, rows),
-                     self.index.index_select(0, rows), self.shape)
+        return Sites(self.features.index_select(0, rows), self.index.index_select(0, rows), self.shape)
 
     def image(self) -> torch.Tensor:
         """``(S,)`` the image each site belongs to."""
         _, h, w = self.shape
         return torch.div(self.index, h * w, rounding_mode="floor")
+
+    def coordinates(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(image, y, x)`` of each site, each ``(S,)``."""
+        _, h, w = self.shape
+        return self.image(), torch.div(self.index, w, rounding_mode="floor") % h, self.index % w
 
     def mask(self) -> torch.Tensor:
         """``(N, H, W)`` bool: the dense form of the active set (for attention maps and the masked path)."""
@@ -128,21 +133,21 @@ class Sites:
         """``(N, C, H, W)`` with exact zeros off the active sites (what the masked path holds)."""
         n, h, w = self.shape
         dense = self.features.new_zeros(n * h * w, self.features.shape[1])
-        return dense.index_copy(0, self.index, self.features).view(n, h, w, dense.shape[1]).permute(0, 3, 1, 2)
+        dense = dense.index_copy(0, self.index, self.features)
+        return dense.view(n, h, w, dense.shape[1]).permute(0, 3, 1, 2)
 
     def max_pool(self) -> Sites:
         """2x2 max-pooling (stride 2, floor), like :func:`masked_max_pool2d`: a pooled site exists when
         any site under it is active and takes their max."""
         n, h, w = self.shape
         ho, wo = h // 2, w // 2
-        y = torch.div(self.index, w, rounding_mode="floor") % h
-        x = self.index % w
-        features, image = self.features, self.image()
+        features = self.features
+        image, y, x = self.coordinates()
         if h % 2 or w % 2:  # floor: the last odd row/column is dropped
             inside = (y < 2 * ho) & (x < 2 * wo)
             rows = inside.nonzero().squeeze(1)
             features, image, y, x = (t.index_select(0, rows) for t in (features, image, y, x))
-        pooled = image * (ho * wo) + torch.div(y, 2, rounding_mode="floor") * wo + torch.div(x, 2, rounding_mode="floor")
+        pooled = (image * ho + torch.div(y, 2, rounding_mode="floor")) * wo + torch.div(x, 2, rounding_mode="floor")
         index, slot = torch.unique(pooled, sorted=True, return_inverse=True)
         # The start value is ignored by the forward (include_self=False) but not by the backward,
         # which shares a max's gradient among every value equal to it, the start value included:
@@ -168,9 +173,7 @@ class Rulebook:
         device = sites.index.device
         self.sites = count
         self.total_sites = n * h * w
-        image = sites.image()
-        y = torch.div(sites.index, w, rounding_mode="floor") % h
-        x = sites.index % w
+        image, y, x = sites.coordinates()
         # Row number of every active site in a map padded by one on each side (-1: no active site),
         # so that a neighbour lookup never leaves the map or wraps into the next row or image.
         padded = (image * (h + 2) + y + 1) * (w + 2) + x + 1
@@ -264,7 +267,8 @@ class _RulebookConv(torch.autograd.Function):
         with torch.autocast(device, enabled=False):
             features = features.to(dtype)
             taps = _taps(weight.to(dtype))
-            out = features @ taps[:, CENTRE] if bias is None else torch.addmm(bias.to(dtype), features, taps[:, CENTRE])
+            centre = taps[:, CENTRE]
+            out = features @ centre if bias is None else torch.addmm(bias.to(dtype), features, centre)
             for tap, rows, neighbours in rules.pairs:
                 out.index_add_(0, rows, features.index_select(0, neighbours) @ taps[:, tap])
         ctx.save_for_backward(features, taps)
@@ -286,7 +290,9 @@ class _RulebookConv(torch.autograd.Function):
             grad_taps[:, tap] = features.index_select(0, neighbours).t() @ g
         c_in, _, c_out = grad_taps.shape
         grad_weight = grad_taps.view(c_in * 9, c_out).t().reshape(c_out, c_in, 3, 3).to(weight_dtype)
-        grad_bias = None if bias_dtype is None else grad.sum(dim=0, dtype=torch.promote_types(grad.dtype, torch.float32)).to(bias_dtype)
+        grad_bias = None
+        if bias_dtype is not None:  # summed in float32 at least: a bfloat16 sum over thousands of sites drifts
+            grad_bias = grad.sum(dim=0, dtype=torch.promote_types(grad.dtype, torch.float32)).to(bias_dtype)
         return grad_features.to(features_dtype), grad_weight, grad_bias, None
 
 
