@@ -49,7 +49,7 @@ import numpy as np
 import pyarrow
 
 from emoprep import read_manifest
-from emoprep.shards.manifest import MANIFEST, write_json_atomic
+from emoprep.format.manifest import MANIFEST, write_json_atomic
 from emoprep.testing.shards import build_shard_folder
 
 CHILD = r"""
@@ -57,7 +57,7 @@ import gc, json, resource, sys, time
 from pathlib import Path
 import pyarrow as pa
 import emoprep
-from emoprep.shards.reader import read_row_group, row_groups
+from emoprep.format.reader import read_row_group, row_groups
 
 mode, folder, batch_rows = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
 

@@ -682,7 +682,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 import emoprep
-from emoprep.shards.reader import read_row_group, row_groups
+from emoprep.format.reader import read_row_group, row_groups
 from emoprep.train.data import ShardStream
 from emoprep.train.inputs import Featurizer, collate
 

@@ -129,7 +129,7 @@ def inspect(path: Path, verify: bool) -> None:
 
     try:
         if verify:
-            from emoprep.shards.verify import verify_output
+            from emoprep.format.verify import verify_output
 
             checked, problems = verify_output(path)
             if problems:
@@ -151,11 +151,11 @@ def inspect(path: Path, verify: bool) -> None:
 def schema(markdown: bool) -> None:
     """Print the output schema: every column, its type, unit and what a null means."""
     if markdown:
-        from emoprep.schema_docs import render_markdown
+        from emoprep.format.schema_docs import render_markdown
 
         click.echo(render_markdown(), nl=False)
         return
-    from emoprep.schema import utterance_schema
+    from emoprep.format.schema import utterance_schema
 
     click.echo(utterance_schema().to_string(show_field_metadata=False))
 

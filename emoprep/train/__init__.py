@@ -1,7 +1,7 @@
 """emoprep's trainer: the MESM paper's models and protocol over emoprep shards.
 
 A second consumer of the shards, independent of extraction: it reads them only through
-:mod:`emoprep.shards.reader` and the schema, and never imports extractors, media decoding, dataset
+:mod:`emoprep.format.reader` and the schema, and never imports extractors, media decoding, dataset
 readers or the extraction DAG (``tests/train/test_layering.py`` enforces it).
 
 Modules, in the order data flows through them:
