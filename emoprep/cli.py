@@ -74,7 +74,7 @@ def extract(**kw) -> None:
     from emoprep.config import build_config
     from emoprep.errors import EmoprepError
     from emoprep.extraction import run_extract
-    from emoprep.reporting import console, print_summary, progress_bar
+    from emoprep.extraction_progress import console, print_summary, progress_bar
 
     overrides: dict = {"shard_size": kw["shard_size"]}
     if kw["modalities"]:
@@ -235,10 +235,10 @@ def train(model: str, shards_dir: Path, out: Path, config_file: Path | None, pre
 
     from emoprep.errors import EmoprepError
     from emoprep.train.config import parse_sets
-    from emoprep.train.report import Reporter
+    from emoprep.train.progress import TrainingProgress
     from emoprep.train.run import train as run_training
 
-    console = Reporter().console
+    console = TrainingProgress().console
     try:
         run_training(model, shards_dir, out, config_file=config_file, sets=parse_sets(sets), seed=seed, device=device,
                      resume=resume, quiet=quiet, preset=preset)
@@ -261,13 +261,13 @@ def evaluate(run: Path, shards_dir: Path | None, split: str, device: str) -> Non
     from rich.markup import escape
 
     from emoprep.errors import EmoprepError
-    from emoprep.train.report import Reporter
+    from emoprep.train.progress import TrainingProgress
     from emoprep.train.run import evaluate as run_evaluation
 
     try:
         run_evaluation(run, shards_dir, split, device)
     except EmoprepError as exc:
-        Reporter().console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        TrainingProgress().console.print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(EXIT_SETUP)
 
 
@@ -293,9 +293,9 @@ def flops(model: str | None, run_dir: Path | None, split: str, sets: tuple[str, 
 
     from emoprep.errors import EmoprepError
     from emoprep.train.config import parse_sets
-    from emoprep.train.report import Reporter
+    from emoprep.train.progress import TrainingProgress
 
-    console = Reporter().console
+    console = TrainingProgress().console
     try:
         if run_dir is not None:
             from emoprep.train.inspection import flops_of_run
@@ -335,12 +335,12 @@ def attention(run: Path, out: Path, utterance: str | None, split: str) -> None:
 
     from emoprep.errors import EmoprepError
     from emoprep.train.inspection import attention_picture
-    from emoprep.train.report import Reporter
+    from emoprep.train.progress import TrainingProgress
 
     try:
         path = attention_picture(run, out, utterance, split)
     except EmoprepError as exc:
-        Reporter().console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        TrainingProgress().console.print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(EXIT_SETUP)
     click.echo(f"wrote {path}")
 

@@ -74,7 +74,7 @@ from .models import ModelContext, get_model
 from .models.fe2e import AlbertBranch
 from .models.sparse import resolve_impl
 from .precision import grad_scaler, resolve_amp
-from .report import Reporter
+from .progress import TrainingProgress
 
 @dataclass(frozen=True)
 class Shards:
@@ -269,7 +269,7 @@ def train(model: str, shards_dir: Path, out: Path, *, config_file: Path | None =
     any shard is read; the dataset-dependent choices are recorded in ``run.json`` (``chosen``)."""
     out = Path(out)
     procs = start(device)
-    report = Reporter(enabled=procs.main and not quiet)
+    progress = TrainingProgress(enabled=procs.main and not quiet)
     try:
         _check_run_folder(out, resume)
         barrier(procs)  # every rank has looked before the first one writes
@@ -280,7 +280,7 @@ def train(model: str, shards_dir: Path, out: Path, *, config_file: Path | None =
             if cfg.model != model:
                 raise SetupError(f"{out} is a {cfg.model} run, not {model}")
             if (out / METRICS).is_file():
-                report.stage(f"{out} is already complete; its metrics are in {out / METRICS}")
+                progress.stage(f"{out} is already complete; its metrics are in {out / METRICS}")
                 return json.loads((out / METRICS).read_text())
             notes: dict[str, Any] = {}  # run.json already holds them
         else:
@@ -291,16 +291,16 @@ def train(model: str, shards_dir: Path, out: Path, *, config_file: Path | None =
             cfg = resolved.config
             notes = {"chosen": resolved.chosen, **({"preset": resolved.preset} if resolved.preset else {})}
             for key, choice in resolved.chosen.items():
-                report.stage(f"{key} = {choice['value']} ({choice['reason']})")
+                progress.stage(f"{key} = {choice['value']} ({choice['reason']})")
         shards = open_shards(shards_dir)
         share_cpu(procs, cfg.data.workers)
-        trainer, run_info = _prepare(cfg, shards, out, procs, report, resume, notes)
-        return _fit_and_evaluate(trainer, out, run_info, report)
+        trainer, run_info = _prepare(cfg, shards, out, procs, progress, resume, notes)
+        return _fit_and_evaluate(trainer, out, run_info, progress)
     finally:
         stop()
 
 
-def _prepare(cfg: TrainConfig, shards: Shards, out: Path, procs: Processes, report: Reporter,
+def _prepare(cfg: TrainConfig, shards: Shards, out: Path, procs: Processes, progress: TrainingProgress,
              resume: bool, notes: dict[str, Any] | None = None) -> tuple[Trainer, RunRecord]:
     """Choose inputs, fit the featuriser on train (or load it on resume), build the trainer, write the
     run's records (``notes``: how the configuration's dataset-dependent values were chosen)."""
@@ -317,8 +317,8 @@ def _prepare(cfg: TrainConfig, shards: Shards, out: Path, procs: Processes, repo
         branches = choose_branches(shards.manifest, cfg.modalities, vars(cfg.inputs), get_model(cfg.model).family,
                                    text_albert)
         for m, b in branches.items():
-            report.stage(f"{m}: {b.column} ({b.reason})")
-        report.stage("fitting the featuriser on the training split (vocabulary, feature statistics)")
+            progress.stage(f"{m}: {b.column} ({b.reason})")
+        progress.stage("fitting the featuriser on the training split (vocabulary, feature statistics)")
         featurizer, train_targets = Featurizer.fit(shards.folder, branches, shards.label_names, cfg.data.max_len,
                                                    cfg.data.min_token_count, cfg.data.lowercase_tokens)
         pos_weight = M.pos_weight(train_targets, shards.label_names)
@@ -400,7 +400,7 @@ def _save_last(trainer: Trainer, path: Path, state: dict[str, Any], rng: list[di
     tmp.replace(path)
 
 
-def _fit_and_evaluate(trainer: Trainer, out: Path, run_info: RunRecord, report: Reporter) -> dict[str, Any]:
+def _fit_and_evaluate(trainer: Trainer, out: Path, run_info: RunRecord, progress: TrainingProgress) -> dict[str, Any]:
     cfg, procs = trainer.cfg, trainer.procs
     state = {"epoch": 0, "best_f1": -1.0, "best_epoch": 0, "bad_epochs": 0}
     if (out / LAST_STATE).is_file():
@@ -417,24 +417,24 @@ def _fit_and_evaluate(trainer: Trainer, out: Path, run_info: RunRecord, report: 
             trainer.scaler.load_state_dict(blob["scaler"])
         if "rng" in blob:
             if len(blob["rng"]) != procs.world_size:
-                report.stage(f"note: the run had {len(blob['rng'])} process(es), this has {procs.world_size}: "
+                progress.stage(f"note: the run had {len(blob['rng'])} process(es), this has {procs.world_size}: "
                              "the result will differ from an uninterrupted run's")
             _set_rng_state(blob["rng"][procs.rank % len(blob["rng"])], procs.device)
         else:  # last.pt of an earlier emoprep: the CPU generator only
             torch.set_rng_state(blob["torch_rng"])
         state = {k: blob[k] for k in state}
-        report.stage(f"resuming after epoch {state['epoch']} (best so far: epoch {state['best_epoch']}, "
+        progress.stage(f"resuming after epoch {state['epoch']} (best so far: epoch {state['best_epoch']}, "
                      f"valid avg F1 {state['best_f1']:.4f})")
     train_stream = trainer.stream("train", shuffle=True)
     for epoch in range(state["epoch"] + 1, cfg.optim.epochs + 1):
         if cfg.optim.patience and state["bad_epochs"] >= cfg.optim.patience:
-            report.stage(f"early stop: no better validation average F1 for {cfg.optim.patience} epochs")
+            progress.stage(f"early stop: no better validation average F1 for {cfg.optim.patience} epochs")
             break
         t0 = time.perf_counter()
         train_stream.set_epoch(epoch)
         loader = _Counted(trainer.loader(train_stream))  # made per epoch: its generator is seeded by the epoch
         batches = batches_per_epoch(train_stream, cfg.optim.batch_size, cfg.data.workers)
-        with report.epoch(epoch, cfg.optim.epochs, batches) as on_step:
+        with progress.epoch(epoch, cfg.optim.epochs, batches) as on_step:
             loss = train_epoch(trainer.model, loader, trainer.optimizer, trainer.loss_fn, cfg.optim.grad_clip,
                                procs.device, on_step, trainer.amp, trainer.scaler)
         losses, rows = zip(*gather((loss, loader.rows), procs))
@@ -454,12 +454,12 @@ def _fit_and_evaluate(trainer: Trainer, out: Path, run_info: RunRecord, report: 
                 f.write(json.dumps(record) + "\n")
             _save_last(trainer, out / LAST_STATE, state, rng)
         barrier(procs)
-        report.epoch_done(record, better)
-    return _final_evaluation(trainer, out, run_info, state, report)
+        progress.epoch_done(record, better)
+    return _final_evaluation(trainer, out, run_info, state, progress)
 
 
 def _final_evaluation(trainer: Trainer, out: Path, run_info: RunRecord, state: dict[str, Any],
-                      report: Reporter) -> dict[str, Any]:
+                      progress: TrainingProgress) -> dict[str, Any]:
     """Best weights -> thresholds on valid -> metrics of valid and test, predictions file, metrics file."""
     procs, labels = trainer.procs, trainer.shards.label_names
     trainer.net.load_state_dict(torch.load(out / BEST_WEIGHTS, map_location=procs.device, weights_only=True))
@@ -472,7 +472,7 @@ def _final_evaluation(trainer: Trainer, out: Path, run_info: RunRecord, state: d
         result[split]["all_positive"] = M.all_positive_metrics(p["targets"], labels, trainer.task)["average"]
     if procs.main and get_model(trainer.cfg.model).family == "end_to_end":
         result["flops"] = _counted_flops(trainer, "test" if "test" in preds else "valid")
-        report.stage(f"counted FLOPs: {result['flops']['counted_gflops_per_sample']:.3f} GFLOPs per utterance "
+        progress.stage(f"counted FLOPs: {result['flops']['counted_gflops_per_sample']:.3f} GFLOPs per utterance "
                      f"(dense {result['flops']['dense_gflops_per_sample']:.3f}) on {result['flops']['rows']} {result['flops']['split']} utterances")
     if procs.main:
         write_predictions(out / PREDICTIONS, preds, thresholds, labels)
@@ -480,9 +480,9 @@ def _final_evaluation(trainer: Trainer, out: Path, run_info: RunRecord, state: d
         write_run_record(out, dataclasses.replace(run_info, status="complete",
                                                   finished=datetime.now(timezone.utc).isoformat(timespec="seconds")))
         for split in preds:
-            report.metrics_table(result[split], f"{split} ({len(preds[split]['ids'])} utterances, epoch {state['best_epoch']})",
+            progress.metrics_table(result[split], f"{split} ({len(preds[split]['ids'])} utterances, epoch {state['best_epoch']})",
                                  {"average": result[split]["all_positive"]})
-        report.stage(f"run folder: {out}")
+        progress.stage(f"run folder: {out}")
     barrier(procs)
     return result
 
@@ -540,18 +540,18 @@ def evaluate(run_dir: Path, shards_dir: Path | None = None, split: str = "test",
     shards = trainer.shards
     if split not in shards.splits:
         raise SetupError(f"{shards.folder} has no {split!r} split (it has {', '.join(sorted(shards.splits))})")
-    report = Reporter(enabled=not quiet)
+    progress = TrainingProgress(enabled=not quiet)
     thresholds = np.asarray(json.loads((run_dir / METRICS).read_text())["thresholds"])
     p = trainer.predict_split(split)
     result = M.compute_metrics(p["probs"], p["targets"], thresholds, shards.label_names, trainer.task)
     config_hash = shards.manifest.config_hash
     result["shards"] = {"folder": str(Path(shards.folder).resolve()), "config_hash": config_hash, "split": split}
     if config_hash != run_info.shards.config_hash:
-        report.stage(f"note: these shards (config {config_hash}) are not the ones the run trained on "
+        progress.stage(f"note: these shards (config {config_hash}) are not the ones the run trained on "
                      f"({run_info.shards.config_hash})")
     evaluations = run_dir / EVALUATIONS
     evaluations.mkdir(exist_ok=True)
     write_json_atomic(evaluations / evaluation_name(split, config_hash), result)
-    report.metrics_table(result, f"{split} of {shards.folder} ({len(p['ids'])} utterances)",
+    progress.metrics_table(result, f"{split} of {shards.folder} ({len(p['ids'])} utterances)",
                          {"average": M.all_positive_metrics(p["targets"], shards.label_names, trainer.task)["average"]})
     return result

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets.layouts import MoseiLayout
-from ..media.encode import write_video, write_wav
+from ...media.encode import write_video, write_wav
+from ..layouts import MoseiLayout
 from .faces import render_frame
 from .speech import Speaker, Voice
 

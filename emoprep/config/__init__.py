@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from .errors import SetupError
+from ..errors import SetupError
 
 ALL_MODALITIES: tuple[str, ...] = ("text", "acoustic", "logmel", "visual")
 """Modality switches of ``--modalities``; each maps to one or more extractors (see extractors/)."""
@@ -176,10 +176,10 @@ def build_config(dataset: str, overrides: dict[str, Any] | None = None, spec: Pa
 def _with_reader_options(cfg: ExtractConfig) -> ExtractConfig:
     """The reader's option defaults under the given options, all validated now (before any work).
 
-    The defaults are declared once, in :mod:`emoprep.datasets.options`; recorded here, they make
+    The defaults are declared once, in :mod:`emoprep.config.reader_options`; recorded here, they make
     the config (and its hash) name the effective options.
     """
-    from .datasets.options import default_option_strings, validate_dataset_options
+    from .reader_options import default_option_strings, validate_dataset_options
 
     merged = default_option_strings(cfg.dataset) | dict(cfg.dataset_options)
     validate_dataset_options(cfg.dataset, merged.items())
