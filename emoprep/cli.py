@@ -140,7 +140,9 @@ def inspect(path: Path, verify: bool) -> None:
                 sys.exit(EXIT_INCOMPLETE)
         inspect_output(path)
         if verify:
-            click.echo(f"verify: {checked} file(s) match manifest.json", err=True)
+            from emoprep.format.names import MANIFEST
+
+            click.echo(f"verify: {checked} file(s) match {MANIFEST}", err=True)
     except FileNotFoundError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_SETUP)
