@@ -33,9 +33,8 @@ SAMPLE_COLUMNS = ["utterance_id", "split", "text", "tokens", "glove_oov", "emoti
 ACOUSTIC_SHOWN = ("BBEon_2", "BBEon_12", "MFCCon_1", "MFCCon_2", "voice_mean", "pause_mean")
 """A few of the 142 DisVoice features whose meaning is easy to read: low/high Bark-band energy at
 voice onsets, the first two onset MFCCs, and how voiced / how paused the window is (phonological)."""
-AU_INTENSITIES = ("AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU14", "AU15", "AU17",
-                  "AU20", "AU23", "AU25", "AU26", "AU45")
-"""OpenFace's 17 intensity AUs, the first 17 values of an ``aus`` row (see the schema)."""
+AU_INTENSITIES = tuple(name.removesuffix("_r") for name in feature_names("aus") if name.endswith("_r"))
+"""OpenFace's 17 intensity AUs (``AU01_r`` ...), the first values of an ``aus`` row, as the schema names them."""
 CROPS_PER_LABEL = 10
 
 
@@ -255,7 +254,8 @@ def aus_section(sample: ShardSample, label_names: list[str]) -> page.Section | N
     for label, idx in groups.items():
         frames = [f for i in idx for f in (aus[i] or []) if f is not None]
         if frames:
-            values = np.asarray([[np.nan if v is None else v for v in f[:17]] for f in frames], dtype=float)
+            n = len(AU_INTENSITIES)
+            values = np.asarray([[np.nan if v is None else v for v in f[:n]] for f in frames], dtype=float)
             means.append(np.nanmean(values, axis=0))
             names.append(f"{label} ({len(frames)} frames)")
     if not means:

@@ -30,6 +30,7 @@ import torch
 from ..errors import SetupError
 from ..format.codecs import MESH_POINTS, decode_crop, mesh_from_flat
 from ..format.manifest import Manifest
+from ..format.schema import utterance_schema
 from . import albert
 from .batch import Batch, InputSpec, ModalityInput
 from .data import ShardStream, column_values, whole_row_groups
@@ -37,14 +38,11 @@ from .data import ShardStream, column_values, whole_row_groups
 PAD, UNK = 0, 1
 
 DENSE_COLUMNS = {
-    "glove": 300,
-    "acoustic": 142,
-    "egemaps_lld": 25,
-    "compare_lld": 65,
-    "aus": 35,
+    **{c: utterance_schema().field(c).type.value_type.list_size
+       for c in ("glove", "acoustic", "egemaps_lld", "compare_lld", "aus")},
     "face_mesh": 2 * MESH_POINTS,
 }
-"""Model-side width of each dense column (face_mesh: x, y of 468 normalised points)."""
+"""Model-side width of each dense column: the schema's, except face_mesh (x, y of the normalised points)."""
 IMAGE_COLUMNS = ("face_crops", "logmel")
 """Columns fed to end-to-end models as one image per position (face crop, log-mel chunk)."""
 VALID_COLUMNS = {"acoustic": "acoustic_valid", "logmel": "logmel_frames"}
