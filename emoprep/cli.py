@@ -74,7 +74,7 @@ def extract(**kw) -> None:
     from emoprep.config import build_config
     from emoprep.errors import EmoprepError
     from emoprep.extraction import run_extract
-    from emoprep.extraction_progress import console, print_summary, progress_bar
+    from emoprep.extraction.progress import console, print_summary, progress_bar
 
     overrides: dict = {"shard_size": kw["shard_size"]}
     if kw["modalities"]:
@@ -125,7 +125,7 @@ def extract(**kw) -> None:
               help="First check every file against manifest.json (sizes, sha256); exit 1 on any mismatch.")
 def inspect(path: Path, verify: bool) -> None:
     """Summarise a shard folder: rows per split, columns and shapes, failures, backends, OOV rate."""
-    from emoprep.folder_summary import inspect_output
+    from emoprep.report.folder_summary import inspect_output
 
     try:
         if verify:

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
-from emoprep import extraction_progress
+from emoprep.extraction import progress as extraction_progress
 from emoprep.config import build_config
 from emoprep.extraction import run_extract
 from emoprep.media.probe import media_end_s

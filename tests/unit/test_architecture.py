@@ -16,10 +16,10 @@ import grimp
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-EXTRACTION_STACK = ("emoprep.extraction", "emoprep.shards", "emoprep.runtime", "emoprep.datasets",
+EXTRACTION_STACK = ("emoprep.extraction", "emoprep.shards", "emoprep.datasets",
                     "emoprep.extractors", "emoprep.media", "emoprep.faces", "emoprep.glove",
                     "dask", "distributed", "tensorflow", "mediapipe", "disvoice", "phonet", "opensmile")
-CONSUMERS = ("emoprep.report", "emoprep.train", "emoprep.folder_summary", "emoprep.format")
+CONSUMERS = ("emoprep.report", "emoprep.train", "emoprep.format")
 
 
 def _registry_targets() -> dict[str, list[str]]:

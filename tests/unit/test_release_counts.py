@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from emoprep import folder_summary as inspect_module
-from emoprep import extraction_progress
+from emoprep.report import folder_summary as inspect_module
+from emoprep.extraction import progress as extraction_progress
 from emoprep.datasets.check import ExpectedCount
 from emoprep.extraction import RunSummary
 from emoprep.release_counts import count_differences, describe_count_differences

@@ -16,10 +16,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .console import console
-from .extraction import RunObserver, RunSummary
-from .format.names import MANIFEST
-from .release_counts import describe_count_differences
+from ..console import console
+from .pipeline import RunObserver, RunSummary
+from ..format.names import MANIFEST
+from ..release_counts import describe_count_differences
 
 ISSUE_NOTES = {
     "clamped": "negative starts set to 0",

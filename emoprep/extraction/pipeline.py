@@ -18,25 +18,25 @@ from typing import Any
 
 import pyarrow as pa
 
-from .config import ALL_MODALITIES, ExtractConfig
-from .datasets import ReadResult, get_reader
-from .datasets.check import compare_expected
-from .errors import SetupError
-from .glove import ensure_glove_cache, file_checksum, resolve_glove_path
-from .format.failures import FAILURES_SCHEMA
-from .format.manifest import Counts, Manifest, ShardEntry, TextSummary, dataset_card, remove_manifest, write_manifest
-from .format.names import CARD, FAILURES, TMP_MARKER, UTTERANCES, is_shard_name
-from .format.schema import SCHEMA_VERSION
-from .records import ReaderIssue, ShardReport, ShardSpec
-from .release_counts import count_differences
+from ..config import ALL_MODALITIES, ExtractConfig
+from ..datasets import ReadResult, get_reader
+from ..datasets.check import compare_expected
+from ..errors import SetupError
+from ..glove import ensure_glove_cache, file_checksum, resolve_glove_path
+from ..format.failures import FAILURES_SCHEMA
+from ..format.manifest import Counts, Manifest, ShardEntry, TextSummary, dataset_card, remove_manifest, write_manifest
+from ..format.names import CARD, FAILURES, TMP_MARKER, UTTERANCES, is_shard_name
+from ..format.schema import SCHEMA_VERSION
+from ..records import ReaderIssue, ShardReport, ShardSpec
+from ..release_counts import count_differences
 from .runtime import Outcome, open_executor
-from .shards.lock import OutputLock
-from .shards.plan import part_ranges, part_rows, plan_shards
-from .shards.replace import check_replacement
-from .shards.utterances import utterances_table
-from .shards.worker import ShardJob, complete_shard, probe_extractors, shard_graph
-from .shards.writer import write_atomic
-from .version import __version__
+from ..shards.lock import OutputLock
+from ..shards.plan import part_ranges, part_rows, plan_shards
+from ..shards.replace import check_replacement
+from ..shards.utterances import utterances_table
+from ..shards.worker import ShardJob, complete_shard, probe_extractors, shard_graph
+from ..shards.writer import write_atomic
+from ..version import __version__
 
 FAILING_READER_ISSUES = ("invalid", "missing_media")
 
