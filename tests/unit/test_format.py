@@ -35,6 +35,8 @@ CONTRACT_FILES = {names.MANIFEST, names.RUN_RECORD, names.FAILURES, names.UTTERA
                   names.LAST_STATE}
 
 SHARD_PATTERN = re.compile(r"-\d{5}-of-\d{5}\.parquet")
+SHARD_TEMPLATE = re.compile(r"\}-of-\{")
+"""``"{}-{:05d}-of-{:05d}.parquet".format(...)``: a shard name formatted without an f-string."""
 
 # A manifest as this emoprep writes it (key order included), with a key it does not know.
 CURRENT_MANIFEST = {
@@ -69,12 +71,28 @@ def _strings_outside_docstrings(tree: ast.AST) -> list[ast.AST]:
     return [n for n in ast.walk(tree) if isinstance(n, (ast.Constant, ast.JoinedStr)) and id(n) not in docstrings]
 
 
-def contract_violations(source: str) -> list[str]:
-    """Lines of ``source`` that name a contract file by its literal name or format a shard name."""
+def _parses_a_contract_file(tree: ast.AST) -> list[str]:
+    """``json.load(s)`` calls whose argument mentions a contract file's name constant (``MANIFEST``,
+    ``RUN_RECORD``): parsing them is :func:`read_manifest`'s and :func:`read_run_record`'s job."""
     out = []
-    for node in _strings_outside_docstrings(ast.parse(source)):
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("load", "loads")
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == "json"):
+            named = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} | {
+                n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)}
+            if named & {"MANIFEST", "RUN_RECORD"}:
+                out.append(f"line {node.lineno}: json parses a contract file by hand")
+    return out
+
+
+def contract_violations(source: str) -> list[str]:
+    """Lines of ``source`` that name a contract file by its literal name, parse one by hand, or format
+    a shard name."""
+    tree = ast.parse(source)
+    out = _parses_a_contract_file(tree)
+    for node in _strings_outside_docstrings(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if node.value in CONTRACT_FILES or SHARD_PATTERN.search(node.value):
+            if node.value in CONTRACT_FILES or SHARD_PATTERN.search(node.value) or SHARD_TEMPLATE.search(node.value):
                 out.append(f"line {node.lineno}: {node.value!r}")
         elif isinstance(node, ast.JoinedStr):
             text = "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
@@ -98,6 +116,9 @@ def test_only_the_contract_package_spells_its_files_and_shard_names() -> None:
     'json.loads((out / "manifest.json").read_text())',
     'name = f"{split}-{i:05d}-of-{n:05d}.parquet"',
     'p = root / f"{run}.json" if x else root / "run.json"',
+    'name = "{}-{:05d}-of-{:05d}.parquet".format(split, i, n)',
+    'from emoprep.format.names import MANIFEST\nm = json.loads((folder / MANIFEST).read_text())',
+    'm = json.load(open(names.RUN_RECORD))',
 ])
 def test_the_scan_finds_a_contract_spelled_by_hand(source: str) -> None:
     assert contract_violations(source)
