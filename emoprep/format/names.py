@@ -7,6 +7,7 @@ other programs; their names are part of the contract, like the columns.  Shards 
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -44,8 +45,6 @@ def shard_stem(name: str) -> str:
 
 def temporary_path(path: Path) -> Path:
     """The hidden name ``path`` is written under before it is renamed into place (one per process)."""
-    import os
-
     return path.with_name(f".{path.name}{TMP_MARKER}{os.getpid()}")
 
 
