@@ -28,7 +28,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def shuffled_copy(src: Path, dst: Path, seed: int = 0) -> Path:
     """``src`` with the training split's labels permuted across its rows."""
-    from emoprep.shards.reader import shard_paths
+    from emoprep.format.reader import shard_paths
 
     if dst.exists():
         shutil.rmtree(dst)

@@ -31,6 +31,7 @@ Run: ``python benchmarks/bench_reader.py [--shards 4,16,64] [--rows-per-shard 64
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -49,7 +50,8 @@ import numpy as np
 import pyarrow
 
 from emoprep import read_manifest
-from emoprep.shards.manifest import MANIFEST, write_json_atomic
+from emoprep.format.manifest import Manifest, write_manifest
+from emoprep.format.names import shard_name
 from emoprep.testing.shards import build_shard_folder
 
 CHILD = r"""
@@ -57,7 +59,7 @@ import gc, json, resource, sys, time
 from pathlib import Path
 import pyarrow as pa
 import emoprep
-from emoprep.shards.reader import read_row_group, row_groups
+from emoprep.format.reader import read_row_group, row_groups
 
 mode, folder, batch_rows = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
 
@@ -118,32 +120,30 @@ def measure(mode: str, folder: Path, batch_rows: int) -> dict:
     return {k: (round(v, 2) if isinstance(v, float) else v) for k, v in out.items()}
 
 
-def source_shard(tmp: Path, rows: int) -> tuple[Path, dict]:
+def source_shard(tmp: Path, rows: int) -> tuple[Path, Manifest]:
     """One heavy synthetic training shard of ``rows`` rows, and its manifest."""
     folder = build_shard_folder(tmp / "source", {"train": rows, "valid": 1, "test": 1}, shard_size=rows,
                                 glove=True, crops=True, logmel=True, aus=True)
     manifest = read_manifest(folder)
-    shard = next(s for s in manifest["shards"] if s["split"] == "train")
-    return folder / shard["file"], manifest
+    return folder / manifest.shards_of("train")[0].file, manifest
 
 
-def replicated_folder(tmp: Path, shard: Path, manifest: dict, n: int) -> Path:
+def replicated_folder(tmp: Path, shard: Path, manifest: Manifest, n: int) -> Path:
     """A finished folder whose training split is ``n`` copies of ``shard`` (hard links if possible)."""
     folder = tmp / f"shards-{n}"
     folder.mkdir()
-    entry = next(s for s in manifest["shards"] if s["split"] == "train")
+    entry = manifest.shards_of("train")[0]
     listed = []
     for i in range(n):
-        name = f"train-{i:05d}-of-{n:05d}.parquet"
+        name = shard_name("train", i, n)
         try:
             os.link(shard, folder / name)
         except OSError:
             shutil.copyfile(shard, folder / name)
-        listed.append({**entry, "file": name})
-    rows = entry["rows"] * n
-    write_json_atomic(folder / MANIFEST, {**manifest, "shards": listed,
-                                          "counts": {**manifest["counts"], "utterances": rows,
-                                                     "rows_per_split": {"train": rows}}})
+        listed.append(dataclasses.replace(entry, file=name))
+    rows = entry.rows * n
+    counts = dataclasses.replace(manifest.counts, utterances=rows, rows_per_split={"train": rows})
+    write_manifest(folder, dataclasses.replace(manifest, shards=tuple(listed), counts=counts))
     return folder
 
 
@@ -180,7 +180,7 @@ def main() -> None:
         tmp = Path(tmp)
         t = time.perf_counter()
         shard, manifest = source_shard(tmp, args.rows_per_shard)
-        non_null = manifest["counts"]["non_null_per_column"]
+        non_null = manifest.counts.non_null_per_column or {}
         result["shard"] = {"rows": args.rows_per_shard, "bytes": shard.stat().st_size,
                            "build_s": round(time.perf_counter() - t, 2),
                            "columns_with_values": sorted(k for k, v in non_null.items() if v)}

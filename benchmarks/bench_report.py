@@ -29,7 +29,7 @@ CHILD = r"""
 import json, sys, time
 from pathlib import Path
 from emoprep.report.shard_folder import LIGHT_COLUMNS, shard_folder_report
-from emoprep.shards.reader import read_shards
+from emoprep.format.reader import read_shards
 root, out = Path(sys.argv[1]), Path(sys.argv[2])
 t = time.perf_counter(); light = read_shards(root, columns=LIGHT_COLUMNS); light_s = time.perf_counter() - t
 t = time.perf_counter(); shard_folder_report(root, out); total = time.perf_counter() - t
@@ -44,7 +44,7 @@ def reshard(src: Path, dst: Path, rows_per_shard: int) -> Path:
     writes them), so the file count per row is that of a real run with that ``shard_size``."""
     import pyarrow.parquet as pq
 
-    from emoprep.shards.reader import shard_paths
+    from emoprep.format.reader import shard_paths
     from emoprep.shards.writer import ROW_GROUP_ROWS
 
     manifest = json.loads((src / "manifest.json").read_text())

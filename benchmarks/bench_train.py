@@ -76,6 +76,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from emoprep import read_manifest
+from emoprep.format.manifest import Manifest
 from emoprep.testing.shards import build_shard_folder
 from emoprep.train import inputs as train_inputs
 from emoprep.train import metrics as M
@@ -131,16 +132,16 @@ def synthetic(root: Path, train_rows: int, cache: dict[int, Path]) -> Path:
     return cache[train_rows]
 
 
-def fit(folder: Path, model_family: str = "handcrafted") -> tuple[Featurizer, np.ndarray, dict, float]:
+def fit(folder: Path, model_family: str = "handcrafted") -> tuple[Featurizer, np.ndarray, Manifest, float]:
     """Branches of every modality the folder holds for models of ``model_family``, and the featuriser
     fitted on its training split."""
     manifest = read_manifest(folder)
-    held = manifest["counts"]["non_null_per_column"]
+    held = manifest.counts.non_null_per_column or {}
     options = handcrafted_columns() if model_family == "handcrafted" else train_inputs.FAMILIES[model_family]
     modalities = tuple(m for m, cols in options.items() if any(held.get(c, 0) for c in cols))
     branches = choose_branches(manifest, modalities, {}, family=model_family)
     t = time.perf_counter()
-    featurizer, targets = Featurizer.fit(folder, branches, tuple(manifest["label_names"]), max_len=500)
+    featurizer, targets = Featurizer.fit(folder, branches, manifest.label_names, max_len=500)
     return featurizer, targets, manifest, time.perf_counter() - t
 
 
@@ -682,7 +683,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 import emoprep
-from emoprep.shards.reader import read_row_group, row_groups
+from emoprep.format.reader import read_row_group, row_groups
 from emoprep.train.data import ShardStream
 from emoprep.train.inputs import Featurizer, collate
 
@@ -872,7 +873,7 @@ def main() -> None:
             "train_rows": args.train_rows,
             "shard_rows": 64,
             "glove": GLOVE,
-            "bytes_train_split": sum(s["bytes"] for s in manifest["shards"] if s["split"] == "train"),
+            "bytes_train_split": sum(s.bytes or 0 for s in manifest.shards_of("train")),
             "build_s": round(time.perf_counter() - t - fit_s, 2),
             "inputs": {m: b.column for m, b in featurizer.branches.items()},
             "featurizer_fit_s": round(fit_s, 3),
@@ -890,8 +891,8 @@ def main() -> None:
             real_fz, _, real_manifest, real_fit_s = fit(args.shards)
             result["loader"]["real"] = {
                 "folder": str(args.shards.resolve()),
-                "dataset": real_manifest.get("dataset"),
-                "train_rows": (real_manifest["counts"].get("rows_per_split") or {}).get("train"),
+                "dataset": real_manifest.dataset,
+                "train_rows": real_manifest.counts.rows_per_split.get("train"),
                 "inputs": {m: b.column for m, b in real_fz.branches.items()},
                 "featurizer_fit_s": round(real_fit_s, 3),
                 **{

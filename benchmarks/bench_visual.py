@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from emoprep.config import ExtractConfig, VisualConfig  # noqa: E402
-from emoprep.faces import decode_image  # noqa: E402
+from emoprep.format.codecs import decode_crop  # noqa: E402
 from emoprep.media.segment import MediaOptions, UtteranceMedia  # noqa: E402
 from emoprep.media.video import VideoFrameSource  # noqa: E402
 from emoprep.records import Utterance  # noqa: E402
@@ -205,7 +205,7 @@ def contact_sheet(rows: list[tuple[str, list[bytes | None]]], path: Path, tile: 
                 cv2.line(sheet, (x + 8, y + 8), (x + tile - 8, y + tile - 8), (255, 0, 0), 2)
                 cv2.line(sheet, (x + tile - 8, y + 8), (x + 8, y + tile - 8), (255, 0, 0), 2)
             else:
-                img = decode_image(crops[i])
+                img = decode_crop(crops[i])
                 sheet[y : y + tile, x : x + tile] = cv2.resize(img, (tile, tile))
     cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
 

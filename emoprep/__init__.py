@@ -11,22 +11,22 @@ from .version import __version__
 
 
 def read_shards(path, split=None, columns=None):  # noqa: ANN001, ANN201 - re-exported below
-    from .shards.reader import read_shards as _read
+    from .format.reader import read_shards as _read
 
     return _read(path, split=split, columns=columns)
 
 
 def iter_shards(path, split=None, columns=None, batch_rows=256):  # noqa: ANN001, ANN201
     """Record batches of at most ``batch_rows`` rows of a finished run or split, read row group by row
-    group (see :func:`emoprep.shards.reader.iter_shards`; imported here lazily so ``import emoprep``
+    group (see :func:`emoprep.format.reader.iter_shards`; imported here lazily so ``import emoprep``
     stays cheap)."""
-    from .shards.reader import iter_shards as _iter
+    from .format.reader import iter_shards as _iter
 
     return _iter(path, split=split, columns=columns, batch_rows=batch_rows)
 
 
 def read_manifest(path):  # noqa: ANN001, ANN201
-    from .shards.manifest import read_manifest as _read
+    from .format.manifest import read_manifest as _read
 
     return _read(path)
 

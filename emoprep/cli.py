@@ -74,7 +74,7 @@ def extract(**kw) -> None:
     from emoprep.config import build_config
     from emoprep.errors import EmoprepError
     from emoprep.extraction import run_extract
-    from emoprep.reporting import console, print_summary, progress_bar
+    from emoprep.extraction.progress import console, print_summary, progress_bar
 
     overrides: dict = {"shard_size": kw["shard_size"]}
     if kw["modalities"]:
@@ -125,11 +125,11 @@ def extract(**kw) -> None:
               help="First check every file against manifest.json (sizes, sha256); exit 1 on any mismatch.")
 def inspect(path: Path, verify: bool) -> None:
     """Summarise a shard folder: rows per split, columns and shapes, failures, backends, OOV rate."""
-    from emoprep.folder_summary import inspect_output
+    from emoprep.report.folder_summary import inspect_output
 
     try:
         if verify:
-            from emoprep.shards.verify import verify_output
+            from emoprep.format.verify import verify_output
 
             checked, problems = verify_output(path)
             if problems:
@@ -140,7 +140,9 @@ def inspect(path: Path, verify: bool) -> None:
                 sys.exit(EXIT_INCOMPLETE)
         inspect_output(path)
         if verify:
-            click.echo(f"verify: {checked} file(s) match manifest.json", err=True)
+            from emoprep.format.names import MANIFEST
+
+            click.echo(f"verify: {checked} file(s) match {MANIFEST}", err=True)
     except FileNotFoundError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_SETUP)
@@ -151,11 +153,11 @@ def inspect(path: Path, verify: bool) -> None:
 def schema(markdown: bool) -> None:
     """Print the output schema: every column, its type, unit and what a null means."""
     if markdown:
-        from emoprep.schema_docs import render_markdown
+        from emoprep.format.schema_docs import render_markdown
 
         click.echo(render_markdown(), nl=False)
         return
-    from emoprep.schema import utterance_schema
+    from emoprep.format.schema import utterance_schema
 
     click.echo(utterance_schema().to_string(show_field_metadata=False))
 
@@ -235,10 +237,10 @@ def train(model: str, shards_dir: Path, out: Path, config_file: Path | None, pre
 
     from emoprep.errors import EmoprepError
     from emoprep.train.config import parse_sets
-    from emoprep.train.report import Reporter
+    from emoprep.train.progress import TrainingProgress
     from emoprep.train.run import train as run_training
 
-    console = Reporter().console
+    console = TrainingProgress().console
     try:
         run_training(model, shards_dir, out, config_file=config_file, sets=parse_sets(sets), seed=seed, device=device,
                      resume=resume, quiet=quiet, preset=preset)
@@ -261,13 +263,13 @@ def evaluate(run: Path, shards_dir: Path | None, split: str, device: str) -> Non
     from rich.markup import escape
 
     from emoprep.errors import EmoprepError
-    from emoprep.train.report import Reporter
+    from emoprep.train.progress import TrainingProgress
     from emoprep.train.run import evaluate as run_evaluation
 
     try:
         run_evaluation(run, shards_dir, split, device)
     except EmoprepError as exc:
-        Reporter().console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        TrainingProgress().console.print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(EXIT_SETUP)
 
 
@@ -293,9 +295,9 @@ def flops(model: str | None, run_dir: Path | None, split: str, sets: tuple[str, 
 
     from emoprep.errors import EmoprepError
     from emoprep.train.config import parse_sets
-    from emoprep.train.report import Reporter
+    from emoprep.train.progress import TrainingProgress
 
-    console = Reporter().console
+    console = TrainingProgress().console
     try:
         if run_dir is not None:
             from emoprep.train.inspection import flops_of_run
@@ -335,12 +337,12 @@ def attention(run: Path, out: Path, utterance: str | None, split: str) -> None:
 
     from emoprep.errors import EmoprepError
     from emoprep.train.inspection import attention_picture
-    from emoprep.train.report import Reporter
+    from emoprep.train.progress import TrainingProgress
 
     try:
         path = attention_picture(run, out, utterance, split)
     except EmoprepError as exc:
-        Reporter().console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        TrainingProgress().console.print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(EXIT_SETUP)
     click.echo(f"wrote {path}")
 

@@ -1,7 +1,7 @@
 """The one terminal every command prints to (stderr, so stdout stays clean for piping).
 
 Its own module, at the bottom: read-only commands (``inspect``) print without importing the
-extraction DAG that :mod:`emoprep.reporting` observes.
+extraction DAG that :mod:`emoprep.extraction.progress` observes.
 """
 
 from __future__ import annotations

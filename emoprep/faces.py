@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .format.codecs import MESH_POINTS
 from .quiet import silenced_stderr, tensorflow_environment
 
 IOU_KEEP_TRACK = 0.3
@@ -148,31 +149,6 @@ def frame_face(rgb: np.ndarray, box: FaceBox, framing: str, margin: float, size:
     raise ValueError(f"unknown face framing {framing!r}; use one of {', '.join(FRAMINGS)}")
 
 
-def encode_image(rgb: np.ndarray, image_format: str = "png", jpeg_quality: int = 90) -> bytes:
-    """PNG (lossless, the default: crops are small) or JPEG bytes of an RGB image."""
-    import cv2
-
-    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-    fmt = image_format.lower()
-    if fmt == "png":
-        ok, buf = cv2.imencode(".png", bgr)
-    elif fmt in ("jpeg", "jpg"):
-        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
-    else:
-        raise ValueError(f"unknown image format {image_format!r}; use png or jpeg")
-    if not ok:
-        raise ValueError(f"could not encode a {rgb.shape} crop as {fmt}")
-    return buf.tobytes()
-
-
-def decode_image(data: bytes) -> np.ndarray:
-    """RGB pixels of PNG/JPEG bytes (the inverse of :func:`encode_image`, for readers and tests)."""
-    import cv2
-
-    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
 def _warm_up_face() -> np.ndarray:
     """A ``MESH_INPUT`` square crop of a real face (scikit-image's public-domain astronaut photo)."""
     import cv2
@@ -248,7 +224,6 @@ class FaceDetector:
                 model.close()
 
 
-MESH_POINTS = 468
 MESH_MARGIN = 0.5
 MESH_INPUT = 256
 
@@ -340,8 +315,6 @@ __all__ = [
     "clip_box",
     "crop_face",
     "crop_face_paper",
-    "decode_image",
-    "encode_image",
     "frame_face",
     "iou",
     "paper_crop_region",

@@ -159,18 +159,6 @@ def stream_glove_text(path: Path, sink: Callable[[np.ndarray], None]) -> dict[st
     return index
 
 
-def parse_glove_text(path: Path) -> tuple[list[str], np.ndarray]:
-    """Words and float32 vectors of a GloVe (or headered word2vec) text file, ``.gz`` allowed.
-
-    Holds the whole matrix: for small files and tests.  The cache is built by
-    :func:`ensure_glove_cache`, which streams the same rows to disk instead.
-    """
-    blocks: list[np.ndarray] = []
-    index = stream_glove_text(path, blocks.append)
-    dim = blocks[0].shape[1] if blocks else _layout(path)[0]
-    return list(index), (np.concatenate(blocks) if blocks else np.empty((0, dim), dtype=np.float32))
-
-
 class NpyAppender:
     """A ``.npy`` file written row block by row block, its header (with the row count) last.
 

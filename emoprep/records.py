@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-SPLITS: tuple[str, ...] = ("train", "valid", "test", "none")
-"""Split names used everywhere; ``none`` holds utterances outside the chosen split scheme."""
+from .format.failures import Failure
+from .format.names import SPLITS, shard_name
+
+__all__ = ["SPLITS", "Failure", "Labels", "ReaderIssue", "ShardReport", "ShardSpec", "Utterance"]
 
 
 @dataclass(frozen=True)
@@ -111,21 +113,11 @@ class ShardSpec:
     @property
     def filename(self) -> str:
         """HuggingFace-style name, so `datasets` maps files to splits without a loading script."""
-        return f"{self.split}-{self.split_index:05d}-of-{self.split_count:05d}.parquet"
+        return shard_name(self.split, self.split_index, self.split_count)
 
     @property
     def utterance_ids(self) -> tuple[str, ...]:
         return tuple(u.utterance_id for u in self.utterances)
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One recorded failure: which utterance, at which stage, and why."""
-
-    utterance_id: str
-    stage: str
-    error_type: str
-    message: str
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ READERS: dict[str, str] = {
     "mosei": "emoprep.datasets.mosei:MoseiReader",
     "iemocap": "emoprep.datasets.iemocap:IemocapReader",
     "recordings": "emoprep.datasets.recordings:RecordingsReader",
-    "demo": "emoprep.datasets.demo:DemoReader",
+    "demo": "emoprep.datasets.demo.reader:DemoReader",
 }
 OLD_NAMES: dict[str, str] = {"manifest": "recordings"}
 """Dataset names that still work, with the name that replaced them.  ``manifest`` was renamed

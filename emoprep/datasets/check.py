@@ -22,7 +22,7 @@ from ..release_counts import count_differences, describe_count_differences
 from . import get_reader
 from .base import ReadResult
 from .layouts import IemocapLayout, MoseiLayout
-from .options import default_option_strings
+from ..config.reader_options import default_option_strings
 
 
 @dataclass

@@ -9,7 +9,7 @@ the dialog name (``Ses01F_...`` -> F) is ``audio_channel=0`` and ``video_region=
 actor channel 1 / ``"right"``.  Speaker ids are session + gender (``Ses01F``): IEMOCAP has exactly
 one actor of each gender per session.
 
-Options: :class:`emoprep.datasets.options.IemocapOptions` (types, defaults, one docstring each).
+Options: :class:`emoprep.config.reader_options.IemocapOptions` (types, defaults, one docstring each).
 Turns with codes outside the class set (dis, fea, oth, sur, xxx) are skipped and counted
 (``counts["outside_classes"]``, and per code).  ``split=random`` reproduces the paper's proportions
 exactly at full size (5162 / 737 / 1481 of 7380), not its turns; ``mesm`` reads the paper's own
@@ -35,7 +35,8 @@ from ..errors import DatasetError
 from ..records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
 from .layouts import IemocapLayout
-from .options import IemocapOptions, parse_options, parse_split_value
+from .segments import SegmentCleaner
+from ..config.reader_options import IemocapOptions, parse_options, parse_split_value
 from .splitfiles import SplitMap, load_packaged_split, load_split_file
 
 CLASS_SETS: dict[int, dict[str, str]] = {
@@ -223,6 +224,8 @@ class IemocapReader:
         video, audio = self._dialog_media(session, dialog, issues)
         has_video, has_audio = video is not None, audio is not None
         session_letter = dialog[5:6]
+        segments = SegmentCleaner(issues, counts)
+        media = (str(video) if has_video else None, str(audio) if has_audio else None)
         out: list[Utterance] = []
         for t in turns:
             counts["turns"] += 1
@@ -230,9 +233,8 @@ class IemocapReader:
             if t.code not in class_map:
                 counts["outside_classes"] += 1
                 continue
-            if t.end <= t.start:
-                issues.append(ReaderIssue("invalid", f"end {t.end} <= start {t.start}", t.source, t.turn))
-                counts["invalid"] += 1
+            times = segments.times(t.turn, t.start, t.end, t.source, media)
+            if times is None:
                 continue
             if not has_video and not has_audio:
                 issues.append(ReaderIssue("missing_media", f"no media for dialog {dialog}", t.source, t.turn))
@@ -249,8 +251,8 @@ class IemocapReader:
                     utterance_id=t.turn,
                     dataset=self.name,
                     video_id=dialog,
-                    start_s=max(t.start, 0.0),
-                    end_s=t.end,
+                    start_s=times[0],
+                    end_s=times[1],
                     text=text,
                     speaker=f"Ses{sess_no:02d}{gender}",
                     video_path=str(video) if has_video else None,

@@ -5,7 +5,7 @@ The layout of the raw release is declared in :class:`emoprep.datasets.layouts.Mo
 The transcripts define the segments (times, text, clip ids); labels are attached to them, and
 segments without labels are skipped (and counted) unless ``keep_unlabelled=true``.
 
-Options: :class:`emoprep.datasets.options.MoseiOptions` (types, defaults, one docstring each).
+Options: :class:`emoprep.config.reader_options.MoseiOptions` (types, defaults, one docstring each).
 ``labels=auto`` prefers the SDK ``.csd`` because it is the published, curated label set every
 benchmark uses.  ``splits``: ``standard`` is shipped in ``pipelines/splits/mosei_std_folds.json``,
 ``mesm`` in ``pipelines/splits/MOSEI_split/`` (every other segment is in split ``none``); ids in a
@@ -28,8 +28,9 @@ from ..errors import DatasetError, SetupError
 from ..records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
 from .layouts import MoseiLayout
+from .segments import SegmentCleaner
 from .mosei_labels import LABEL_NAMES, clip_key, match_intervals, read_mturk, read_sdk
-from .options import MoseiOptions, parse_options
+from ..config.reader_options import MoseiOptions, parse_options
 from .splitfiles import SplitMap, load_packaged_split, load_split_file
 
 STANDARD_FOLDS_FILE = "mosei_std_folds.json"
@@ -136,6 +137,10 @@ class _Run:
     audios: set[str] = field(default_factory=set)
     issues: list[ReaderIssue] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
+    segments: SegmentCleaner = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.segments = SegmentCleaner(self.issues, self.counts)
 
     def issue(self, kind: str, message: str, source: str, utterance_id: str | None = None) -> None:
         self.issues.append(ReaderIssue(kind, message, source, utterance_id))
@@ -232,13 +237,10 @@ class MoseiReader:
                 run.issue("invalid", f"duplicate clip id {seg.clip!r}; first one kept", seg.source, uid)
                 continue
             ids_here.add(uid)
-            start = seg.start
-            if start < 0:
-                run.issue("clamped", f"start {seg.start} < 0 set to 0", seg.source, uid)
-                start = 0.0
-            if seg.end <= start:
-                run.issue("invalid", f"end {seg.end} <= start {start}", seg.source, uid)
+            times = run.segments.times(uid, seg.start, seg.end, seg.source, (video_path, audio_path))
+            if times is None:
                 continue
+            start, end = times
             if lab is None:
                 unlabelled_here += 1
                 if not run.keep_unlabelled:
@@ -255,7 +257,7 @@ class MoseiReader:
                     dataset=self.name,
                     video_id=vid,
                     start_s=start,
-                    end_s=seg.end,
+                    end_s=end,
                     text=seg.text,
                     split=run.splits.lookup(uid, vid),
                     video_path=video_path,

@@ -7,10 +7,9 @@ Errors in the file's *syntax* (missing columns, unparseable numbers, unknown spl
 ids) stop the run before anything is extracted, all of them listed with ``file:line``; problems of
 the *data* (a media file that does not exist, ``end <= start``, a start at or beyond the end of the
 media) are reported as issues and the row is left out, like the corpus readers do, so one missing
-clip never blocks the rest.  Times are repaired and counted the same way: a negative start becomes
-0 (``clamped``), an end beyond the media becomes the media's end (``clamped_end``), so ``end_s``
-always says where the row's features really stop.  The media's end is read from each file's header,
-once per file (:mod:`emoprep.media.probe`).
+clip never blocks the rest.  Times are repaired and counted by the clean-up every reader shares
+(:mod:`emoprep.datasets.segments`): a negative start becomes 0 (``clamped``), an end beyond the media
+becomes the media's end (``clamped_end``), so ``end_s`` always says where the row's features stop.
 
 Default ``video_id``: the media file's path relative to the list's folder, without extension
 (``Raw/v01/0.mp4`` -> ``Raw/v01/0``; absolute for files outside that folder), so clips of
@@ -18,7 +17,7 @@ different recordings that share a file name (``0.mp4``, ``1.mp4`` in every folde
 id; files that differ only in extension keep it.  Explicit ids are kept as given, but one id may
 not name two different files.
 
-Options: :class:`emoprep.datasets.options.RecordingsOptions`; ``label_names=a,b,c`` fixes the
+Options: :class:`emoprep.config.reader_options.RecordingsOptions`; ``label_names=a,b,c`` fixes the
 emotion order (and rejects other names); without it the order is the sorted set of names found in
 the file.
 """
@@ -36,10 +35,10 @@ from typing import Any
 
 from ..config import ExtractConfig
 from ..errors import DatasetError
-from ..media.probe import media_end_s
 from ..records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
-from .options import RecordingsOptions, parse_options
+from .segments import SegmentCleaner
+from ..config.reader_options import RecordingsOptions, parse_options
 from .splitfiles import _ALIASES as SPLIT_ALIASES
 
 REQUIRED = ("utterance_id", "start", "end")
@@ -268,7 +267,7 @@ class RecordingsReader:
         issues: list[ReaderIssue] = []
         counts: Counter[str] = Counter()
         utterances: list[Utterance] = []
-        ends: dict[str, float | None] = {}
+        segments = SegmentCleaner(issues, counts)
         for (where, row), video_id in zip(parsed, video_ids):
             uid = str(row["utterance_id"]).strip()
             start, end = float(row["start"]), float(row["end"])
@@ -289,27 +288,10 @@ class RecordingsReader:
                 counts["missing_media"] += 1
                 if media["video"] is None and media["audio"] is None:
                     continue
-            if start < 0:
-                issues.append(ReaderIssue("clamped", f"start {start} < 0 set to 0", where, uid))
-                counts["clamped"] += 1
-                start = 0.0
-            if end <= start:
-                issues.append(ReaderIssue("invalid", f"end {end} <= start {start}", where, uid))
-                counts["invalid"] += 1
+            times = segments.times(uid, start, end, where, (media["video"], media["audio"]))
+            if times is None:
                 continue
-            media_end = _media_end([m for m in (media["video"], media["audio"]) if m], ends)
-            if media_end is not None and start >= media_end:
-                issues.append(
-                    ReaderIssue("invalid", f"start {start} is at or after the end of the media ({media_end:.3f} s)", where, uid)
-                )
-                counts["invalid"] += 1
-                continue
-            if media_end is not None and end > media_end:
-                issues.append(
-                    ReaderIssue("clamped_end", f"end {end} after the end of the media set to {media_end:.3f}", where, uid)
-                )
-                counts["clamped_end"] += 1
-                end = media_end
+            start, end = times
             emo = _names(row.get("emotions"))
             labels = Labels(
                 emotions=None if emo is None else tuple(int(n in emo) for n in names),
@@ -349,12 +331,3 @@ class RecordingsReader:
             counts[f"split_{u.split}"] += 1
         return ReadResult(utterances=utterances, label_names=names, issues=issues, counts=dict(counts))
 
-
-def _media_end(files: list[str], cache: dict[str, float | None]) -> float | None:
-    """Where the row's media end (the latest of its files), or None when any file's end is unknown."""
-    found = []
-    for f in files:
-        if f not in cache:
-            cache[f] = media_end_s(f)
-        found.append(cache[f])
-    return None if not found or any(e is None for e in found) else max(found)

@@ -22,7 +22,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from ..errors import DatasetError, SetupError
-from ..records import SPLITS
+from ..format.names import SPLITS
 
 _ALIASES: dict[str, str] = {
     "train": "train",

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..config import ExtractConfig, LogmelConfig
 from ..errors import SetupError, UtteranceError
+from ..format.codecs import LOGMEL_FRAMES, LOGMEL_MELS
 from ..media.segment import UtteranceMedia
 from .base import Extractor
 
@@ -147,9 +148,10 @@ class LogmelExtractor(Extractor):
 
     def check(self) -> None:
         cfg = self.config.logmel
-        if cfg.n_mels * cfg.chunk_frames != 4096:
+        size = LOGMEL_MELS * LOGMEL_FRAMES
+        if cfg.n_mels * cfg.chunk_frames != size:
             raise SetupError(
-                f"logmel column is fixed_size_list[4096] (schema v1): n_mels x chunk_frames must be 4096, "
+                f"logmel column is fixed_size_list[{size}] (schema v1): n_mels x chunk_frames must be {size}, "
                 f"got {cfg.n_mels} x {cfg.chunk_frames}"
             )
 

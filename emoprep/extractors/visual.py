@@ -33,17 +33,16 @@ from ..faces import (
     FaceDetector,
     FaceMesher,
     clip_box,
-    encode_image,
     frame_face,
     pick_face,
 )
+from ..format.codecs import CROP_FORMATS, encode_crop
 from ..media.segment import UtteranceMedia
 from ..media.video import NEAR_TARGET_FRAMES, SKIPPED_FRAMES
 from .au import AU_NAMES, AURequest, build_au_backend
 from .base import Extractor
 
 NO_FACE = "no_face_detected"
-IMAGE_FORMATS = ("png", "jpeg", "jpg")
 _CROP_DESCRIPTIONS = {
     "square": "square around the box centre, side = max(w, h) * (1 + 2 * margin), black outside the frame",
     "paper": "MESM authors' framing (facenet-pytorch MTCNN extract_face, margin 2 px of the output): box grown by "
@@ -104,7 +103,7 @@ class VisualExtractor(Extractor):
             raise SetupError(f"visual.face_margin must be >= 0, got {cfg.face_margin}")
         if cfg.face_framing not in FRAMINGS:
             raise SetupError(f"visual.face_framing must be one of {', '.join(FRAMINGS)}, got {cfg.face_framing!r}")
-        if cfg.image_format.lower() not in IMAGE_FORMATS:
+        if cfg.image_format.lower() not in CROP_FORMATS:
             raise SetupError(f"visual.image_format must be png or jpeg, got {cfg.image_format!r}")
         if not 1 <= cfg.jpeg_quality <= 100:
             raise SetupError(f"visual.jpeg_quality must be 1-100, got {cfg.jpeg_quality}")
@@ -181,7 +180,7 @@ class VisualExtractor(Extractor):
                 continue
             previous = face
             crop = frame_face(frame.rgb, face, cfg.face_framing, cfg.face_margin, cfg.face_size)
-            crops.append({"bytes": encode_image(crop, cfg.image_format, cfg.jpeg_quality), "path": None})
+            crops.append(encode_crop(crop, cfg.image_format, cfg.jpeg_quality))
             boxes.append([float(v) for v in frame.to_source_box(clip_box(face, w, h).as_tuple())])
             scores.append(face.score)
             missing.append(None)

@@ -12,6 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import SetupError
+from ..format.manifest import has_manifest
+from ..format.names import MANIFEST, RUN_RECORD
+from ..format.run_record import is_run_folder
 
 
 def build_report(path: str | Path, out: str | Path, shards: str | Path | None = None, sample_groups: int = 12) -> Path:
@@ -22,13 +25,13 @@ def build_report(path: str | Path, out: str | Path, shards: str | Path | None = 
     pictures are drawn from.
     """
     path = Path(path)
-    if (path / "run.json").is_file():
+    if is_run_folder(path):
         from .training_run import run_report
 
         return run_report(path, Path(out), Path(shards) if shards else None)
-    if (path / "manifest.json").is_file():
+    if has_manifest(path):
         from .shard_folder import shard_folder_report
 
         return shard_folder_report(path, Path(out), sample_groups)
-    raise SetupError(f"{path} is neither a finished shard folder (no manifest.json) nor a training run (no run.json); "
+    raise SetupError(f"{path} is neither a finished shard folder (no {MANIFEST}) nor a training run (no {RUN_RECORD}); "
                      "give the --out folder of `emoprep extract` or of `emoprep train`")

@@ -10,7 +10,6 @@ Two kinds of evidence, kept apart so the page stays fast on a full MOSEI folder:
 
 from __future__ import annotations
 
-import io
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -19,11 +18,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from ..format.codecs import decode_crop, logmel_from_flat
+from ..format.failures import read_failures
+from ..format.manifest import Manifest, ShardEntry, read_manifest
+from ..format.reader import RowGroup, read_row_group, read_shards, shard_row_groups
+from ..format.schema import feature_names
 from ..release_counts import describe_manifest_differences
-from ..shards.manifest import FAILURES, read_manifest
-from ..shards.reader import RowGroup, read_row_group, read_shards
 from . import page, plots
 
 LIGHT_COLUMNS = ["split", "start_s", "end_s", "emotions", "face_missing"]
@@ -32,9 +33,8 @@ SAMPLE_COLUMNS = ["utterance_id", "split", "text", "tokens", "glove_oov", "emoti
 ACOUSTIC_SHOWN = ("BBEon_2", "BBEon_12", "MFCCon_1", "MFCCon_2", "voice_mean", "pause_mean")
 """A few of the 142 DisVoice features whose meaning is easy to read: low/high Bark-band energy at
 voice onsets, the first two onset MFCCs, and how voiced / how paused the window is (phonological)."""
-AU_INTENSITIES = ("AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU14", "AU15", "AU17",
-                  "AU20", "AU23", "AU25", "AU26", "AU45")
-"""OpenFace's 17 intensity AUs, the first 17 values of an ``aus`` row (see the schema)."""
+AU_INTENSITIES = tuple(name.removesuffix("_r") for name in feature_names("aus") if name.endswith("_r"))
+"""OpenFace's 17 intensity AUs (``AU01_r`` ...), the first values of an ``aus`` row, as the schema names them."""
 CROPS_PER_LABEL = 10
 
 
@@ -48,39 +48,29 @@ class ShardSample:
     shards: int
 
 
-def sample_row_groups(root: Path, manifest: dict[str, Any], max_groups: int) -> list[RowGroup]:
+def sample_row_groups(root: Path, manifest: Manifest, max_groups: int) -> list[RowGroup]:
     """Up to ``max_groups`` row groups: the middle row group of shards spread evenly over each split
     (every split in proportion to its shards, at least one each).  Chosen from the manifest, so only the chosen shards' footers are read (a MOSEI folder
     has hundreds), and deterministic, so two reports of one folder agree."""
-    by_split: dict[str, list[dict[str, Any]]] = {}
-    for shard in manifest["shards"]:
-        by_split.setdefault(shard["split"], []).append(shard)
-    total = len(manifest["shards"])
+    by_split: dict[str, list[ShardEntry]] = {}
+    for shard in manifest.shards:
+        by_split.setdefault(shard.split, []).append(shard)
+    total = len(manifest.shards)
     chosen = []
     for split, shards in by_split.items():
         k = min(len(shards), max(1, round(max_groups * len(shards) / max(1, total))))
         for i in np.unique(np.linspace(0, len(shards) - 1, k).round().astype(int)):
-            path = root / shards[i]["file"]
-            meta = pq.read_metadata(path)
-            middle = meta.num_row_groups // 2
-            chosen.append(RowGroup(path, middle, meta.row_group(middle).num_rows, split))
+            groups = shard_row_groups(root / shards[i].file, split)
+            chosen.append(groups[len(groups) // 2])
     return chosen
 
 
-def read_sample(root: Path, manifest: dict[str, Any], max_groups: int) -> ShardSample:
-    non_null = manifest["counts"].get("non_null_per_column", {})
-    columns = [c for c in SAMPLE_COLUMNS if non_null.get(c, 1) or c in ("utterance_id", "split", "emotions")]
+def read_sample(root: Path, manifest: Manifest, max_groups: int) -> ShardSample:
+    columns = [c for c in SAMPLE_COLUMNS if manifest.counts.present(c) or c in ("utterance_id", "split", "emotions")]
     groups = sample_row_groups(root, manifest, max_groups)
     tables = [read_row_group(g, columns) for g in groups]
     table = pa.concat_tables(tables) if tables else pa.table({c: [] for c in columns})
-    return ShardSample(table, len(groups), len(manifest["shards"]))
-
-
-def decode_png(data: bytes) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as img:
-        return np.asarray(img.convert("RGB"))
+    return ShardSample(table, len(groups), len(manifest.shards))
 
 
 def label_groups(emotions: list[list[int] | None], label_names: list[str]) -> dict[str, list[int]]:
@@ -102,29 +92,28 @@ def label_groups(emotions: list[list[int] | None], label_names: list[str]) -> di
 # --- sections -------------------------------------------------------------------------------------
 
 
-def overview(manifest: dict[str, Any], root: Path) -> page.Section:
-    counts = manifest["counts"]
-    per_split = counts.get("rows_per_split", {})
-    shards = Counter(s["split"] for s in manifest["shards"])
-    size = sum(s["bytes"] for s in manifest["shards"])
+def overview(manifest: Manifest, root: Path) -> page.Section:
+    counts = manifest.counts
+    per_split = counts.rows_per_split
+    shards = Counter(s.split for s in manifest.shards)
     s = page.Section("Overview")
     s.add(page.table(["", ""], [
-        ("dataset", manifest["dataset"]),
+        ("dataset", manifest.dataset),
         ("folder", root.name),
-        ("utterances", counts.get("utterances", sum(per_split.values()))),
-        ("shards", f"{len(manifest['shards'])} ({size / 1e6:,.1f} MB)"),
-        ("labels", ", ".join(manifest.get("label_names", [])) or "none"),
-        ("emoprep", manifest.get("emoprep_version")),
-        ("schema", f"v{manifest.get('schema_version')}"),
-        ("config hash", manifest.get("config_hash")),
-        ("created", manifest.get("created")),
+        ("utterances", counts.utterances or sum(per_split.values())),
+        ("shards", f"{len(manifest.shards)} ({manifest.total_bytes / 1e6:,.1f} MB)"),
+        ("labels", ", ".join(manifest.label_names) or "none"),
+        ("emoprep", manifest.emoprep_version),
+        ("schema", f"v{manifest.schema_version}"),
+        ("config hash", manifest.config_hash),
+        ("created", manifest.created),
     ], text_columns=(1,)))
     s.add("<h3>Rows per split</h3>", page.table(
         ["split", "utterances", "shards"], [(k, per_split[k], shards.get(k, 0)) for k in sorted(per_split)]))
-    issues = counts.get("reader_issues") or {}
+    issues = counts.reader_issues
     if issues:
         s.add(page.note("reader: " + ", ".join(f"{k} {v}" for k, v in sorted(issues.items()))))
-    release = describe_manifest_differences(counts.get("differences_from_full_release"))
+    release = describe_manifest_differences(counts.differences_from_full_release)
     if release:
         s.add(page.note(release))
     return s
@@ -200,7 +189,7 @@ def faces_section(light: pa.Table, sample: ShardSample, label_names: list[str], 
         for i in idx:
             faces = [c for c in (crops[i] or []) if c is not None and c.get("bytes")]
             if faces:
-                picked.append(decode_png(faces[len(faces) // 2]["bytes"]))
+                picked.append(decode_crop(faces[len(faces) // 2]))
             if len(picked) == CROPS_PER_LABEL:
                 break
         if picked:
@@ -212,7 +201,7 @@ def faces_section(light: pa.Table, sample: ShardSample, label_names: list[str], 
     return s
 
 
-def logmel_section(sample: ShardSample) -> page.Section:
+def logmel_section(sample: ShardSample, mel_shape: tuple[int, int]) -> page.Section:
     s = page.Section("Log-mel example")
     t = sample.table
     if "logmel" not in t.column_names:
@@ -224,19 +213,16 @@ def logmel_section(sample: ShardSample) -> page.Section:
         best = next((i for i in range(t.num_rows) if logmel[i].is_valid and len(logmel[i])), None)
     if best is None:
         return s.add(page.paragraph("Every sampled log-mel value is null."))
-    chunks = np.asarray(logmel[best].values.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
-    chunks = chunks.reshape(-1, 128, 32)
+    chunks = logmel_from_flat(logmel[best], *mel_shape)
     frames = t.column("logmel_frames")[best].as_py()
     uid = t.column("utterance_id")[best].as_py()
     s.add(page.paragraph(f"“{texts[best]}”" if texts[best] else "(empty transcript)"))
     s.add(page.image(plots.spectrogram(chunks, frames, uid), "log-mel spectrogram",
-                     f"{uid}: {len(frames)} chunk(s) of 128 mels x 32 frames (12.5 ms hop)."))
+                     f"{uid}: {len(frames)} chunk(s) of {mel_shape[0]} mels x {mel_shape[1]} frames (12.5 ms hop)."))
     return s
 
 
 def acoustic_section(sample: ShardSample, label_names: list[str]) -> page.Section:
-    from ..extractors.features142 import FEATURE_NAMES
-
     s = page.Section("Acoustic features")
     t = sample.table
     if "acoustic" not in t.column_names:
@@ -248,7 +234,7 @@ def acoustic_section(sample: ShardSample, label_names: list[str]) -> page.Sectio
     groups = label_groups(t.column("emotions").to_pylist(), label_names)
     panels = {}
     for name in ACOUSTIC_SHOWN:
-        j = FEATURE_NAMES.index(name)
+        j = feature_names("acoustic").index(name)
         panels[name] = {label: np.asarray([means[i][j] for i in idx if means[i] is not None]) for label, idx in groups.items()}
     if not any(len(v) for p in panels.values() for v in p.values()):
         return s.add(page.paragraph("No analysable (non-silent) window in the sample."))
@@ -268,7 +254,8 @@ def aus_section(sample: ShardSample, label_names: list[str]) -> page.Section | N
     for label, idx in groups.items():
         frames = [f for i in idx for f in (aus[i] or []) if f is not None]
         if frames:
-            values = np.asarray([[np.nan if v is None else v for v in f[:17]] for f in frames], dtype=float)
+            n = len(AU_INTENSITIES)
+            values = np.asarray([[np.nan if v is None else v for v in f[:n]] for f in frames], dtype=float)
             means.append(np.nanmean(values, axis=0))
             names.append(f"{label} ({len(frames)} frames)")
     if not means:
@@ -277,12 +264,12 @@ def aus_section(sample: ShardSample, label_names: list[str]) -> page.Section | N
                             "AU intensities per label", "Mean AU intensity over sampled frames with a face, by label."))
 
 
-def text_section(manifest: dict[str, Any], sample: ShardSample) -> page.Section:
+def text_section(manifest: Manifest, sample: ShardSample) -> page.Section:
     s = page.Section("Text")
-    text = manifest.get("text", {})
-    if text.get("vectors_written"):
-        s.add(page.paragraph(f"GloVe vectors from {Path(str(text.get('glove'))).name}: {text['oov_tokens']:,} of "
-                             f"{text['tokens']:,} tokens out of vocabulary ({text['oov_rate']:.2%})."))
+    text = manifest.text
+    if text.vectors_written:
+        s.add(page.paragraph(f"GloVe vectors from {Path(str(text.glove)).name}: {text.oov_tokens:,} of "
+                             f"{text.tokens:,} tokens out of vocabulary ({text.oov_rate:.2%})."))
         t = sample.table
         if "glove_oov" in t.column_names:
             oov: Counter[str] = Counter()
@@ -296,10 +283,9 @@ def text_section(manifest: dict[str, Any], sample: ShardSample) -> page.Section:
     return s
 
 
-def failures_section(root: Path, manifest: dict[str, Any]) -> page.Section:
+def failures_section(root: Path, manifest: Manifest) -> page.Section:
     s = page.Section("Failures")
-    path = root / manifest.get("files", {}).get("failures", FAILURES)
-    table = pq.read_table(path) if path.is_file() else None
+    table = read_failures(root, manifest.failures_file)
     if table is None or not table.num_rows:
         return s.add(page.paragraph("No failures were recorded."))
     rows = table.to_pylist()
@@ -314,15 +300,15 @@ def failures_section(root: Path, manifest: dict[str, Any]) -> page.Section:
     return s.add(page.table(["stage", "error", "records", "example utterance", "example message"], out, text_columns=(3, 4)))
 
 
-def backends_section(manifest: dict[str, Any]) -> page.Section:
+def backends_section(manifest: Manifest) -> page.Section:
     import yaml
 
     s = page.Section("Backends and versions")
     s.add(page.note("What produced each column, as recorded in manifest.json (open a block for its parameters)."))
-    for name, desc in manifest.get("backends", {}).items():
+    for name, desc in manifest.backends.items():
         backend = desc.get("backend", "") if isinstance(desc, dict) else str(desc)
         s.add(page.details(f"{name}: {backend}", yaml.safe_dump(desc, sort_keys=True, width=110, allow_unicode=True)))
-    off = [m for m, on in manifest.get("modalities", {}).items() if not on]
+    off = [m for m, on in manifest.modalities.items() if not on]
     if off:
         s.add(page.note(f"disabled modalities: {', '.join(off)} (their columns are null)"))
     return s
@@ -333,16 +319,15 @@ def shard_folder_report(root: Path, out: Path, max_groups: int = 12) -> Path:
     started = time.perf_counter()
     root = Path(root)
     manifest = read_manifest(root)
-    non_null = manifest["counts"].get("non_null_per_column", {})
-    label_names = list(manifest.get("label_names", []))
+    label_names = list(manifest.label_names)
     light = read_shards(root, columns=LIGHT_COLUMNS)
     sample = read_sample(root, manifest, max_groups)
     sections = [
         overview(manifest, root),
         labels_section(light, label_names),
         durations_section(light),
-        faces_section(light, sample, label_names, bool(non_null.get("face_crops", 1))),
-        logmel_section(sample),
+        faces_section(light, sample, label_names, manifest.counts.present("face_crops")),
+        logmel_section(sample, manifest.logmel_shape),
         acoustic_section(sample, label_names),
         aus_section(sample, label_names),
         text_section(manifest, sample),
@@ -354,5 +339,5 @@ def shard_folder_report(root: Path, out: Path, max_groups: int = 12) -> Path:
         f"Counts, labels, durations and face shares are exact over all {light.num_rows:,} rows; pictures and feature "
         f"distributions come from {sample.table.num_rows:,} rows: one row group from each of {sample.groups} of the "
         f"{sample.shards} shards, spread over every split. Rendered in {time.perf_counter() - started:.1f} s."))
-    subtitle = f"{manifest['dataset']} shards, {light.num_rows:,} utterances, emoprep {manifest.get('emoprep_version')}"
+    subtitle = f"{manifest.dataset} shards, {light.num_rows:,} utterances, emoprep {manifest.emoprep_version}"
     return page.write_page(out, f"emoprep report: {root.name}", subtitle, sections)

@@ -19,60 +19,58 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import EmoprepError, SetupError
-from ..shards.reader import read_row_group, row_groups
+from ..format.codecs import decode_crop
+from ..format.manifest import has_manifest
+from ..format.names import BEST_WEIGHTS, FINISHED_RUN_FILES, HISTORY, METRICS, PREDICTIONS, RUN_CONFIG
+from ..format.reader import read_row_group, row_groups
+from ..format.run_record import RunRecord, read_run_record
 from . import page, plots
-from .shard_folder import decode_png
 
-RUN_FILES = ("run.json", "metrics.json", "history.jsonl", "predictions.parquet")
 WRONG_SHOWN = 6
 FACES_PER_ROW = 6
 ATTENTION_SHOWN = 2
-
-
-def is_run_folder(path: Path) -> bool:
-    return (Path(path) / "run.json").is_file()
 
 
 def _read_json_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
-def overview(run: dict[str, Any], metrics: dict[str, Any], run_dir: Path) -> page.Section:
+def overview(run: RunRecord, metrics: dict[str, Any], run_dir: Path) -> page.Section:
     s = page.Section("Overview")
-    shards = run.get("shards", {})
+    shards = run.shards
     test_avg = metrics.get("test", {}).get("average", {})
     acc = "wacc" if metrics.get("task") == "multilabel" else "acc"
     rows = [
-        ("model", run.get("model")),
+        ("model", run.model),
         ("run folder", run_dir.name),
-        ("status", run.get("status")),
+        ("status", run.status),
         ("task", metrics.get("task")),
         ("chosen epoch", f"{metrics.get('chosen_epoch')} of {metrics.get('epochs_run')} run"),
         (f"test average {acc.upper() if acc == 'acc' else 'WAcc'} / F1",
          f"{test_avg.get(acc, float('nan')):.3f} / {test_avg.get('f1', float('nan')):.3f}"),
         ("all-positive test F1", f"{metrics.get('test', {}).get('all_positive', {}).get('f1', float('nan')):.3f}"),
-        ("shards", f"{Path(str(shards.get('folder', '?'))).name} ({shards.get('dataset')}, config {shards.get('config_hash')})"),
-        ("parameters", run.get("parameters")),
-        ("device / processes", f"{run.get('device')} / {run.get('processes')}"),
-        ("versions", f"emoprep {run.get('emoprep_version')}, torch {run.get('torch_version')}, Python {run.get('python')}"),
-        ("created / finished", f"{run.get('created')} / {run.get('finished')}"),
+        ("shards", f"{Path(shards.folder or '?').name} ({shards.dataset}, config {shards.config_hash})"),
+        ("parameters", run.parameters),
+        ("device / processes", f"{run.device} / {run.processes}"),
+        ("versions", f"emoprep {run.emoprep_version}, torch {run.torch_version}, Python {run.python}"),
+        ("created / finished", f"{run.created} / {run.finished}"),
     ]
     s.add(page.table(["", ""], rows, text_columns=(1,)))
-    inputs = run.get("inputs", {})
+    inputs = run.inputs
     if inputs:
         s.add("<h3>Inputs</h3>", page.table(["modality", "column", "why"],
                                              [(m, d.get("column"), d.get("reason", "")) for m, d in inputs.items()],
                                              text_columns=(2,)))
-    config = run_dir / "config.yaml"
+    config = run_dir / RUN_CONFIG
     if config.is_file():
-        s.add(page.details("resolved config.yaml", config.read_text()))
+        s.add(page.details(f"resolved {RUN_CONFIG}", config.read_text()))
     return s
 
 
 def curves_section(history: list[dict[str, Any]], chosen: int | None) -> page.Section:
     s = page.Section("Learning curves")
     if not history:
-        return s.add(page.paragraph("history.jsonl is empty."))
+        return s.add(page.paragraph(f"{HISTORY} is empty."))
     epochs = [h["epoch"] for h in history]
     png = plots.learning_curves(epochs, {"train": [h["train_loss"] for h in history], "valid": [h["valid_loss"] for h in history]},
                                 [h["valid_f1"] for h in history], chosen)
@@ -168,7 +166,7 @@ def wrong_section(run_dir: Path, labels: list[str], shards: Path | None, wrong: 
         row = rows.get(w["utterance_id"], {})
         faces = [c for c in (row.get("face_crops") or []) if c is not None and c.get("bytes")]
         pick = [faces[i] for i in np.unique(np.linspace(0, len(faces) - 1, min(FACES_PER_ROW, len(faces))).astype(int))] if faces else []
-        strip = page.image(plots.image_strip([decode_png(f["bytes"]) for f in pick]), f"faces of {w['utterance_id']}") if pick else ""
+        strip = page.image(plots.image_strip([decode_crop(f) for f in pick]), f"faces of {w['utterance_id']}") if pick else ""
         top = ", ".join(f"{labels[k]} {w['probs'][k]:.2f}" for k in np.argsort(-w["probs"])[:3])
         text = row.get("text")
         cards.append(
@@ -203,25 +201,25 @@ def run_report(run_dir: Path, out: Path, shards: Path | None = None) -> Path:
     """Write the HTML report of the training run ``run_dir`` to ``out``."""
     started = time.perf_counter()
     run_dir = Path(run_dir)
-    missing = [f for f in RUN_FILES if not (run_dir / f).is_file()]
+    missing = [f for f in FINISHED_RUN_FILES if not (run_dir / f).is_file()]
     if missing:
         raise SetupError(f"{run_dir} is not a finished run ({', '.join(missing)} missing); "
                          "finish it with `emoprep train ... --resume`")
-    run = json.loads((run_dir / "run.json").read_text())
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    run = read_run_record(run_dir)
+    metrics = json.loads((run_dir / METRICS).read_text())
     labels = list(metrics["label_names"])
-    folder = Path(shards) if shards else Path(str(run.get("shards", {}).get("folder", "")))
-    shards_dir = folder if (folder / "manifest.json").is_file() else None
-    wrong = wrong_predictions(run_dir / "predictions.parquet", labels)
+    folder = Path(shards) if shards else Path(run.shards.folder)
+    shards_dir = folder if has_manifest(folder) else None
+    wrong = wrong_predictions(run_dir / PREDICTIONS, labels)
     sections = [
         overview(run, metrics, run_dir),
-        curves_section(_read_json_lines(run_dir / "history.jsonl"), metrics.get("chosen_epoch")),
+        curves_section(_read_json_lines(run_dir / HISTORY), metrics.get("chosen_epoch")),
         metrics_section(metrics),
         wrong_section(run_dir, labels, shards_dir, wrong),
         flops_section(metrics),
     ]
-    if run.get("model") == "mesm" and (run_dir / "best.pt").is_file():
+    if run.model == "mesm" and (run_dir / BEST_WEIGHTS).is_file():
         sections.append(attention_section(run_dir, shards_dir, [w["utterance_id"] for w in wrong]))
     sections = [s for s in sections if s is not None]
     sections[0].add(page.note(f"Rendered in {time.perf_counter() - started:.1f} s."))
-    return page.write_page(out, f"emoprep run: {run_dir.name}", f"{run.get('model')} on {folder.name}", sections)
+    return page.write_page(out, f"emoprep run: {run_dir.name}", f"{run.model} on {folder.name}", sections)

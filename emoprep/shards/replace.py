@@ -14,20 +14,15 @@ allowed to replace.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from ..config import ExtractConfig
 from ..errors import SetupError
-from .manifest import MANIFEST, UTTERANCES
-from .writer import decode_metadata, existing_shard_metadata
+from ..format.footer import read_footer
+from ..format.manifest import Manifest, read_manifest_or_none
+from ..format.names import UTTERANCES, is_shard_name
 
-SHARD_NAME = re.compile(r"^[a-z]+-\d{5}-of-\d{5}\.parquet$")
-"""Shard files (HuggingFace naming: ``train-00000-of-00004.parquet``)."""
 _MAX_DIFFERENCES = 6
 
 
@@ -38,9 +33,9 @@ def shards_by_other_configs(out: Path, config_hash: str) -> dict[str, list[str]]
     if not out.is_dir():
         return found
     for p in sorted(out.iterdir()):
-        if not SHARD_NAME.match(p.name):
+        if not is_shard_name(p.name):
             continue
-        meta = existing_shard_metadata(p)
+        meta = read_footer(p)
         other = (meta or {}).get("config_hash")
         if other and other != config_hash:
             found.setdefault(str(other), []).append(p.name)
@@ -49,10 +44,7 @@ def shards_by_other_configs(out: Path, config_hash: str) -> dict[str, list[str]]
 
 def plan_config_hash(out: Path) -> str | None:
     """The configuration hash of the last run that started writing into ``out`` (None if unknown)."""
-    try:
-        return decode_metadata(pq.read_schema(out / UTTERANCES).metadata).get("config_hash")
-    except (OSError, pa.ArrowInvalid):
-        return None
+    return (read_footer(out / UTTERANCES) or {}).get("config_hash")
 
 
 def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -72,12 +64,9 @@ def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             if a.get(k) != b.get(k)]
 
 
-def _previous_run(out: Path, config_hash: str) -> dict[str, Any] | None:
-    try:
-        manifest = json.loads((out / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
-    return manifest if manifest.get("config_hash") == config_hash else None
+def _previous_run(out: Path, config_hash: str) -> Manifest | None:
+    manifest = read_manifest_or_none(out)
+    return manifest if manifest is not None and manifest.config_hash == config_hash else None
 
 
 def check_replacement(out: Path, config: ExtractConfig, overwrite: bool) -> str | None:
@@ -94,8 +83,8 @@ def check_replacement(out: Path, config: ExtractConfig, overwrite: bool) -> str 
         part = f"{len(files)} shard(s) written with config {other}"
         previous = _previous_run(out, other)
         if previous is not None:
-            part += f" (a complete run of {previous.get('created', '?')})"
-            diff = config_differences(previous.get("config", {}), config.hashed_dict())
+            part += f" (a complete run of {previous.created or '?'})"
+            diff = config_differences(previous.config, config.hashed_dict())
             if diff:
                 more = f", and {len(diff) - _MAX_DIFFERENCES} more" if len(diff) > _MAX_DIFFERENCES else ""
                 part += f"; settings changed: {'; '.join(diff[:_MAX_DIFFERENCES])}{more}"

@@ -8,12 +8,11 @@ same counts) and a later run can be compared against it.
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 import pyarrow as pa
 
 from ..records import COLUMN_NAMES, Utterance, record_fields, record_values
-from ..schema import utterance_schema
+from ..format.schema import utterance_schema
 
 PLAN_ONLY_TYPES: dict[str, pa.DataType] = {
     "video_path": pa.string(),
@@ -38,9 +37,3 @@ def plan_schema() -> pa.Schema:
 
 def utterances_table(utterances: list[Utterance]) -> pa.Table:
     return pa.Table.from_pylist([record_values(u) for u in utterances], schema=plan_schema())
-
-
-def write_utterances(utterances: list[Utterance], path: Path) -> None:
-    from .writer import write_atomic
-
-    write_atomic(utterances_table(utterances), path, {})

@@ -29,12 +29,15 @@ from ..config import ExtractConfig
 from ..errors import SchemaError, UtteranceError
 from ..extractors import Extractor, build_extractor, extractor_names
 from ..media.segment import MediaOptions, UtteranceMedia
+from ..format.files import sha256_file
+from ..format.footer import read_footer
+from ..format.names import shard_stem
+from ..format.schema import SCHEMA_VERSION, utterance_schema, validate_table
 from ..records import COLUMN_NAMES, Failure, ShardReport, ShardSpec, Utterance, record_values
-from ..schema import SCHEMA_VERSION, utterance_schema, validate_table
 from ..version import __version__
 from .columns import rows_to_table
 from .plan import ids_digest
-from .writer import existing_shard_metadata, is_complete, sha256_file, write_atomic
+from .writer import is_complete, write_atomic
 
 
 @dataclass(frozen=True)
@@ -202,7 +205,7 @@ def complete_shard(spec: ShardSpec, job: ShardJob) -> ShardReport | None:
         return None
     t0 = time.perf_counter()
     path = Path(job.out_dir) / spec.filename
-    meta = existing_shard_metadata(path)
+    meta = read_footer(path)
     if not is_complete(meta, job.config.config_hash, ids_digest(spec.utterance_ids), len(spec.utterances)):
         return None
     failures = [Failure(**f) for f in meta.get("failures", [])]
@@ -247,20 +250,11 @@ def write_parts(spec: ShardSpec, job: ShardJob, parts: list[PartResult]) -> Shar
     return _report(spec, path, False, t0, failures, stats)
 
 
-def write_shard(spec: ShardSpec, job: ShardJob) -> ShardReport:
-    """Produce ``job.out_dir/spec.filename`` in this process, unless a complete copy is already
-    there (the whole shard as one part: for callers without a scheduler)."""
-    done = complete_shard(spec, job)
-    if done is not None:
-        return done
-    return write_parts(spec, job, [extract_part(spec, 0, len(spec.utterances), job)])
-
-
 def shard_graph(spec: ShardSpec, job: ShardJob, ranges: list[tuple[int, int]]) -> Any:
     """The Dask graph that writes ``spec``: one :func:`extract_part` task per range, then
     :func:`write_parts` over their results (a ``dask.delayed`` object)."""
     import dask
 
-    stem = spec.filename.removesuffix(".parquet")
+    stem = shard_stem(spec.filename)
     parts = [dask.delayed(extract_part, pure=False)(spec, a, b, job, dask_key_name=f"part-{stem}-{a}") for a, b in ranges]
     return dask.delayed(write_parts, pure=False)(spec, job, parts, dask_key_name=f"write-{stem}")

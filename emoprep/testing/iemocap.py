@@ -107,10 +107,7 @@ def build_iemocap_tree(
     turns = list(default_iemocap_turns() if turns is None else turns)
     extra = extra_transcript_lines or {}
     no_video, no_wav, lf_only = set(no_video), set(no_wav), set(lf_only)
-    dialogs: list[str] = []
-    for t in turns:
-        if t.dialog not in dialogs:
-            dialogs.append(t.dialog)
+    dialogs = list(dict.fromkeys(t.dialog for t in turns))  # in order of first appearance
     for dialog in dialogs:
         dturns = [t for t in turns if t.dialog == dialog]
         sess = IemocapLayout(root).session(dturns[0].session)

@@ -303,10 +303,7 @@ def build_mosei_tree(
     extra_lines = extra_lines or {}
     line_order = line_order or {}
     crlf, no_wav, no_video = set(crlf), set(no_wav), set(no_video)
-    videos: list[str] = []
-    for s in segments:
-        if s.video_id not in videos:
-            videos.append(s.video_id)
+    videos = list(dict.fromkeys(s.video_id for s in segments))  # in order of first appearance
     layout = MoseiLayout(root)
     for d in (layout.transcript_dir, layout.video_dir, layout.audio_dir):
         d.mkdir(parents=True, exist_ok=True)

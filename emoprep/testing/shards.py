@@ -9,21 +9,23 @@ windows, AUs and face-mesh landmarks), so a trainer test can tell learning from 
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from ..schema import SCHEMA_VERSION, utterance_schema, validate_table
+from ..format.codecs import LOGMEL_FRAMES, LOGMEL_MELS, MESH_COORDINATES, MESH_POINTS, encode_crop, logmel_to_flat, mesh_to_flat
+from ..format.files import sha256_file
+from ..format.manifest import Counts, Manifest, ShardEntry, TextSummary, write_manifest
+from ..format.names import shard_name
+from ..format.schema import SCHEMA_VERSION, utterance_schema, validate_table
 from ..shards.columns import rows_to_table
-from ..shards.manifest import MANIFEST, write_json_atomic
-from ..shards.writer import sha256_file, write_atomic
+from ..shards.writer import write_atomic
 
 LABELS = ("anger", "happiness", "sadness")
 WORDS = {"anger": "furious", "happiness": "delighted", "sadness": "gloomy"}
 FILLER = ("the", "a", "it", "was", "today", "and", "then", "we", "saw", "that")
+CROP_SIZE = 48
 OOV_WORD = "saw"
 """With ``glove=True`` this filler word is written as out of the GloVe vocabulary (a zero vector)."""
 
@@ -75,32 +77,30 @@ def _row(rng: np.random.Generator, i: int, split: str, label: int | None, opts: 
         row["aus"] = [None if (no_face and f == 0) else aus[f] for f in range(n_frames)]
     if opts["face_mesh"]:
         base = opts["mesh"] * (1 + 0.2 * rng.random()) + np.append(rng.normal(size=2) * 30, 0.0)  # scale, position vary
-        mesh = np.repeat(base[None], n_frames, axis=0) + rng.normal(size=(n_frames, 468, 3)) * 0.5
+        mesh = np.repeat(base[None], n_frames, axis=0) + rng.normal(size=(n_frames, MESH_POINTS, MESH_COORDINATES)) * 0.5
         if cls is not None:
             mesh[:, 10 * cls : 10 * cls + 10, 1] += signal[cls] * 8  # an expression: points move
-        row["face_mesh"] = [None if (no_face and f == 0) else mesh[f].reshape(-1).astype(np.float32) for f in range(n_frames)]
+        row["face_mesh"] = [None if (no_face and f == 0) else mesh_to_flat(mesh[f]) for f in range(n_frames)]
     if opts["crops"]:
         row["face_crops"] = [None if (no_face and f == 0) else _crop(rng, cls, opts["signal"]) for f in range(n_frames)]
     if opts["logmel"]:
         n_chunks = n_win
-        logmel = rng.normal(size=(n_chunks, 128, 32)).astype(np.float32) * 2 - 10
+        logmel = rng.normal(size=(n_chunks, LOGMEL_MELS, LOGMEL_FRAMES)).astype(np.float32) * 2 - 10
         if cls is not None:
             logmel[:, 20 * cls : 20 * cls + 20, :] += 3 * signal[cls]
         logmel[-1, :, 20:] = np.log(1e-10)  # the last chunk is padded with the log floor, as extraction does
-        row.update(logmel=logmel.reshape(n_chunks, -1).astype(np.float16), logmel_frames=[32] * (n_chunks - 1) + [20])
+        row.update(logmel=logmel_to_flat(logmel), logmel_frames=[LOGMEL_FRAMES] * (n_chunks - 1) + [20])
     if no_face:
         row["face_missing"] = ["no_face_detected"] + [None] * (n_frames - 1)
     return row
 
 
-def _crop(rng: np.random.Generator, cls: int | None, signal: float, size: int = 48) -> dict[str, Any]:
+def _crop(rng: np.random.Generator, cls: int | None, signal: float, size: int = CROP_SIZE) -> dict[str, Any]:
     """A PNG face crop: noise around skin tone, with a per-class colour cast."""
     pixels = rng.normal(loc=(180, 130, 110), scale=25, size=(size, size, 3))
     if cls is not None:
         pixels[..., cls] += 40 * signal
-    buf = io.BytesIO()
-    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buf, format="PNG")
-    return {"bytes": buf.getvalue(), "path": None}
+    return encode_crop(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
 def build_shard_folder(
@@ -129,7 +129,7 @@ def build_shard_folder(
     rows = rows or {"train": 48, "valid": 16, "test": 16}
     rng = np.random.default_rng(seed)
     opts = {"glove": glove, "aus": aus, "face_mesh": face_mesh, "crops": crops, "logmel": logmel, "signal": signal,
-            "mesh": rng.normal(size=(468, 3)) * 40}
+            "mesh": rng.normal(size=(MESH_POINTS, MESH_COORDINATES)) * 40}
     schema = utterance_schema()
     shards, non_null, index = [], dict.fromkeys(schema.names, 0), 0
     tokens = oov = 0
@@ -143,27 +143,26 @@ def build_shard_folder(
         for c, chunk in enumerate(chunks):
             table = rows_to_table(chunk, schema)
             validate_table(table, LABELS)
-            name = f"{split}-{c:05d}-of-{len(chunks):05d}.parquet"
+            name = shard_name(split, c, len(chunks))
             meta = {"schema_version": str(SCHEMA_VERSION), "config_hash": "synthetic", "dataset": "synthetic",
                     "label_names": list(LABELS), "shard": {"index": c, "split": split, "rows": len(chunk)}}
             write_atomic(table, out / name, meta)
-            shards.append({"file": name, "split": split, "rows": len(chunk), "bytes": (out / name).stat().st_size,
-                           "sha256": sha256_file(out / name)})
+            shards.append(ShardEntry(name, split, len(chunk), (out / name).stat().st_size, sha256_file(out / name)))
             for col in schema.names:
                 non_null[col] += table.num_rows - table.column(col).null_count
             flags = [f for row in table.column("glove_oov").to_pylist() if row for f in row]
             tokens, oov = tokens + len(flags), oov + sum(flags)
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "emoprep_version": "synthetic",
-        "dataset": "synthetic",
-        "config_hash": f"synthetic-{seed}",
-        "label_names": list(LABELS),
-        "config": {"visual": {"face_size": 48}, "logmel": {"n_mels": 128, "chunk_frames": 32}},
-        "text": {"glove": "synthetic.txt" if glove else None, "vectors_written": glove, "tokens": tokens,
-                 "oov_tokens": oov if glove else None, "oov_rate": oov / tokens if glove and tokens else None},
-        "counts": {"utterances": index, "rows_per_split": dict(rows), "non_null_per_column": non_null},
-        "shards": shards,
-    }
-    write_json_atomic(out / MANIFEST, manifest)
+    manifest = Manifest(
+        schema_version=SCHEMA_VERSION,
+        emoprep_version="synthetic",
+        dataset="synthetic",
+        config_hash=f"synthetic-{seed}",
+        label_names=LABELS,
+        config={"visual": {"face_size": CROP_SIZE}, "logmel": {"n_mels": LOGMEL_MELS, "chunk_frames": LOGMEL_FRAMES}},
+        text=TextSummary(glove="synthetic.txt" if glove else None, vectors_written=glove, tokens=tokens,
+                         oov_tokens=oov if glove else None, oov_rate=oov / tokens if glove and tokens else None),
+        counts=Counts(utterances=index, rows_per_split=dict(rows), non_null_per_column=non_null),
+        shards=tuple(shards),
+    )
+    write_manifest(out, manifest)
     return out

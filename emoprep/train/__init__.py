@@ -1,7 +1,7 @@
 """emoprep's trainer: the MESM paper's models and protocol over emoprep shards.
 
 A second consumer of the shards, independent of extraction: it reads them only through
-:mod:`emoprep.shards.reader` and the schema, and never imports extractors, media decoding, dataset
+:mod:`emoprep.format.reader` and the schema, and never imports extractors, media decoding, dataset
 readers or the extraction DAG (``tests/train/test_layering.py`` enforces it).
 
 Modules, in the order data flows through them:
@@ -20,7 +20,7 @@ Modules, in the order data flows through them:
 - :mod:`.loop`        one epoch of training, prediction over a split
 - :mod:`.distributed` torchrun: process group, device, gathering predictions, sharing the cores
 - :mod:`.run`         the run folder: resolve, train with early stopping, checkpoint, resume, evaluate
-- :mod:`.report`      what the terminal shows: stage lines, a bar per epoch, metric tables
+- :mod:`.progress`    what the terminal shows: stage lines, a bar per epoch, metric tables
 - :mod:`.flops`       FLOPs counted per stage (torch's counter; sparse stages by kept sites)
 - :mod:`.inspection`  FLOPs of fresh models or runs, and MESM attention pictures
 """

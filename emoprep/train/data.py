@@ -35,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 from torch.utils.data import IterableDataset, get_worker_info
 
-from ..shards.reader import RowGroup, read_row_group, row_groups
+from ..format.reader import RowGroup, read_row_group, row_groups
 
 
 def deal(groups: list[RowGroup], parts: int) -> list[list[RowGroup]]:

@@ -17,7 +17,6 @@ padding are masked; nothing is filled in for them.
 
 from __future__ import annotations
 
-import io
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
@@ -27,25 +26,23 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import torch
-from PIL import Image
 
 from ..errors import SetupError
+from ..format.codecs import MESH_POINTS, decode_crop, mesh_from_flat
+from ..format.manifest import Manifest
+from ..format.schema import utterance_schema
 from . import albert
 from .batch import Batch, InputSpec, ModalityInput
 from .data import ShardStream, column_values, whole_row_groups
 
 PAD, UNK = 0, 1
-LANDMARK_POINTS = 468
 
 DENSE_COLUMNS = {
-    "glove": 300,
-    "acoustic": 142,
-    "egemaps_lld": 25,
-    "compare_lld": 65,
-    "aus": 35,
-    "face_mesh": 2 * LANDMARK_POINTS,
+    **{c: utterance_schema().field(c).type.value_type.list_size
+       for c in ("glove", "acoustic", "egemaps_lld", "compare_lld", "aus")},
+    "face_mesh": 2 * MESH_POINTS,
 }
-"""Model-side width of each dense column (face_mesh: x, y of 468 normalised points)."""
+"""Model-side width of each dense column: the schema's, except face_mesh (x, y of the normalised points)."""
 IMAGE_COLUMNS = ("face_crops", "logmel")
 """Columns fed to end-to-end models as one image per position (face crop, log-mel chunk)."""
 VALID_COLUMNS = {"acoustic": "acoustic_valid", "logmel": "logmel_frames"}
@@ -105,23 +102,20 @@ class Branch:
         return self.image_shape[1] if self.column == "logmel" else DENSE_COLUMNS[self.column]
 
 
-def _image_shape(manifest: dict[str, Any], column: str) -> tuple[int, ...]:
-    config = manifest.get("config", {})
+def _image_shape(manifest: Manifest, column: str) -> tuple[int, ...]:
     if column == "face_crops":
-        size = int(config.get("visual", {}).get("face_size", 48))
-        return (3, size, size)
-    logmel = config.get("logmel", {})
-    return (1, int(logmel.get("n_mels", 128)), int(logmel.get("chunk_frames", 32)))
+        return (3, manifest.face_size, manifest.face_size)
+    return (1, *manifest.logmel_shape)
 
 
-def choose_branches(manifest: dict[str, Any], modalities: tuple[str, ...], wanted: dict[str, str],
+def choose_branches(manifest: Manifest, modalities: tuple[str, ...], wanted: dict[str, str],
                     family: str = "handcrafted", text_albert: albert.AlbertChoice | None = None) -> dict[str, Branch]:
     """Pick the column of each modality from what the manifest says the shards hold.
 
     ``text_albert`` (the checked folder, from :func:`.albert.text_choice`): text is the raw ``text``
     column, tokenised by that folder's ALBERT tokenizer.
     """
-    non_null = manifest.get("counts", {}).get("non_null_per_column")
+    non_null = manifest.counts.non_null_per_column
     if non_null is None:
         raise SetupError("the shards' manifest.json has no per-column counts (written by an older emoprep); re-run extract")
     out = {}
@@ -166,7 +160,7 @@ def _albert_branch(non_null: dict[str, int], want: str, choice: albert.AlbertCho
 def normalise_landmarks(points: np.ndarray) -> np.ndarray:
     """``(n, 1404)`` MediaPipe face mesh -> ``(n, 936)`` x, y with the centroid removed and the RMS
     distance to it scaled to 1: expression and head pose remain, position and face size do not."""
-    xy = points.reshape(len(points), LANDMARK_POINTS, 3)[:, :, :2].astype(np.float32)
+    xy = mesh_from_flat(points)[:, :, :2].astype(np.float32)
     xy = xy - xy.mean(axis=1, keepdims=True)
     scale = np.sqrt((xy**2).sum(axis=2).mean(axis=1))[:, None, None]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -176,10 +170,10 @@ def normalise_landmarks(points: np.ndarray) -> np.ndarray:
 
 def _decode_crop(crop: dict[str, Any] | None, shape: tuple[int, ...]) -> np.ndarray | None:
     """A stored face crop (PNG/JPEG bytes) as float32 ``(3, S, S)`` RGB in [0, 255]; None for no face."""
-    if crop is None or not crop.get("bytes"):
+    rgb = decode_crop(crop)
+    if rgb is None:
         return None
-    with Image.open(io.BytesIO(crop["bytes"])) as img:
-        pixels = np.asarray(img.convert("RGB"), dtype=np.float32).transpose(2, 0, 1)
+    pixels = rgb.astype(np.float32).transpose(2, 0, 1)
     if pixels.shape != shape:
         raise SetupError(f"a face crop is {pixels.shape[1]}x{pixels.shape[2]} px where the shards' manifest says "
                          f"{shape[1]}x{shape[2]}: the shard folder is inconsistent; re-run extract")

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import SetupError
+from ..format.codecs import LOGMEL_FRAMES, LOGMEL_MELS
 from .batch import InputSpec, ModalityInput
 from .config import TrainConfig, resolve_config
 from .flops import FlopReport, count_flops
@@ -47,7 +48,7 @@ def flops_of_fresh_model(model: str, sets: dict[str, Any] | None, face_size: int
     entry = get_model(model)
     specs = {
         "text": InputSpec("text", "dense", "glove", dim=300),
-        "acoustic": InputSpec("acoustic", "images", "logmel", image_shape=(1, 128, 32)),
+        "acoustic": InputSpec("acoustic", "images", "logmel", image_shape=(1, LOGMEL_MELS, LOGMEL_FRAMES)),
         "visual": InputSpec("visual", "images", "face_crops", image_shape=(3, face_size, face_size)),
     }
     specs = {m: s for m, s in specs.items() if m in cfg.modalities}

@@ -2,7 +2,7 @@
 
 ::
 
-    RUN/
+    RUN_RECORD/
       config.yaml          the resolved configuration (every default filled in)
       run.json             emoprep/torch versions, the shards' folder, config hash and labels, the
                            input each branch used and why, the dataset-dependent settings chosen and
@@ -25,6 +25,7 @@ predictions file, so anyone can recompute them.  Checkpoints are loaded with
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import random
@@ -43,7 +44,21 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..errors import SetupError
-from ..shards.manifest import read_manifest, write_json_atomic
+from ..format.files import write_json_atomic
+from ..format.manifest import Manifest, read_manifest, read_manifest_or_none
+from ..format.names import (
+    BEST_WEIGHTS,
+    EVALUATIONS,
+    FEATURIZER,
+    HISTORY,
+    LAST_STATE,
+    METRICS,
+    PREDICTIONS,
+    RUN_CONFIG,
+    RUN_RECORD,
+    evaluation_name,
+)
+from ..format.run_record import RunRecord, ShardsUsed, read_run_record, write_run_record
 from ..version import __version__
 from . import albert
 from . import metrics as M
@@ -59,24 +74,26 @@ from .models import ModelContext, get_model
 from .models.fe2e import AlbertBranch
 from .models.sparse import resolve_impl
 from .precision import grad_scaler, resolve_amp
-from .report import Reporter
-
-CONFIG, RUN, FEATURIZER, HISTORY = "config.yaml", "run.json", "featurizer.json", "history.jsonl"
-BEST, LAST, METRICS, PREDICTIONS = "best.pt", "last.pt", "metrics.json", "predictions.parquet"
-
+from .progress import TrainingProgress
 
 @dataclass(frozen=True)
 class Shards:
     folder: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
 
     @property
     def label_names(self) -> tuple[str, ...]:
-        return tuple(self.manifest.get("label_names") or ())
+        return self.manifest.label_names
 
     @property
     def splits(self) -> set[str]:
-        return {s["split"] for s in self.manifest["shards"] if s["rows"]}
+        return self.manifest.splits
+
+    def used(self) -> ShardsUsed:
+        """How ``run.json`` records these shards."""
+        m = self.manifest
+        return ShardsUsed(str(Path(self.folder).resolve()), m.config_hash, m.dataset, m.emoprep_version,
+                          m.label_names, m.counts.rows_per_split)
 
 
 def open_shards(folder: Path) -> Shards:
@@ -86,7 +103,7 @@ def open_shards(folder: Path) -> Shards:
     except FileNotFoundError as exc:
         raise SetupError(str(exc)) from None
     shards = Shards(Path(folder), manifest)
-    if not shards.label_names or not manifest["counts"].get("non_null_per_column", {}).get("emotions", 1):
+    if not shards.label_names or not manifest.counts.present("emotions"):
         raise SetupError(f"{folder} holds no emotion labels (column 'emotions' is null): it cannot be trained on")
     missing = {"train", "valid"} - shards.splits
     if missing:
@@ -220,8 +237,8 @@ class Trainer:
 
 def _check_run_folder(out: Path, resume: bool) -> None:
     if resume:
-        if not (out / CONFIG).is_file():
-            raise SetupError(f"--resume: {out} is not a run folder (no {CONFIG}); start it without --resume")
+        if not (out / RUN_CONFIG).is_file():
+            raise SetupError(f"--resume: {out} is not a run folder (no {RUN_CONFIG}); start it without --resume")
         return
     if out.exists() and any(out.iterdir()):
         raise SetupError(f"{out} already holds a run: continue it with --resume, or choose another --out")
@@ -238,10 +255,8 @@ def _context(cfg: TrainConfig, shards: Shards, featurizer: Featurizer) -> tuple[
 def _dataset_of(folder: Path) -> str | None:
     """The shards' dataset (``manifest.json``), None when the manifest cannot be read: then the
     configuration is still checked in full, and :func:`open_shards` says what is wrong with the folder."""
-    try:
-        return read_manifest(folder).get("dataset")
-    except (OSError, ValueError):
-        return None
+    manifest = read_manifest_or_none(folder)
+    return manifest.dataset if manifest is not None else None
 
 
 def train(model: str, shards_dir: Path, out: Path, *, config_file: Path | None = None, sets: dict[str, Any] | None = None,
@@ -254,90 +269,85 @@ def train(model: str, shards_dir: Path, out: Path, *, config_file: Path | None =
     any shard is read; the dataset-dependent choices are recorded in ``run.json`` (``chosen``)."""
     out = Path(out)
     procs = start(device)
-    report = Reporter(enabled=procs.main and not quiet)
+    progress = TrainingProgress(enabled=procs.main and not quiet)
     try:
         _check_run_folder(out, resume)
         barrier(procs)  # every rank has looked before the first one writes
         if resume:
             if sets or config_file is not None or seed is not None or preset is not None:
                 raise SetupError("--resume continues with the run's saved config.yaml; drop --preset, --config, --set and --seed")
-            cfg = load_run_config(out / CONFIG)
+            cfg = load_run_config(out / RUN_CONFIG)
             if cfg.model != model:
                 raise SetupError(f"{out} is a {cfg.model} run, not {model}")
             if (out / METRICS).is_file():
-                report.stage(f"{out} is already complete; its metrics are in {out / METRICS}")
+                progress.stage(f"{out} is already complete; its metrics are in {out / METRICS}")
                 return json.loads((out / METRICS).read_text())
             notes: dict[str, Any] = {}  # run.json already holds them
         else:
             # A preset is picked by the shards' dataset, so their folder must be readable first; otherwise
             # the configuration is checked before the folder is looked at.
-            dataset = open_shards(shards_dir).manifest.get("dataset") if preset else _dataset_of(shards_dir)
+            dataset = open_shards(shards_dir).manifest.dataset if preset else _dataset_of(shards_dir)
             resolved = resolve(model, config_file, sets, seed, dataset=dataset, preset=preset)
             cfg = resolved.config
             notes = {"chosen": resolved.chosen, **({"preset": resolved.preset} if resolved.preset else {})}
             for key, choice in resolved.chosen.items():
-                report.stage(f"{key} = {choice['value']} ({choice['reason']})")
+                progress.stage(f"{key} = {choice['value']} ({choice['reason']})")
         shards = open_shards(shards_dir)
         share_cpu(procs, cfg.data.workers)
-        trainer, run_info = _prepare(cfg, shards, out, procs, report, resume, notes)
-        return _fit_and_evaluate(trainer, out, run_info, report)
+        trainer, run_info = _prepare(cfg, shards, out, procs, progress, resume, notes)
+        return _fit_and_evaluate(trainer, out, run_info, progress)
     finally:
         stop()
 
 
-def _prepare(cfg: TrainConfig, shards: Shards, out: Path, procs: Processes, report: Reporter,
-             resume: bool, notes: dict[str, Any] | None = None) -> tuple[Trainer, dict[str, Any]]:
+def _prepare(cfg: TrainConfig, shards: Shards, out: Path, procs: Processes, progress: TrainingProgress,
+             resume: bool, notes: dict[str, Any] | None = None) -> tuple[Trainer, RunRecord]:
     """Choose inputs, fit the featuriser on train (or load it on resume), build the trainer, write the
     run's records (``notes``: how the configuration's dataset-dependent values were chosen)."""
     if resume:
-        run_info = json.loads((out / RUN).read_text())
-        if run_info["shards"]["config_hash"] != shards.manifest["config_hash"]:
+        run_info = read_run_record(out)
+        if run_info.shards.config_hash != shards.manifest.config_hash:
             raise SetupError(f"--resume: {shards.folder} is not the shard folder this run started on "
-                             f"(config hash {shards.manifest['config_hash']} != {run_info['shards']['config_hash']})")
+                             f"(config hash {shards.manifest.config_hash} != {run_info.shards.config_hash})")
         featurizer = Featurizer.load(out / FEATURIZER)
-        pos_weight = np.asarray(run_info["pos_weight"], dtype=np.float32)
-        task = run_info["task"]
+        pos_weight = np.asarray(run_info.pos_weight, dtype=np.float32)
+        task = run_info.task
     else:
         text_albert = albert.text_choice(cfg.settings, cfg.modalities)  # checks library and folder first
         branches = choose_branches(shards.manifest, cfg.modalities, vars(cfg.inputs), get_model(cfg.model).family,
                                    text_albert)
         for m, b in branches.items():
-            report.stage(f"{m}: {b.column} ({b.reason})")
-        report.stage("fitting the featuriser on the training split (vocabulary, feature statistics)")
+            progress.stage(f"{m}: {b.column} ({b.reason})")
+        progress.stage("fitting the featuriser on the training split (vocabulary, feature statistics)")
         featurizer, train_targets = Featurizer.fit(shards.folder, branches, shards.label_names, cfg.data.max_len,
                                                    cfg.data.min_token_count, cfg.data.lowercase_tokens)
         pos_weight = M.pos_weight(train_targets, shards.label_names)
         task = M.task_of(train_targets) if cfg.task == "auto" else cfg.task
-        run_info = {
-            "emoprep_version": __version__,
-            "torch_version": torch.__version__,
-            "python": platform.python_version(),
-            "model": cfg.model,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "shards": {"folder": str(Path(shards.folder).resolve()), "config_hash": shards.manifest["config_hash"],
-                       "dataset": shards.manifest.get("dataset"), "emoprep_version": shards.manifest.get("emoprep_version"),
-                       "label_names": list(shards.label_names), "rows_per_split": shards.manifest["counts"].get("rows_per_split")},
-            "inputs": {m: {"column": b.column, "reason": b.reason} for m, b in featurizer.branches.items()},
-            "vocabulary_size": len(featurizer.vocab) or None,
-            "task": task,
-            "train_rows_labelled": len(train_targets),
-            "pos_weight": [float(w) for w in pos_weight],
-            "device": str(procs.device),
-            "processes": procs.world_size,
-            "status": "training",
+        run_info = RunRecord(
+            emoprep_version=__version__,
+            torch_version=torch.__version__,
+            python=platform.python_version(),
+            model=cfg.model,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            shards=shards.used(),
+            inputs={m: {"column": b.column, "reason": b.reason} for m, b in featurizer.branches.items()},
+            vocabulary_size=len(featurizer.vocab) or None,
+            task=task,
+            train_rows_labelled=len(train_targets),
+            pos_weight=tuple(float(w) for w in pos_weight),
+            device=str(procs.device),
+            processes=procs.world_size,
             **(notes or {}),
-        }
+        )
     context, note = _context(cfg, shards, featurizer)
-    run_info.update(note)
     trainer = Trainer(cfg, shards, featurizer, pos_weight, task, procs, context)
-    run_info["parameters"] = sum(p.numel() for p in trainer.net.parameters())
-    run_info["param_groups"] = param_groups_record(trainer.optimizer)
-    run_info["compute"] = trainer.compute_record()
+    run_info = dataclasses.replace(run_info, **note, parameters=sum(p.numel() for p in trainer.net.parameters()),
+                                   param_groups=param_groups_record(trainer.optimizer), compute=trainer.compute_record())
     if procs.main and not resume:
         out.mkdir(parents=True, exist_ok=True)
-        (out / CONFIG).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        (out / RUN_CONFIG).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         featurizer.save(out / FEATURIZER)
-        write_json_atomic(out / RUN, run_info)
+        write_run_record(out, run_info)
     barrier(procs)
     return trainer, run_info
 
@@ -390,41 +400,41 @@ def _save_last(trainer: Trainer, path: Path, state: dict[str, Any], rng: list[di
     tmp.replace(path)
 
 
-def _fit_and_evaluate(trainer: Trainer, out: Path, run_info: dict[str, Any], report: Reporter) -> dict[str, Any]:
+def _fit_and_evaluate(trainer: Trainer, out: Path, run_info: RunRecord, progress: TrainingProgress) -> dict[str, Any]:
     cfg, procs = trainer.cfg, trainer.procs
     state = {"epoch": 0, "best_f1": -1.0, "best_epoch": 0, "bad_epochs": 0}
-    if (out / LAST).is_file():
+    if (out / LAST_STATE).is_file():
         # on the CPU: RNG states must stay there; weights and optimiser state are copied to the device
-        blob = torch.load(out / LAST, map_location="cpu", weights_only=True)
+        blob = torch.load(out / LAST_STATE, map_location="cpu", weights_only=True)
         trainer.net.load_state_dict(blob["model"])
         try:
             trainer.optimizer.load_state_dict(blob["optimizer"])
         except ValueError as exc:  # e.g. an older emoprep put a text branch trained from scratch in its own group
-            raise SetupError(f"--resume: the optimiser state in {out / LAST} does not fit this emoprep's parameter "
+            raise SetupError(f"--resume: the optimiser state in {out / LAST_STATE} does not fit this emoprep's parameter "
                              f"groups ({exc}); the run was started by another version: finish it with that "
                              "version, or start a new run") from None
         if blob.get("scaler"):
             trainer.scaler.load_state_dict(blob["scaler"])
         if "rng" in blob:
             if len(blob["rng"]) != procs.world_size:
-                report.stage(f"note: the run had {len(blob['rng'])} process(es), this has {procs.world_size}: "
+                progress.stage(f"note: the run had {len(blob['rng'])} process(es), this has {procs.world_size}: "
                              "the result will differ from an uninterrupted run's")
             _set_rng_state(blob["rng"][procs.rank % len(blob["rng"])], procs.device)
         else:  # last.pt of an earlier emoprep: the CPU generator only
             torch.set_rng_state(blob["torch_rng"])
         state = {k: blob[k] for k in state}
-        report.stage(f"resuming after epoch {state['epoch']} (best so far: epoch {state['best_epoch']}, "
+        progress.stage(f"resuming after epoch {state['epoch']} (best so far: epoch {state['best_epoch']}, "
                      f"valid avg F1 {state['best_f1']:.4f})")
     train_stream = trainer.stream("train", shuffle=True)
     for epoch in range(state["epoch"] + 1, cfg.optim.epochs + 1):
         if cfg.optim.patience and state["bad_epochs"] >= cfg.optim.patience:
-            report.stage(f"early stop: no better validation average F1 for {cfg.optim.patience} epochs")
+            progress.stage(f"early stop: no better validation average F1 for {cfg.optim.patience} epochs")
             break
         t0 = time.perf_counter()
         train_stream.set_epoch(epoch)
         loader = _Counted(trainer.loader(train_stream))  # made per epoch: its generator is seeded by the epoch
         batches = batches_per_epoch(train_stream, cfg.optim.batch_size, cfg.data.workers)
-        with report.epoch(epoch, cfg.optim.epochs, batches) as on_step:
+        with progress.epoch(epoch, cfg.optim.epochs, batches) as on_step:
             loss = train_epoch(trainer.model, loader, trainer.optimizer, trainer.loss_fn, cfg.optim.grad_clip,
                                procs.device, on_step, trainer.amp, trainer.scaler)
         losses, rows = zip(*gather((loss, loader.rows), procs))
@@ -439,20 +449,20 @@ def _fit_and_evaluate(trainer: Trainer, out: Path, run_info: dict[str, Any], rep
         rng = gather(_rng_state(procs.device), procs)  # every rank's, saved by the first
         if procs.main:
             if better:
-                torch.save(trainer.net.state_dict(), out / BEST)
+                torch.save(trainer.net.state_dict(), out / BEST_WEIGHTS)
             with open(out / HISTORY, "a") as f:
                 f.write(json.dumps(record) + "\n")
-            _save_last(trainer, out / LAST, state, rng)
+            _save_last(trainer, out / LAST_STATE, state, rng)
         barrier(procs)
-        report.epoch_done(record, better)
-    return _final_evaluation(trainer, out, run_info, state, report)
+        progress.epoch_done(record, better)
+    return _final_evaluation(trainer, out, run_info, state, progress)
 
 
-def _final_evaluation(trainer: Trainer, out: Path, run_info: dict[str, Any], state: dict[str, Any],
-                      report: Reporter) -> dict[str, Any]:
+def _final_evaluation(trainer: Trainer, out: Path, run_info: RunRecord, state: dict[str, Any],
+                      progress: TrainingProgress) -> dict[str, Any]:
     """Best weights -> thresholds on valid -> metrics of valid and test, predictions file, metrics file."""
     procs, labels = trainer.procs, trainer.shards.label_names
-    trainer.net.load_state_dict(torch.load(out / BEST, map_location=procs.device, weights_only=True))
+    trainer.net.load_state_dict(torch.load(out / BEST_WEIGHTS, map_location=procs.device, weights_only=True))
     preds = {split: trainer.predict_split(split) for split in ("valid", "test") if split in trainer.shards.splits}
     thresholds = M.choose_thresholds(preds["valid"]["probs"], preds["valid"]["targets"])
     result: dict[str, Any] = {"model": trainer.cfg.model, "chosen_epoch": state["best_epoch"], "epochs_run": state["epoch"],
@@ -462,17 +472,17 @@ def _final_evaluation(trainer: Trainer, out: Path, run_info: dict[str, Any], sta
         result[split]["all_positive"] = M.all_positive_metrics(p["targets"], labels, trainer.task)["average"]
     if procs.main and get_model(trainer.cfg.model).family == "end_to_end":
         result["flops"] = _counted_flops(trainer, "test" if "test" in preds else "valid")
-        report.stage(f"counted FLOPs: {result['flops']['counted_gflops_per_sample']:.3f} GFLOPs per utterance "
+        progress.stage(f"counted FLOPs: {result['flops']['counted_gflops_per_sample']:.3f} GFLOPs per utterance "
                      f"(dense {result['flops']['dense_gflops_per_sample']:.3f}) on {result['flops']['rows']} {result['flops']['split']} utterances")
     if procs.main:
         write_predictions(out / PREDICTIONS, preds, thresholds, labels)
         write_json_atomic(out / METRICS, result)
-        run_info.update(status="complete", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        write_json_atomic(out / RUN, run_info)
+        write_run_record(out, dataclasses.replace(run_info, status="complete",
+                                                  finished=datetime.now(timezone.utc).isoformat(timespec="seconds")))
         for split in preds:
-            report.metrics_table(result[split], f"{split} ({len(preds[split]['ids'])} utterances, epoch {state['best_epoch']})",
+            progress.metrics_table(result[split], f"{split} ({len(preds[split]['ids'])} utterances, epoch {state['best_epoch']})",
                                  {"average": result[split]["all_positive"]})
-        report.stage(f"run folder: {out}")
+        progress.stage(f"run folder: {out}")
     barrier(procs)
     return result
 
@@ -500,23 +510,23 @@ def write_predictions(path: Path, preds: dict[str, dict[str, Any]], thresholds: 
 
 
 def load_run(run_dir: Path, shards_dir: Path | None = None, device: str = "cpu",
-             need: tuple[str, ...] = (CONFIG, RUN, FEATURIZER, BEST)) -> tuple[Trainer, dict[str, Any]]:
+             need: tuple[str, ...] = (RUN_CONFIG, RUN_RECORD, FEATURIZER, BEST_WEIGHTS)) -> tuple[Trainer, RunRecord]:
     """A finished run's trainer with its best weights (in eval mode) over its shards, or over other
     shards with the same labels, and its ``run.json``; ``need`` names the files that must exist."""
     run_dir = Path(run_dir)
     for name in need:
         if not (run_dir / name).is_file():
             raise SetupError(f"{run_dir} is not a finished run: {name} is missing (finish it with `emoprep train ... --resume`)")
-    cfg = load_run_config(run_dir / CONFIG)
-    run_info = json.loads((run_dir / RUN).read_text())
-    shards = open_shards(Path(shards_dir) if shards_dir else Path(run_info["shards"]["folder"]))
+    cfg = load_run_config(run_dir / RUN_CONFIG)
+    run_info = read_run_record(run_dir)
+    shards = open_shards(Path(shards_dir) if shards_dir else Path(run_info.shards.folder))
     featurizer = Featurizer.load(run_dir / FEATURIZER)
     if shards.label_names != featurizer.label_names:
         raise SetupError(f"labels differ: the run learned {list(featurizer.label_names)}, the shards hold {list(shards.label_names)}")
     procs = start(device)
-    trainer = Trainer(cfg, shards, featurizer, np.asarray(run_info["pos_weight"], dtype=np.float32), run_info["task"], procs,
+    trainer = Trainer(cfg, shards, featurizer, np.asarray(run_info.pos_weight, dtype=np.float32), run_info.task, procs,
                       _context(cfg, shards, featurizer)[0])
-    trainer.net.load_state_dict(torch.load(run_dir / BEST, map_location=procs.device, weights_only=True))
+    trainer.net.load_state_dict(torch.load(run_dir / BEST_WEIGHTS, map_location=procs.device, weights_only=True))
     trainer.net.eval()
     return trainer, run_info
 
@@ -526,21 +536,22 @@ def evaluate(run_dir: Path, shards_dir: Path | None = None, split: str = "test",
     """Score a finished run's best weights on ``split`` of its shards (or of other shards with the
     same labels), with the thresholds chosen on validation during training."""
     run_dir = Path(run_dir)
-    trainer, run_info = load_run(run_dir, shards_dir, device, need=(CONFIG, RUN, FEATURIZER, BEST, METRICS))
+    trainer, run_info = load_run(run_dir, shards_dir, device, need=(RUN_CONFIG, RUN_RECORD, FEATURIZER, BEST_WEIGHTS, METRICS))
     shards = trainer.shards
     if split not in shards.splits:
         raise SetupError(f"{shards.folder} has no {split!r} split (it has {', '.join(sorted(shards.splits))})")
-    report = Reporter(enabled=not quiet)
+    progress = TrainingProgress(enabled=not quiet)
     thresholds = np.asarray(json.loads((run_dir / METRICS).read_text())["thresholds"])
     p = trainer.predict_split(split)
     result = M.compute_metrics(p["probs"], p["targets"], thresholds, shards.label_names, trainer.task)
-    result["shards"] = {"folder": str(Path(shards.folder).resolve()), "config_hash": shards.manifest["config_hash"], "split": split}
-    if shards.manifest["config_hash"] != run_info["shards"]["config_hash"]:
-        report.stage(f"note: these shards (config {shards.manifest['config_hash']}) are not the ones the run trained on "
-                     f"({run_info['shards']['config_hash']})")
-    evaluations = run_dir / "evaluations"
+    config_hash = shards.manifest.config_hash
+    result["shards"] = {"folder": str(Path(shards.folder).resolve()), "config_hash": config_hash, "split": split}
+    if config_hash != run_info.shards.config_hash:
+        progress.stage(f"note: these shards (config {config_hash}) are not the ones the run trained on "
+                     f"({run_info.shards.config_hash})")
+    evaluations = run_dir / EVALUATIONS
     evaluations.mkdir(exist_ok=True)
-    write_json_atomic(evaluations / f"{split}-{shards.manifest['config_hash']}.json", result)
-    report.metrics_table(result, f"{split} of {shards.folder} ({len(p['ids'])} utterances)",
+    write_json_atomic(evaluations / evaluation_name(split, config_hash), result)
+    progress.metrics_table(result, f"{split} of {shards.folder} ({len(p['ids'])} utterances)",
                          {"average": M.all_positive_metrics(p["targets"], shards.label_names, trainer.task)["average"]})
     return result

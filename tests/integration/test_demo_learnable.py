@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from emoprep.config import build_config
-from emoprep.datasets.demo import demo_root
+from emoprep.datasets.demo.reader import demo_root
 from emoprep.extraction import run_extract
-from emoprep.shards.reader import read_shards
+from emoprep.format.reader import read_shards
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from emoprep.cache import cache_dir
 from emoprep.config import ExtractConfig, build_config
 from emoprep.datasets.base import ReadResult
 from emoprep.datasets.check import compare_expected
-from emoprep.datasets.demo import DemoReader
-from emoprep.demo.corpus import DEMO_VERSION
+from emoprep.datasets.demo.reader import DemoReader
+from emoprep.datasets.demo.corpus import DEMO_VERSION
 from emoprep.errors import SetupError
 
 

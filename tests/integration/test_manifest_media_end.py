@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
-from emoprep import reporting
+from emoprep.extraction import progress as extraction_progress
 from emoprep.config import build_config
 from emoprep.extraction import run_extract
 from emoprep.media.probe import media_end_s
@@ -62,6 +62,6 @@ def test_start_after_the_media_is_a_reader_failure(run) -> None:
 def test_summary_says_what_was_clamped(run, monkeypatch: pytest.MonkeyPatch) -> None:
     _, summary, _ = run
     buf = io.StringIO()
-    monkeypatch.setattr(reporting, "console", lambda: Console(file=buf, width=200, color_system=None))
-    reporting.print_summary(summary)
+    monkeypatch.setattr(extraction_progress, "console", lambda: Console(file=buf, width=200, color_system=None))
+    extraction_progress.print_summary(summary)
     assert "clamped_end 1 (ends past the media set to its end)" in buf.getvalue()

@@ -21,7 +21,7 @@ from emoprep.config import build_config
 from emoprep.errors import SetupError
 from emoprep.extraction import RunObserver, run_extract
 from emoprep.shards.lock import LOCK_NAME, OutputLocked
-from emoprep.shards.verify import verify_output
+from emoprep.format.verify import verify_output
 
 TEXT_ONLY = {"modalities": ["text"], "shard_size": 3}
 OTHER = {**TEXT_ONLY, "text": {"drop_nonverbal": False}}

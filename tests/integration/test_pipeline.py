@@ -19,7 +19,7 @@ import pytest
 from emoprep.config import build_config
 from emoprep.errors import SetupError
 from emoprep.extraction import run_extract
-from emoprep.schema import utterance_schema
+from emoprep.format.schema import utterance_schema
 
 TEXT_ONLY = {"modalities": ["text"], "shard_size": 3}
 

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import emoprep
-from emoprep.schema import HUGGINGFACE_KEY, huggingface_features, utterance_schema
+from emoprep.format.schema import HUGGINGFACE_KEY, huggingface_features, utterance_schema
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_emoprep_reader(shards: Path) -> None:
     rows = _expected(shards)
     assert emoprep.read_shards(shards).num_rows == sum(rows.values())
     assert emoprep.read_shards(shards, split="train").num_rows == rows["train"]
-    assert emoprep.read_manifest(shards)["dataset"] == "demo"
+    assert emoprep.read_manifest(shards).dataset == "demo"
 
 
 def test_streaming_reader_gives_the_same_rows(shards: Path) -> None:

@@ -71,6 +71,22 @@ def test_demo_shards_are_byte_identical_to_the_reference(small_demo: Path, demo_
     differ = {name: _differing_columns(demo_shards / name, out / name) for name in ours
               if (demo_shards / name).read_bytes() != (out / name).read_bytes()}
     assert differ == {}, f"these files (columns) differ from the output of {REFERENCE}: {differ}"
+    _same_manifest(demo_shards, out)
+
+
+def _same_manifest(ours: Path, theirs: Path) -> None:
+    """The reference revision's manifest.json reads through today's typed Manifest and writes back
+    as the same JSON (old files still read), and says what ours says apart from its time."""
+    import json
+
+    from emoprep.format.manifest import Manifest, read_manifest
+    from emoprep.format.names import MANIFEST
+
+    old = json.loads((theirs / MANIFEST).read_text())
+    assert Manifest.from_dict(old).to_dict() == old
+    a, b = read_manifest(ours), read_manifest(theirs)
+    assert (a.config_hash, a.label_names, a.shards, a.counts.rows_per_split) == (
+        b.config_hash, b.label_names, b.shards, b.counts.rows_per_split)
 
 
 def _differing_columns(ours: Path, theirs: Path) -> list[str]:

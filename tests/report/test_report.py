@@ -17,7 +17,7 @@ import cli
 from emoprep.errors import SetupError
 from emoprep.report import build_report
 from emoprep.report.training_run import wrong_predictions
-from emoprep.schema import FAILURES_SCHEMA
+from emoprep.format.failures import FAILURES_SCHEMA
 from emoprep.testing.shards import LABELS, OOV_WORD, build_shard_folder
 from emoprep.train.config import parse_sets
 from emoprep.train.run import train

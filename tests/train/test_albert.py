@@ -132,7 +132,7 @@ def test_albert_text_is_trained_end_to_end(model: str, albert_dir: Path, shards:
 
 
 def test_albert_featuriser_tokenises_raw_text(albert_dir: Path, shards: Path) -> None:
-    from emoprep.shards.manifest import read_manifest
+    from emoprep.format.manifest import read_manifest
     from emoprep.train.data import ShardStream
     from emoprep.train.inputs import choose_branches
 

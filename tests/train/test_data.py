@@ -79,9 +79,9 @@ def test_spawned_loader_workers_read_only_their_ranks_share(folder: Path, monkey
 def test_the_featurizer_is_fitted_on_the_whole_training_split_on_every_rank(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     manifest = read_manifest(folder)
     branches = choose_branches(manifest, ("text", "acoustic"), {})
-    alone, targets = Featurizer.fit(folder, branches, tuple(manifest["label_names"]), max_len=50)
+    alone, targets = Featurizer.fit(folder, branches, manifest.label_names, max_len=50)
     _as_rank(monkeypatch, 1, 2)
-    ranked, ranked_targets = Featurizer.fit(folder, branches, tuple(manifest["label_names"]), max_len=50)
+    ranked, ranked_targets = Featurizer.fit(folder, branches, manifest.label_names, max_len=50)
     np.testing.assert_array_equal(ranked_targets, targets)  # every rank fits the same featuriser
     assert ranked.vocab == alone.vocab and ranked.branches == alone.branches
 
@@ -100,7 +100,7 @@ def test_shuffle_is_seeded_and_differs_between_epochs(folder: Path) -> None:
 
 
 def test_deal_balances_rows() -> None:
-    from emoprep.shards.reader import RowGroup
+    from emoprep.format.reader import RowGroup
 
     groups = [RowGroup(Path("x"), i, rows, "train") for i, rows in enumerate([16, 16, 4, 16, 4, 16])]
     hands = deal(groups, 2)
@@ -147,7 +147,7 @@ def test_landmarks_lose_position_and_scale_but_keep_shape() -> None:
 def test_featurizer_masks_missing_frames_and_invalid_windows(folder: Path) -> None:
     manifest = read_manifest(folder)
     branches = choose_branches(manifest, ("text", "acoustic", "visual"), {})
-    featurizer, targets = Featurizer.fit(folder, branches, tuple(manifest["label_names"]), max_len=4)
+    featurizer, targets = Featurizer.fit(folder, branches, manifest.label_names, max_len=4)
     assert targets.shape == (99, 3)  # one unlabelled row dropped
     raw = read_shards(folder, split="train", columns=["utterance_id", "acoustic_valid", "face_missing", "emotions"]).to_pylist()
     examples = {e[0]: e for e in ShardStream(folder, "train", featurizer.columns(), transform=featurizer)}
@@ -171,7 +171,7 @@ def test_featurizer_masks_missing_frames_and_invalid_windows(folder: Path) -> No
 def test_featurizer_round_trips_through_json(folder: Path, tmp_path: Path) -> None:
     manifest = read_manifest(folder)
     branches = choose_branches(manifest, ("text", "acoustic"), {})
-    featurizer, _ = Featurizer.fit(folder, branches, tuple(manifest["label_names"]), max_len=50)
+    featurizer, _ = Featurizer.fit(folder, branches, manifest.label_names, max_len=50)
     featurizer.save(tmp_path / "f.json")
     again = Featurizer.load(tmp_path / "f.json")
     assert again.vocab == featurizer.vocab and again.branches == featurizer.branches
@@ -207,7 +207,7 @@ def test_end_to_end_inputs_are_decoded_crops_and_standardised_logmel(tmp_path: P
     branches = choose_branches(manifest, ("acoustic", "visual"), {}, family="end_to_end")
     assert {m: (b.column, b.image_shape) for m, b in branches.items()} == {
         "acoustic": ("logmel", (1, 128, 32)), "visual": ("face_crops", (3, 48, 48))}
-    featurizer, _ = Featurizer.fit(folder, branches, tuple(manifest["label_names"]), max_len=50)
+    featurizer, _ = Featurizer.fit(folder, branches, manifest.label_names, max_len=50)
     assert len(featurizer.branches["acoustic"].mean) == 128  # one statistic per mel band
     raw = read_shards(folder, split="train", columns=["utterance_id", "face_crops", "logmel", "logmel_frames"]).to_pylist()
     examples = {e[0]: e for e in ShardStream(folder, "train", featurizer.columns(), transform=featurizer)}
@@ -252,7 +252,7 @@ def test_glove_vectors_are_fed_as_they_are(tmp_path: Path) -> None:
     folder = build_shard_folder(tmp_path / "g", {"train": 8, "valid": 4}, glove=True)
     manifest = read_manifest(folder)
     branches = choose_branches(manifest, ("text",), {})
-    featurizer, _ = Featurizer.fit(folder, branches, tuple(manifest["label_names"]), max_len=50)
+    featurizer, _ = Featurizer.fit(folder, branches, manifest.label_names, max_len=50)
     examples = list(ShardStream(folder, "train", featurizer.columns(), transform=featurizer))
     raw = read_shards(folder, split="train", columns=["glove", "emotions"]).to_pylist()
     labelled = [r for r in raw if r["emotions"] is not None]
@@ -264,7 +264,7 @@ def test_training_loader_reshuffles_each_epoch_with_workers(folder: Path) -> Non
     from emoprep.train.loop import make_loader
 
     manifest = read_manifest(folder)
-    featurizer, _ = Featurizer.fit(folder, choose_branches(manifest, ("acoustic",), {}), tuple(manifest["label_names"]), 50)
+    featurizer, _ = Featurizer.fit(folder, choose_branches(manifest, ("acoustic",), {}), manifest.label_names, 50)
     stream = ShardStream(folder, "train", featurizer.columns(), transform=featurizer, shuffle=True, seed=0, buffer_size=8)
     loader = make_loader(stream, 8, workers=2)
     orders = []

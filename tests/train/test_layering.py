@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 FORBIDDEN_IN_TRAINING = ("emoprep.extractors", "emoprep.media", "emoprep.datasets", "emoprep.extraction",
-                         "emoprep.runtime", "emoprep.demo", "tensorflow", "mediapipe", "disvoice", "dask")
+                         "tensorflow", "mediapipe", "disvoice", "dask")
 
 
 def _modules_after(code: str) -> set[str]:
@@ -26,13 +26,13 @@ def test_training_imports_no_extraction_stack() -> None:
         "import cli, emoprep.train.run, emoprep.train.models\n"
         "emoprep.train.models.model_names()"
     )
-    assert "emoprep.train.run" in modules and "emoprep.shards.reader" in modules
+    assert "emoprep.train.run" in modules and "emoprep.format.reader" in modules
     assert _hits(modules, FORBIDDEN_IN_TRAINING) == []
 
 
 def test_extraction_imports_no_trainer() -> None:
     modules = _modules_after(
-        "import cli, emoprep.extraction, emoprep.shards.worker, emoprep.reporting, emoprep.folder_summary\n"
+        "import cli, emoprep.extraction, emoprep.shards.worker, emoprep.extraction.progress, emoprep.report.folder_summary\n"
         "from emoprep.extractors import build_extractor"
     )
     assert "emoprep.extraction" in modules
@@ -43,8 +43,8 @@ def test_reading_commands_import_no_extraction_dag() -> None:
     """``inspect`` and the report of a shard folder only read: no DAG, no Dask, no extractors, no
     torch (the report of a training run loads torch only to draw MESM's attention)."""
     modules = _modules_after(
-        "import emoprep, emoprep.cli, emoprep.folder_summary, emoprep.report, emoprep.report.shard_folder, emoprep.shards.verify"
+        "import emoprep, emoprep.cli, emoprep.report.folder_summary, emoprep.report, emoprep.report.shard_folder, emoprep.format.verify"
     )
     assert "emoprep.report.shard_folder" in modules and "emoprep.version" in modules
-    assert _hits(modules, ("emoprep.extraction", "emoprep.runtime", "dask", "torch", "tensorflow", "mediapipe",
+    assert _hits(modules, ("emoprep.extraction", "dask", "torch", "tensorflow", "mediapipe",
                            "emoprep.media", "emoprep.datasets")) == []

@@ -159,7 +159,7 @@ def test_loaders_leave_the_global_rng_alone(shards: Path) -> None:
     from emoprep.train.inputs import Featurizer, choose_branches
 
     manifest = read_manifest(shards)
-    featurizer, _ = Featurizer.fit(shards, choose_branches(manifest, ("acoustic",), {}), tuple(manifest["label_names"]), 50)
+    featurizer, _ = Featurizer.fit(shards, choose_branches(manifest, ("acoustic",), {}), manifest.label_names, 50)
     stream = ShardStream(shards, "valid", featurizer.columns(), transform=featurizer)
     before = torch.get_rng_state()
     for workers, persistent in ((0, False), (2, True)):

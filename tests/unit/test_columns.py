@@ -39,7 +39,7 @@ def test_missing_fixed_size_elements_become_all_null_values_and_read_back(tmp_pa
 
 def test_schema_has_no_top_level_fixed_size_columns() -> None:
     """A null top-level fixed_size_list is unreadable for pyarrow < 26: the schema must not allow one."""
-    from emoprep.schema import utterance_schema
+    from emoprep.format.schema import utterance_schema
 
     for field in utterance_schema():
         assert not (pa.types.is_fixed_size_list(field.type) and field.nullable), field.name

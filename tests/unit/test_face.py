@@ -18,12 +18,11 @@ from emoprep.errors import SetupError
 from emoprep.extractors import EXTRACTORS, MODALITY_EXTRACTORS, build_extractor
 from emoprep.extractors.au import AU_NAMES
 from emoprep.extractors.visual import NO_FACE, VisualExtractor
+from emoprep.format.codecs import decode_crop, encode_crop
 from emoprep.faces import (
     FaceBox,
     clip_box,
     crop_face,
-    decode_image,
-    encode_image,
     iou,
     pick_face,
 )
@@ -88,13 +87,13 @@ def test_crop_is_square_centred_and_padded_black_at_edges() -> None:
 
 def test_png_roundtrip_is_lossless_and_jpeg_is_close() -> None:
     rgb = np.random.default_rng(1).integers(0, 255, (48, 48, 3), dtype=np.uint8)
-    png = encode_image(rgb, "png")
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and np.array_equal(decode_image(png), rgb)
+    png = encode_crop(rgb, "png")["bytes"]
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and np.array_equal(decode_crop(png), rgb)
     smooth = np.tile(np.linspace(0, 255, 48, dtype=np.uint8)[:, None, None], (1, 48, 3))
-    jpg = encode_image(smooth, "jpeg", 95)
-    assert jpg[:2] == b"\xff\xd8" and np.abs(decode_image(jpg).astype(int) - smooth).max() < 12
+    jpg = encode_crop(smooth, "jpeg", 95)["bytes"]
+    assert jpg[:2] == b"\xff\xd8" and np.abs(decode_crop(jpg).astype(int) - smooth).max() < 12
     with pytest.raises(ValueError):
-        encode_image(rgb, "gif")
+        encode_crop(rgb, "gif")
 
 
 def test_detector_finds_the_astronaut(extractor: VisualExtractor) -> None:
@@ -123,7 +122,7 @@ def test_extract_faces_from_generated_video(extractor: VisualExtractor, videos: 
     assert all(0.8 < s <= 1.0 for s in out["face_scores"])
     for crop, box in zip(out["face_crops"], out["face_boxes"]):
         assert crop["path"] is None
-        img = decode_image(crop["bytes"])
+        img = decode_crop(crop["bytes"])
         assert img.shape == (48, 48, 3)
         x, y, w, h = box
         # the astronaut's face sits near the frame centre, in source pixels
@@ -136,7 +135,7 @@ def test_bigger_crops_and_jpeg(size: int, videos: dict[str, Path]) -> None:
     ex.check()
     out = run(ex, videos["centre"], 0.0, 0.5)
     data = out["face_crops"][0]["bytes"]
-    assert data[:2] == b"\xff\xd8" and decode_image(data).shape == (size, size, 3)
+    assert data[:2] == b"\xff\xd8" and decode_crop(data).shape == (size, size, 3)
     assert ex.describe()["image_format"] == "jpeg"
     ex.close()
 
@@ -216,7 +215,7 @@ def test_output_converts_to_schema_types_and_round_trips_parquet(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from emoprep.schema import utterance_schema
+    from emoprep.format.schema import utterance_schema
     from emoprep.shards.columns import to_arrow
 
     ex = build_extractor("visual", config(face_mesh=True))

@@ -22,11 +22,11 @@ from emoprep.config import ExtractConfig, VisualConfig, build_config
 from emoprep.errors import SetupError
 from emoprep.extractors import build_extractor
 from emoprep.extractors.visual import VisualExtractor
+from emoprep.format.codecs import decode_crop
 from emoprep.faces import (
     FaceBox,
     crop_face,
     crop_face_paper,
-    decode_image,
     frame_face,
     paper_crop_region,
 )
@@ -128,6 +128,6 @@ def test_extractor_checks_records_and_applies_the_framing(tmp_path: Path) -> Non
     assert described["square"]["face_framing"] == "square" and described["square"]["face_margin"] == 0.2
     # same detection, different framing: the boxes agree, the crops do not
     assert outs["paper"]["face_boxes"] == outs["square"]["face_boxes"]
-    paper, square = (decode_image(outs[f]["face_crops"][0]["bytes"]) for f in ("paper", "square"))
+    paper, square = (decode_crop(outs[f]["face_crops"][0]["bytes"]) for f in ("paper", "square"))
     assert paper.shape == square.shape == (48, 48, 3)
     assert np.abs(paper.astype(int) - square.astype(int)).mean() > 10

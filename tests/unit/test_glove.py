@@ -10,9 +10,16 @@ from emoprep.glove import (
     GloveVectors,
     ensure_glove_cache,
     file_checksum,
-    parse_glove_text,
     resolve_glove_path,
+    stream_glove_text,
 )
+
+
+def parse_glove_text(path: Path) -> tuple[list[str], np.ndarray]:
+    """Words and vectors of a small GloVe file, through the streaming parser the cache is built with."""
+    blocks: list[np.ndarray] = []
+    index = stream_glove_text(path, blocks.append)
+    return list(index), np.concatenate(blocks)
 
 
 def _write_glove(path: Path, rows: dict[str, np.ndarray], extra_lines: tuple[str, ...] = ()) -> None:

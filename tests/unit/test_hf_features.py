@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from emoprep.errors import SchemaError
-from emoprep.schema import HUGGINGFACE_KEY, huggingface_features, schema_document, utterance_schema
+from emoprep.format.schema import HUGGINGFACE_KEY, huggingface_features, schema_document, utterance_schema
 from emoprep.testing.shards import build_shard_folder
 
 
@@ -75,6 +75,6 @@ def test_test_shard_folders_get_it_through_the_writer(tmp_path: Path) -> None:
 
 def test_datasets_is_not_imported_by_the_product() -> None:
     """``datasets`` is a test extra: writing shards must not need it."""
-    code = ("import sys, emoprep.schema, emoprep.shards.writer, emoprep.testing.shards, emoprep.extraction; "
+    code = ("import sys, emoprep.format.schema, emoprep.shards.writer, emoprep.testing.shards, emoprep.extraction; "
             "sys.exit('datasets' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from emoprep import folder_summary as inspect_module
-from emoprep import reporting
+from emoprep.report import folder_summary as inspect_module
+from emoprep.extraction import progress as extraction_progress
 from emoprep.datasets.check import ExpectedCount
 from emoprep.extraction import RunSummary
 from emoprep.release_counts import count_differences, describe_count_differences
@@ -62,8 +62,8 @@ def _wide_console(monkeypatch: pytest.MonkeyPatch, module: object) -> io.StringI
 
 
 def test_run_summary_prints_the_comparison_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    buf = _wide_console(monkeypatch, reporting)
-    reporting.print_summary(RunSummary(out_dir=tmp_path, utterances=10, count_differences=MOSEI_SUBSET))
+    buf = _wide_console(monkeypatch, extraction_progress)
+    extraction_progress.print_summary(RunSummary(out_dir=tmp_path, utterances=10, count_differences=MOSEI_SUBSET))
     lines = [line for line in buf.getvalue().splitlines() if "full release" in line]
     assert len(lines) == 1 and "utterances 10/23,259 (train 6/16,327" in lines[0]
 

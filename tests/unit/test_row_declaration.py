@@ -8,7 +8,7 @@ from importlib import import_module
 
 from emoprep.extractors import EXTRACTORS
 from emoprep.records import Utterance
-from emoprep.schema import utterance_schema
+from emoprep.format.schema import utterance_schema
 from emoprep.shards.worker import identity_row
 
 

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from emoprep.errors import SchemaError
-from emoprep.schema import parse_type, schema_document, utterance_schema, validate_table
+from emoprep.format.schema import parse_type, schema_document, utterance_schema, validate_table
 from emoprep.shards.columns import rows_to_table
 
 LABELS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
@@ -99,7 +99,7 @@ def test_schema_page_is_generated_from_the_json() -> None:
     """schemas/README.md must describe the schema the code writes (regenerate: emoprep schema --markdown)."""
     from pathlib import Path
 
-    from emoprep.schema_docs import render_markdown
+    from emoprep.format.schema_docs import render_markdown
 
     page = Path(__file__).resolve().parents[2] / "schemas" / "README.md"
     assert page.read_text() == render_markdown()

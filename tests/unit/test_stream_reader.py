@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 import emoprep
-from emoprep.shards import reader
+from emoprep.format import reader
 from emoprep.shards.writer import ROW_GROUP_ROWS
 from emoprep.testing.shards import build_shard_folder
 

@@ -23,7 +23,7 @@ from _visual_media import make_video, read_index
 from emoprep.config import ExtractConfig, VisualConfig
 from emoprep.errors import MediaError
 from emoprep.extractors import build_extractor
-from emoprep.faces import decode_image
+from emoprep.format.codecs import decode_crop
 from emoprep.media.segment import MediaOptions, UtteranceMedia
 from emoprep.media.video import VideoFrameSource, display_transform
 from emoprep.records import Utterance
@@ -126,7 +126,7 @@ def test_face_found_with_boxes_and_crops_as_in_the_upright_video(
     for rb, gb in zip(ref["face_boxes"], got["face_boxes"]):
         assert np.abs(np.subtract(rb, gb)).max() < 6  # displayed-frame pixels, same face
     for rc, gc in zip(ref["face_crops"], got["face_crops"]):
-        a, b = decode_image(rc["bytes"]).astype(int), decode_image(gc["bytes"]).astype(int)
+        a, b = decode_crop(rc["bytes"]).astype(int), decode_crop(gc["bytes"]).astype(int)
         assert np.abs(a - b).mean() < 12 < np.abs(np.rot90(a) - b).mean()  # upright, not sideways
     for rm, gm in zip(ref["face_mesh"], got["face_mesh"]):
         d = np.linalg.norm(np.reshape(rm, (-1, 3))[:, :2] - np.reshape(gm, (-1, 3))[:, :2], axis=1)
@@ -149,7 +149,7 @@ def test_real_clip_recorded_sideways(shared, tmp_path: Path) -> None:
     for rb, gb in zip(ref["face_boxes"], got["face_boxes"]):
         assert np.abs(np.subtract(rb, gb)).max() < 6
     for rc, gc in zip(ref["face_crops"], got["face_crops"]):
-        a, b = decode_image(rc["bytes"]).astype(int), decode_image(gc["bytes"]).astype(int)
+        a, b = decode_crop(rc["bytes"]).astype(int), decode_crop(gc["bytes"]).astype(int)
         assert np.abs(a - b).mean() < 12 < np.abs(np.rot90(a) - b).mean()  # upright, not sideways
     ex.close()
 

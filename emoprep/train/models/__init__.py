@@ -16,7 +16,6 @@ The helpers below (:func:`check_positive`, ...) write the messages.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -120,8 +119,3 @@ def get_model(name: str) -> ModelEntry:
 
         raise SetupError(f"unknown model {name!r}; choose from {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
-
-
-def settings_fields(name: str) -> dict[str, Any]:
-    """Default hyper-parameters of a model, by field name."""
-    return {f.name: f.default for f in dataclasses.fields(get_model(name).settings)}

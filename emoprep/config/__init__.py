@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from .errors import SetupError
+from ..errors import SetupError
+from ..format.codecs import LOGMEL_FRAMES, LOGMEL_MELS
 
 ALL_MODALITIES: tuple[str, ...] = ("text", "acoustic", "logmel", "visual")
 """Modality switches of ``--modalities``; each maps to one or more extractors (see extractors/)."""
@@ -48,11 +49,11 @@ class AcousticConfig:
 
 @dataclass(frozen=True)
 class LogmelConfig:
-    n_mels: int = 128
+    n_mels: int = LOGMEL_MELS
     win_length: int = 400
     hop_length: int = 200
     n_fft: int = 400
-    chunk_frames: int = 32
+    chunk_frames: int = LOGMEL_FRAMES
     """Frames per stored chunk (32 x 12.5 ms = 400 ms); n_mels x chunk_frames must be 4096 (schema v1)."""
     log_floor: float = 1e-10
     """Power floor before the natural log: silence and chunk padding read ln(1e-10) = -23.03."""
@@ -176,10 +177,10 @@ def build_config(dataset: str, overrides: dict[str, Any] | None = None, spec: Pa
 def _with_reader_options(cfg: ExtractConfig) -> ExtractConfig:
     """The reader's option defaults under the given options, all validated now (before any work).
 
-    The defaults are declared once, in :mod:`emoprep.datasets.options`; recorded here, they make
+    The defaults are declared once, in :mod:`emoprep.config.reader_options`; recorded here, they make
     the config (and its hash) name the effective options.
     """
-    from .datasets.options import default_option_strings, validate_dataset_options
+    from .reader_options import default_option_strings, validate_dataset_options
 
     merged = default_option_strings(cfg.dataset) | dict(cfg.dataset_options)
     validate_dataset_options(cfg.dataset, merged.items())

@@ -14,9 +14,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .manifest import read_manifest
-from .replace import SHARD_NAME
-from .writer import sha256_file
+from .files import sha256_file
+from .manifest import folder_of, read_manifest
+from .names import MANIFEST, is_shard_name
 
 
 @dataclass(frozen=True)
@@ -41,19 +41,18 @@ def verify_output(path: str | Path) -> tuple[int, list[Problem]]:
     ``*-of-*.parquet`` would read it.  Raises ``FileNotFoundError`` when there is no manifest.
     """
     manifest = read_manifest(path)
-    root = Path(path) if Path(path).is_dir() else Path(path).parent
+    root = folder_of(path)
     problems: list[Problem] = []
     listed = set()
-    for shard in manifest.get("shards", []):
-        name = shard["file"]
-        listed.add(name)
-        problems += _check_shard(root / name, name, shard.get("bytes"), shard.get("sha256"))
+    for shard in manifest.shards:
+        listed.add(shard.file)
+        problems += _check_shard(root / shard.file, shard.file, shard.bytes, shard.sha256)
     checked = len(listed)
-    for name in (manifest.get("files") or {}).values():
+    for name in manifest.files.values():
         checked += 1
         problems += _check_parquet(root / name, name)
     for p in sorted(root.iterdir()):
-        if SHARD_NAME.match(p.name) and p.name not in listed:
+        if is_shard_name(p.name) and p.name not in listed:
             problems.append(Problem(p.name, "unlisted", "a shard file the manifest does not list (readers that "
                                                         "glob *-of-*.parquet would read it); delete it or rerun"))
     return checked, problems
@@ -61,18 +60,18 @@ def verify_output(path: str | Path) -> tuple[int, list[Problem]]:
 
 def _check_shard(path: Path, name: str, size: int | None, sha256: str | None) -> list[Problem]:
     if not path.is_file():
-        return [Problem(name, "missing", "listed in manifest.json but not in the folder")]
+        return [Problem(name, "missing", f"listed in {MANIFEST} but not in the folder")]
     actual = path.stat().st_size
     if size is not None and actual != size:
-        return [Problem(name, "size", f"{actual} bytes, manifest.json says {size} (truncated or replaced)")]
+        return [Problem(name, "size", f"{actual} bytes, {MANIFEST} says {size} (truncated or replaced)")]
     if sha256 and sha256_file(path) != sha256:
-        return [Problem(name, "sha256", "content differs from manifest.json's sha256 (altered or damaged)")]
+        return [Problem(name, "sha256", f"content differs from {MANIFEST}'s sha256 (altered or damaged)")]
     return []
 
 
 def _check_parquet(path: Path, name: str) -> list[Problem]:
     if not path.is_file():
-        return [Problem(name, "missing", "named in manifest.json but not in the folder")]
+        return [Problem(name, "missing", f"named in {MANIFEST} but not in the folder")]
     try:
         pq.read_metadata(path)
     except (OSError, pa.ArrowInvalid) as exc:

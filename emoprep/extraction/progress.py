@@ -16,9 +16,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .console import console
-from .extraction import RunObserver, RunSummary
-from .release_counts import describe_count_differences
+from ..console import console
+from .pipeline import RunObserver, RunSummary
+from ..format.names import MANIFEST
+from ..release_counts import describe_count_differences
 
 ISSUE_NOTES = {
     "clamped": "negative starts set to 0",
@@ -91,4 +92,4 @@ def print_summary(s: RunSummary) -> None:
         for name, err in sorted(s.shard_errors.items())[:10]:
             c.print(f"  {name}: {err}")
     else:
-        c.print(f"[bold green]complete[/]: {s.out_dir / 'manifest.json'}")
+        c.print(f"[bold green]complete[/]: {s.out_dir / MANIFEST}")

@@ -26,23 +26,21 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..records import SPLITS
-from .manifest import read_manifest
+from .manifest import Manifest, folder_of, read_manifest
+from .names import SPLITS
+from .schema import utterance_schema
 
 
 def shard_paths(path: str | Path, split: str | None = None) -> list[Path]:
     """Shard files listed by the manifest of ``path``, optionally of one split."""
-    root = Path(path)
-    manifest = read_manifest(root)
-    return [root / s["file"] for s in manifest["shards"] if split is None or s["split"] == split]
+    root = folder_of(path)
+    return [root / s.file for s in read_manifest(root).shards_of(split)]
 
 
 def read_shards(path: str | Path, split: str | None = None, columns: list[str] | None = None) -> pa.Table:
     """All rows of a finished run (or of one split) as one table, in shard order."""
     files = shard_paths(path, split)
     if not files:
-        from ..schema import utterance_schema
-
         schema = utterance_schema()
         return schema.empty_table().select(columns) if columns else schema.empty_table()
     return pa.concat_tables(pq.read_table(f, columns=columns) for f in files)
@@ -60,15 +58,14 @@ class RowGroup:
 
 def row_groups(path: str | Path, split: str | None = None) -> list[RowGroup]:
     """Every row group of a finished run (or of one split), in shard order; reads footers only."""
-    root = Path(path)
-    manifest = read_manifest(root)
-    out = []
-    for shard in manifest["shards"]:
-        if split is not None and shard["split"] != split:
-            continue
-        meta = pq.read_metadata(root / shard["file"])
-        out += [RowGroup(root / shard["file"], i, meta.row_group(i).num_rows, shard["split"]) for i in range(meta.num_row_groups)]
-    return out
+    root = folder_of(path)
+    return [group for shard in read_manifest(root).shards_of(split) for group in shard_row_groups(root / shard.file, shard.split)]
+
+
+def shard_row_groups(path: Path, split: str) -> list[RowGroup]:
+    """The row groups of one shard file (its footer only)."""
+    meta = pq.read_metadata(path)
+    return [RowGroup(path, i, meta.row_group(i).num_rows, split) for i in range(meta.num_row_groups)]
 
 
 @lru_cache(maxsize=4)
@@ -105,10 +102,10 @@ def iter_shards(
     """
     manifest = read_manifest(path)  # first: an unfinished folder says so, whatever the other arguments
     if split is not None and split not in SPLITS:
-        present = sorted({s["split"] for s in manifest["shards"]})
+        present = sorted({s.split for s in manifest.shards})
         raise ValueError(f"unknown split {split!r}: splits are {list(SPLITS)} (this folder has {present})")
     if columns is not None:
-        known = _column_names(Path(path), manifest)
+        known = _column_names(folder_of(path), manifest)
         unknown = [c for c in columns if c not in known]
         if unknown:
             raise ValueError(f"unknown column(s) {unknown}; the shards have {known}")
@@ -118,14 +115,16 @@ def iter_shards(
     return _batches(groups, columns, batch_rows)
 
 
-def _column_names(root: Path, manifest: dict) -> list[str]:
-    """Column names of the shards: one footer's schema (every shard is validated against the same
-    published schema), or the published schema for a run without shards."""
-    if manifest["shards"]:
-        return pq.read_schema(root / manifest["shards"][0]["file"]).names
-    from ..schema import utterance_schema
+def shard_schema(root: Path, manifest: Manifest) -> pa.Schema:
+    """The shards' Arrow schema: one footer's (every shard is validated against the same published
+    schema), or the published schema for a run without shards."""
+    if manifest.shards:
+        return pq.read_schema(root / manifest.shards[0].file)
+    return utterance_schema()
 
-    return utterance_schema().names
+
+def _column_names(root: Path, manifest: Manifest) -> list[str]:
+    return shard_schema(root, manifest).names
 
 
 def _batches(groups: list[RowGroup], columns: list[str] | None, batch_rows: int) -> Iterator[pa.RecordBatch]:

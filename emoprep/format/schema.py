@@ -7,7 +7,6 @@ disk always satisfies the contract it claims in its metadata.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from functools import lru_cache
@@ -18,11 +17,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import SchemaError
-from .records import SPLITS, Failure
+from ..errors import SchemaError
+from .names import SPLITS
 
 SCHEMA_VERSION = 1
-META_PREFIX = "emoprep."
 
 _PRIMITIVES: dict[str, pa.DataType] = {
     "string": pa.string(),
@@ -77,6 +75,16 @@ def schema_document(version: int = SCHEMA_VERSION) -> dict[str, Any]:
     """The parsed ``schemas/utterance.v<version>.json``."""
     text = resources.files("emoprep.schemas").joinpath(f"utterance.v{version}.json").read_text()
     return json.loads(text)
+
+
+@lru_cache(maxsize=None)
+def feature_names(column: str, version: int = SCHEMA_VERSION) -> tuple[str, ...]:
+    """The names of a column's features in stored order, as the published schema lists them (e.g.
+    the 142 DisVoice names of ``acoustic``); empty for a column without named features."""
+    for col in schema_document(version)["columns"]:
+        if col["name"] == column:
+            return tuple(col.get("feature_names") or ())
+    raise KeyError(f"no column {column!r} in schema v{version}")
 
 
 HUGGINGFACE_KEY = "huggingface"
@@ -142,17 +150,6 @@ def utterance_schema(version: int = SCHEMA_VERSION) -> pa.Schema:
     schema = pa.schema(fields)
     features = json.dumps({"info": {"features": huggingface_features(schema)}}, separators=(",", ":"))
     return schema.with_metadata({HUGGINGFACE_KEY: features})
-
-
-def _failures_schema() -> pa.Schema:
-    """``failures.parquet``: one row per (utterance, stage) that failed.  The columns are the fields
-    of :class:`~emoprep.records.Failure` (non-null strings), with the ``shard`` that recorded it after
-    the id (null for reader-stage failures), so a new field of a failure is a new column at once."""
-    fields = [pa.field(f.name, pa.string(), nullable=False) for f in dataclasses.fields(Failure)]
-    return pa.schema([fields[0], pa.field("shard", pa.string()), *fields[1:]])
-
-
-FAILURES_SCHEMA = _failures_schema()
 
 
 def _float_values(arr: pa.ChunkedArray) -> pa.Array | None:

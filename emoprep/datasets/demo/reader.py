@@ -15,12 +15,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..cache import cache_dir
-from ..config import ExtractConfig
-from ..demo.corpus import DEMO_VERSION, build_demo
-from .base import ReadResult
-from .mosei import MoseiReader
-from .options import DemoOptions, parse_options
+from ...cache import cache_dir
+from ...config import ExtractConfig
+from ...config.reader_options import DemoOptions, parse_options
+from ..base import ReadResult
+from ..mosei import MoseiReader
+from .corpus import DEMO_VERSION, build_demo
 
 DEFAULT_VIDEOS: int = DemoOptions.videos  # the dataclass default (a class attribute)
 

@@ -12,8 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 
-class Reporter:
-    """Silent unless ``enabled`` (only the main process of a distributed run reports)."""
+class TrainingProgress:
+    """Silent unless ``enabled`` (only the main process of a distributed run prints)."""
 
     def __init__(self, enabled: bool = True, console: Console | None = None) -> None:
         self.enabled = enabled

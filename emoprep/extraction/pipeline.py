@@ -3,7 +3,7 @@
 
 This module is the whole DAG; everything it calls is a pure step that can be tested alone:
 dataset readers (:mod:`emoprep.datasets`), the planner (:mod:`emoprep.shards.plan`), the shard tasks
-(:mod:`emoprep.shards.worker`) and the manifest (:mod:`emoprep.shards.manifest`).
+(:mod:`emoprep.shards.worker`) and the manifest (:mod:`emoprep.format.manifest`).
 """
 
 from __future__ import annotations
@@ -18,23 +18,25 @@ from typing import Any
 
 import pyarrow as pa
 
-from .config import ALL_MODALITIES, ExtractConfig
-from .datasets import ReadResult, get_reader
-from .datasets.check import compare_expected
-from .errors import SetupError
-from .glove import ensure_glove_cache, file_checksum, resolve_glove_path
-from .records import ReaderIssue, ShardReport, ShardSpec
-from .release_counts import count_differences
+from ..config import ALL_MODALITIES, ExtractConfig
+from ..datasets import ReadResult, get_reader
+from ..datasets.check import compare_expected
+from ..errors import SetupError
+from ..glove import ensure_glove_cache, file_checksum, resolve_glove_path
+from ..format.failures import FAILURES_SCHEMA
+from ..format.manifest import Counts, Manifest, ShardEntry, TextSummary, dataset_card, remove_manifest, write_manifest
+from ..format.names import CARD, FAILURES, TMP_MARKER, UTTERANCES, is_shard_name
+from ..format.schema import SCHEMA_VERSION
+from ..records import ReaderIssue, ShardReport, ShardSpec
+from ..release_counts import count_differences
 from .runtime import Outcome, open_executor
-from .schema import FAILURES_SCHEMA, SCHEMA_VERSION
-from .shards.lock import OutputLock
-from .shards.manifest import FAILURES, MANIFEST, UTTERANCES, dataset_card, write_json_atomic
-from .shards.plan import part_ranges, part_rows, plan_shards
-from .shards.replace import SHARD_NAME, check_replacement
-from .shards.utterances import utterances_table
-from .shards.worker import ShardJob, complete_shard, probe_extractors, shard_graph
-from .shards.writer import TMP_MARKER, write_atomic
-from .version import __version__
+from ..shards.lock import OutputLock
+from ..shards.plan import part_ranges, part_rows, plan_shards
+from ..shards.replace import check_replacement
+from ..shards.utterances import utterances_table
+from ..shards.worker import ShardJob, complete_shard, probe_extractors, shard_graph
+from ..shards.writer import write_atomic
+from ..version import __version__
 
 FAILING_READER_ISSUES = ("invalid", "missing_media")
 
@@ -97,7 +99,7 @@ def prepare_text(config: ExtractConfig, glove_flag: str | None, observer: RunObs
 def _remove_leftovers(out: Path, keep: set[str]) -> None:
     """Delete temporary files of killed runs and shards that the current plan no longer has."""
     for p in out.iterdir():
-        if TMP_MARKER in p.name or (SHARD_NAME.match(p.name) and p.name not in keep):
+        if TMP_MARKER in p.name or (is_shard_name(p.name) and p.name not in keep):
             p.unlink()
 
 
@@ -166,7 +168,7 @@ def _extract_locked(
         observer.stage(replacing)
 
     # 2. plan: the record of what this run will write, and a deterministic shard plan
-    (out / MANIFEST).unlink(missing_ok=True)  # its presence means complete; this run is not, yet
+    remove_manifest(out)  # its presence means complete; this run is not, yet
     # The plan records its configuration: a rerun of it may resume replacing other configs' shards.
     write_atomic(utterances_table(utterances), out / UTTERANCES, {"config_hash": config.config_hash})
     specs = plan_shards(utterances, config.shard_size)
@@ -228,8 +230,8 @@ def _extract_locked(
     # 5. manifest, last: only a complete run gets one
     if summary.complete:
         manifest = build_manifest(config, result, summary, reports, backends, text_counts=(tokens, oov))
-        (out / "README.md").write_text(dataset_card(manifest))
-        write_json_atomic(out / MANIFEST, manifest)
+        (out / CARD).write_text(dataset_card(manifest))
+        write_manifest(out, manifest)
     return summary
 
 
@@ -252,40 +254,36 @@ def build_manifest(
     reports: list[ShardReport],
     backends: dict[str, Any],
     text_counts: tuple[int, int],
-) -> dict[str, Any]:
-    """The content of ``manifest.json`` (see :mod:`emoprep.shards.manifest`)."""
+) -> Manifest:
+    """The run's :class:`~emoprep.format.manifest.Manifest`."""
     tokens, oov = text_counts
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "emoprep_version": __version__,
-        "dataset": config.dataset,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "config_hash": config.config_hash,
-        "config": config.hashed_dict(),
-        "label_names": list(result.label_names),
-        "modalities": {m: (m in config.modalities) for m in ALL_MODALITIES},
-        "backends": backends,
-        "text": {
-            "glove": Path(config.text.glove).name if config.text.glove else None,
-            "glove_sha256": config.text.glove_checksum,
-            "vectors_written": bool(config.text.glove),
-            "tokens": tokens,
-            "oov_tokens": oov if config.text.glove else None,
-            "oov_rate": summary.oov_rate,
-        },
-        "counts": {
-            "utterances": summary.utterances,
-            "rows_per_split": dict(sorted(summary.rows_per_split.items())),
-            "non_null_per_column": summary.non_null,
-            "failures": summary.failure_records,
-            "failed_utterances": summary.failed_utterances,
-            "reader_issues": summary.reader_issues,
-            "differences_from_full_release": summary.count_differences,
-            **{f"reader.{k}": v for k, v in result.counts.items()},
-        },
-        "shards": [
-            {"file": r.filename, "split": r.split, "rows": r.rows, "bytes": r.bytes, "sha256": r.sha256}
-            for r in reports
-        ],
-        "files": {"utterances": UTTERANCES, "failures": FAILURES},
-    }
+    return Manifest(
+        schema_version=SCHEMA_VERSION,
+        emoprep_version=__version__,
+        dataset=config.dataset,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        config_hash=config.config_hash,
+        config=config.hashed_dict(),
+        label_names=tuple(result.label_names),
+        modalities={m: (m in config.modalities) for m in ALL_MODALITIES},
+        backends=backends,
+        text=TextSummary(
+            glove=Path(config.text.glove).name if config.text.glove else None,
+            glove_sha256=config.text.glove_checksum,
+            vectors_written=bool(config.text.glove),
+            tokens=tokens,
+            oov_tokens=oov if config.text.glove else None,
+            oov_rate=summary.oov_rate,
+        ),
+        counts=Counts(
+            utterances=summary.utterances,
+            rows_per_split=dict(sorted(summary.rows_per_split.items())),
+            non_null_per_column=summary.non_null,
+            failures=summary.failure_records,
+            failed_utterances=summary.failed_utterances,
+            reader_issues=summary.reader_issues,
+            differences_from_full_release=summary.count_differences,
+            reader=dict(result.counts),
+        ),
+        shards=tuple(ShardEntry(r.filename, r.split, r.rows, r.bytes, r.sha256) for r in reports),
+    )

@@ -1,0 +1,66 @@
+"""One clean-up of segment times, shared by every reader (as lhotse's ``fix_manifests`` is).
+
+Transcripts and user CSVs hold times a row cannot have: a negative start (MOSEI has some), an end at
+or before the start, an end past the end of the media (the last words of a transcript often run past
+the recording).  Every reader passes each segment through :meth:`SegmentCleaner.times` at the same
+point, so the rules, the messages and the counts (``clamped``, ``invalid``, ``clamped_end``, in the
+reader's counts and as issues) are the same whatever the corpus:
+
+* a negative start becomes 0 (``clamped``);
+* an end at or before the (clamped) start is not an utterance (``invalid``: a ``failures.parquet`` row);
+* a start at or past the end of the media is not an utterance either (``invalid``);
+* an end past the end of the media becomes the media's end (``clamped_end``), so ``end_s`` is where
+  the features stop.  The end is read from the files' headers (:func:`emoprep.media.probe.media_end_s`),
+  once per file per read; an unknown end leaves the segment as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, MutableMapping
+from dataclasses import dataclass, field
+
+from ..media.probe import media_end_s
+from ..records import ReaderIssue
+
+
+@dataclass
+class SegmentCleaner:
+    """The times of each segment of one read, repaired or refused, with an issue for each change."""
+
+    issues: list[ReaderIssue]
+    counts: MutableMapping[str, int]
+    media_end: Callable[[str], float | None] = media_end_s
+    _ends: dict[str, float | None] = field(default_factory=dict)
+
+    def _issue(self, kind: str, message: str, source: str, utterance_id: str) -> None:
+        self.issues.append(ReaderIssue(kind, message, source, utterance_id))
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    def end_of(self, files: Iterable[str | None]) -> float | None:
+        """Where the segment's media end (the latest of its files); None when any end is unknown."""
+        found = []
+        for f in (f for f in files if f):
+            if f not in self._ends:
+                self._ends[f] = self.media_end(f)
+            found.append(self._ends[f])
+        return None if not found or any(e is None for e in found) else max(found)
+
+    def times(self, utterance_id: str, start: float, end: float, source: str,
+              media: Iterable[str | None] = ()) -> tuple[float, float] | None:
+        """``(start, end)`` to keep for the segment, or None when it cannot be an utterance."""
+        if start < 0:
+            self._issue("clamped", f"start {start} < 0 set to 0", source, utterance_id)
+            start = 0.0
+        if end <= start:
+            self._issue("invalid", f"end {end} <= start {start}", source, utterance_id)
+            return None
+        media_end = self.end_of(media)
+        if media_end is not None and start >= media_end:
+            self._issue("invalid", f"start {start} is at or after the end of the media ({media_end:.3f} s)",
+                        source, utterance_id)
+            return None
+        if media_end is not None and end > media_end:
+            self._issue("clamped_end", f"end {end} after the end of the media set to {media_end:.3f}", source,
+                        utterance_id)
+            end = media_end
+        return start, end

@@ -1,0 +1,31 @@
+"""How the contract's small files are written and checked: atomic JSON and sha256.
+
+A reader must see a whole ``manifest.json`` or ``run.json`` or none, so JSON goes to a temporary name
+and is renamed; a shard's sha256 in the manifest is what ``inspect --verify`` compares against.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .names import temporary_path
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """``data`` as indented JSON at ``path``, via a temporary file and ``os.replace``."""
+    tmp = temporary_path(path)
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of a file, read in 4 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
