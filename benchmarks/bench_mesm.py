@@ -33,7 +33,8 @@ time, so above 1 is faster) beside its counted-FLOPs ratio (MESM / FE2E).  ``pro
 forward of each part of the model (stem and low blocks, each sparse stage, MLP, transformers) for
 FE2E and for MESM at p = 0.5 (trained attention when given): where the time goes.
 
-On CUDA the timings use CUDA events.  Writes ``benchmarks/results/mesm.json`` (``mesm-quick.json``
+On CUDA the timings use CUDA events; ``--clock cpu`` times the CPU with the timing thread's CPU
+time instead of wall time (one thread), for figures that other processes on the machine do not move.  Writes ``benchmarks/results/mesm.json`` (``mesm-quick.json``
 with ``--quick``: one p, demo length, one block).
 """
 
@@ -123,12 +124,11 @@ def best_rate(run, blocks: int, per: int) -> dict:
             "steps_timed": blocks * per}
 
 
-def time_training(net: torch.nn.Module, batches: list, device: torch.device, warmup: int, blocks: int,
-                  per: int) -> dict:
+def time_training(net: torch.nn.Module, batches: list, clock: Clock, device: torch.device, warmup: int,
+                  blocks: int, per: int) -> dict:
     optimizer = torch.optim.Adam(net.parameters(), lr=5e-5)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     cycle = itertools.cycle(batches)
-    clock = Clock(device)
 
     def steps(n: int) -> tuple[float, int]:
         chosen = list(itertools.islice(cycle, n))
@@ -142,11 +142,10 @@ def time_training(net: torch.nn.Module, batches: list, device: torch.device, war
     return {**out, "peak_mb": round(memory.peak, 1)}
 
 
-def time_inference(net: torch.nn.Module, batches: list, device: torch.device, warmup: int, blocks: int,
-                   per: int) -> dict:
+def time_inference(net: torch.nn.Module, batches: list, clock: Clock, device: torch.device, warmup: int,
+                   blocks: int, per: int) -> dict:
     net.eval()
     cycle = itertools.cycle(batches)
-    clock = Clock(device)
 
     def forwards(n: int) -> tuple[float, int]:
         chosen = list(itertools.islice(cycle, n))
@@ -179,7 +178,7 @@ def configure(net: torch.nn.Module, p: float | None, impl: str | None) -> torch.
     return net
 
 
-def profile_forward(net: torch.nn.Module, batches: list, device: torch.device, repeats: int) -> dict:
+def profile_forward(net: torch.nn.Module, batches: list, clock: Clock, device: torch.device, repeats: int) -> dict:
     """Forward seconds per sample of each part, eval mode: the image CNNs' stem + low blocks and each
     stage (selector, block and pooling, on whichever path runs), the rest of each branch, fusion."""
     net.eval()
@@ -190,11 +189,11 @@ def profile_forward(net: torch.nn.Module, batches: list, device: torch.device, r
         def run(*args, **kwargs):
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            t0 = time.perf_counter()
+            t0 = clock.now()  # a local start: the timed parts nest (model > branch > stage)
             out = fn(*args, **kwargs)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            totals[name] += time.perf_counter() - t0
+            totals[name] += clock.now() - t0
             return out
         return run
 
@@ -269,13 +268,19 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, default=3)
     ap.add_argument("--steps", type=int, default=2, help="training steps (and forwards x2) per block")
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--clock", default="wall", choices=["wall", "cpu"],
+                    help="CPU timing: wall time, or the timing thread's CPU time (needs --threads 1; steady "
+                         "figures on a machine other processes share)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: torch sees no CUDA device")
+    if args.clock == "cpu" and (args.device != "cpu" or args.threads != 1):
+        sys.exit("--clock cpu measures one thread's CPU time: it needs --device cpu --threads 1")
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    clock = Clock(device, cpu_time=args.clock == "cpu")
     ps = [0.5] if args.quick else [float(p) for p in args.ps.split(",")]
     lengths = ["demo"] if args.quick else args.lengths.split(",")
     blocks = 1 if args.quick else args.blocks
@@ -291,7 +296,8 @@ def main() -> None:
         configs += [("mesm", attention, p, "gather") for p in ps]
         configs.append(("mesm", attention, 0.5, "masked"))
 
-    results: dict = {"machine": machine(), "device": str(device), "threads": args.threads, "batch_size": BATCH,
+    results: dict = {"machine": machine(), "device": str(device), "threads": args.threads, "clock": args.clock,
+                     "batch_size": BATCH,
                      "source": source, "settings": settings, "lengths": {k: LENGTHS[k] for k in lengths},
                      "configurations": [], "summary": {}, "profile": {}}
     for length in lengths:
@@ -306,9 +312,9 @@ def main() -> None:
             state = copy.deepcopy(net.state_dict())
             row = {"model": model, "length": length, "attention": attention, "p": p, "sparse_impl": impl,
                    "flops": flops_of(net, batches[0])}
-            row["inference"] = time_inference(net, batches, device, args.warmup, blocks, 2 * args.steps)
+            row["inference"] = time_inference(net, batches, clock, device, args.warmup, blocks, 2 * args.steps)
             net.load_state_dict(state)
-            row["train"] = time_training(net, batches, device, args.warmup, blocks, args.steps)
+            row["train"] = time_training(net, batches, clock, device, args.warmup, blocks, args.steps)
             if model == "fe2e":
                 fe2e_row = row
             else:
@@ -328,8 +334,8 @@ def main() -> None:
         mesm.load_state_dict(profiled)
         repeats = 2 if args.quick else 6
         results["profile"][length] = {
-            "fe2e": profile_forward(copy.deepcopy(fresh["fe2e"]), batches, device, repeats),
-            "mesm_p0.5_gather": profile_forward(mesm, batches, device, repeats),
+            "fe2e": profile_forward(copy.deepcopy(fresh["fe2e"]), batches, clock, device, repeats),
+            "mesm_p0.5_gather": profile_forward(mesm, batches, clock, device, repeats),
             "mesm_attention": "trained" if trained is not None else "random",
         }
     results["summary"] = {

@@ -244,24 +244,28 @@ def synchronize(device: torch.device) -> None:
 
 class Clock:
     """Seconds of device work between ``start`` and ``stop``: CUDA events on a GPU (kernels run
-    asynchronously, so host time would measure the launches), ``perf_counter`` on the CPU."""
+    asynchronously, so host time would measure the launches), ``perf_counter`` on the CPU, or with
+    ``cpu_time`` the calling thread's CPU time (``thread_time``): with one torch thread that is all the
+    model's work, and unlike wall time it does not count the moments other processes hold the core,
+    so figures taken on a shared machine stay comparable."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, cpu_time: bool = False) -> None:
         self.cuda = device.type == "cuda"
+        self.now = time.thread_time if cpu_time else time.perf_counter
 
     def start(self) -> None:
         if self.cuda:
             self.begin, self.end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             self.begin.record()
         else:
-            self.t0 = time.perf_counter()
+            self.t0 = self.now()
 
     def stop(self) -> float:
         if self.cuda:
             self.end.record()
             self.end.synchronize()
             return self.begin.elapsed_time(self.end) / 1000
-        return time.perf_counter() - self.t0
+        return self.now() - self.t0
 
 
 def bench_model(

@@ -9,6 +9,8 @@ import pytest
 import torch
 from torch import nn
 
+from emoprep.train.batch import InputSpec
+from emoprep.train.models.cnn import ImageCNN, channels_last
 from emoprep.train.models.sparse import (MaskedBatchNorm2d, Rulebook, Sites, SiteConv2d, masked_max_pool2d, nucleus,
                                          resolve_impl)
 
@@ -207,3 +209,28 @@ def test_auto_gathers_on_cpu_below_p_0_8_and_masks_elsewhere() -> None:
     assert resolve_impl("auto", "cpu", 0.5) == "gather" and resolve_impl("auto", "cpu", 0.7) == "gather"
     assert resolve_impl("auto", "cpu", 0.9) == "masked" and resolve_impl("auto", "cuda", 0.5) == "masked"
     assert resolve_impl("masked", "cpu", 0.5) == "masked" and resolve_impl("gather", "cpu", 0.9) == "gather"
+
+
+@pytest.mark.parametrize("channels, column", [(1, "logmel"), (3, "face_crops")])
+@pytest.mark.parametrize("training", [False, True])
+def test_cnn_runs_channels_last_with_the_values_of_the_textbook_stem(channels: int, column: str,
+                                                                     training: bool) -> None:
+    """The CNN's speed-ups change no value: channels-last memory (canonical strides even for one
+    channel, so the first convolution answers channels-last) and the stem's max-pool before its ReLU
+    give the features and gradients of conv -> BN -> ReLU -> pool in the default layout."""
+    torch.manual_seed(0)
+    cnn = ImageCNN(InputSpec("m", "images", column, image_shape=(channels, 32, 32)), 0.25).double().train(training)
+    x = torch.randn(4, channels, 32, 32, dtype=torch.float64)
+    conv, bn = cnn.stem[0], cnn.stem[1]
+    textbook = nn.Sequential(conv, bn, nn.ReLU(), nn.MaxPool2d(2))
+
+    inputs = channels_last(x)
+    assert inputs.stride(1) == 1, "channels-last strides, even for one channel"
+    stem = cnn.stem(inputs)
+    assert stem.is_contiguous(memory_format=torch.channels_last)
+    ours = cnn.low(stem).square().sum()
+    theirs = cnn.low(textbook(x.contiguous())).square().sum()
+    assert torch.allclose(ours, theirs, rtol=1e-10)
+    params = list(cnn.stem.parameters())
+    for a, b in zip(torch.autograd.grad(ours, params), torch.autograd.grad(theirs, params)):
+        assert torch.allclose(a, b, rtol=1e-8, atol=1e-12)
