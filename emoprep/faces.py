@@ -19,13 +19,15 @@ the paper's framing.  The detector stays MediaPipe's, whose boxes are not MTCNN'
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from .format.codecs import MESH_POINTS
-from .quiet import silenced_stderr, tensorflow_environment
+from .quiet import silenced_stderr
 
 IOU_KEEP_TRACK = 0.3
 """Minimum overlap with the previous frame's face for a detection to count as the same person."""
@@ -158,18 +160,39 @@ def _warm_up_face() -> np.ndarray:
     return cv2.resize(face, (MESH_INPUT, MESH_INPUT), interpolation=cv2.INTER_AREA)
 
 
-def _quiet_native_logs() -> None:
-    """MediaPipe imports TensorFlow: give it the same environment phonet's TensorFlow gets, whichever
-    of the two the process loads first (:func:`emoprep.quiet.tensorflow_environment`)."""
-    tensorflow_environment()
+def import_mediapipe() -> ModuleType:
+    """``mediapipe``, imported without TensorFlow.
+
+    MediaPipe does not need TensorFlow, but ``mediapipe.tasks.python.core.optional_dependencies``
+    (reached from ``import mediapipe``) tries ``from tensorflow.tools.docs import doc_controls`` for
+    its API-doc generator and falls back to a no-op when that raises ``ModuleNotFoundError``.
+    TensorFlow is installed here (disvoice and phonet declare it), so that line alone cost ~4.7 CPU-s
+    per process, plus TensorFlow's start-up chatter.  A ``None`` entry in ``sys.modules`` makes the
+    import system raise ``ModuleNotFoundError`` for ``tensorflow`` and its submodules: MediaPipe then
+    takes its own without-TensorFlow path.  The entry is removed afterwards, so the process can still
+    import TensorFlow later; when TensorFlow is already imported nothing is blocked (MediaPipe uses it).
+    ``tests/unit/test_worker_imports.py`` checks that an extraction imports no TensorFlow module.
+    """
+    if "mediapipe" in sys.modules:
+        return sys.modules["mediapipe"]
+    block = "tensorflow" not in sys.modules
+    if block:
+        sys.modules["tensorflow"] = None  # type: ignore[assignment]
+    try:
+        import mediapipe
+        import mediapipe.python.solutions.face_detection  # noqa: F401 - every module we use, now
+        import mediapipe.python.solutions.face_mesh  # noqa: F401
+    finally:
+        if block and sys.modules.get("tensorflow", False) is None:
+            del sys.modules["tensorflow"]
+    return mediapipe
 
 
 class FaceDetector:
     """MediaPipe face detection, short-range model first, full-range model when it finds nothing."""
 
     def __init__(self, min_confidence: float = 0.5, full_range_fallback: bool = True) -> None:
-        _quiet_native_logs()
-        import mediapipe as mp
+        mp = import_mediapipe()
 
         self.min_confidence = min_confidence
         self.version = getattr(mp, "__version__", "unknown")
@@ -211,7 +234,8 @@ class FaceDetector:
     @staticmethod
     def _run(model: Any, rgb: np.ndarray) -> list[FaceBox]:
         h, w = rgb.shape[:2]
-        result = model.process(rgb)
+        with silenced_stderr():  # a new image size re-initialises the graph, which logs (emoprep.quiet)
+            result = model.process(rgb)
         out: list[FaceBox] = []
         for det in result.detections or ():
             rb = det.location_data.relative_bounding_box
@@ -226,6 +250,20 @@ class FaceDetector:
 
 MESH_MARGIN = 0.5
 MESH_INPUT = 256
+
+
+def _restart(solution: Any) -> None:
+    """``solution.reset()``, returning only once the restarted graph has opened its calculators.
+
+    ``SolutionBase.reset`` closes the graph and starts a new run without waiting for it: the
+    calculators open (and log, see :mod:`emoprep.quiet`) on MediaPipe's threads, after the caller's
+    silenced block has ended.  Waiting until the graph is idle keeps that inside the block;
+    ``SolutionBase.process`` itself ends with the same wait.
+    """
+    solution.reset()
+    graph = getattr(solution, "_graph", None)  # mediapipe 0.10.21 (pinned) keeps it there
+    if graph is not None:
+        graph.wait_until_idle()
 
 
 class FaceMesher:
@@ -245,8 +283,7 @@ class FaceMesher:
     """
 
     def __init__(self, tracking: bool = True) -> None:
-        _quiet_native_logs()
-        import mediapipe as mp
+        mp = import_mediapipe()
 
         warm_up = _warm_up_face()
 
@@ -264,7 +301,7 @@ class FaceMesher:
             self._mesh = build(static=True)
             self._tracker = build(static=False) if tracking else None
             if self._tracker is not None:
-                self._tracker.reset()  # forget the warm-up face
+                _restart(self._tracker)  # forget the warm-up face
         self._tracker_used = False
         self.tracked_calls = 0
         """Calls answered by the tracker (for run statistics)."""
@@ -273,7 +310,7 @@ class FaceMesher:
         """Forget the tracked face (a no-op when nothing was tracked since the last reset)."""
         if self._tracker is not None and self._tracker_used:
             with silenced_stderr():  # restarting the graph logs its calculators' start-up again
-                self._tracker.reset()
+                _restart(self._tracker)
             self._tracker_used = False
 
     def landmarks(self, rgb: np.ndarray, box: FaceBox, track: bool = False) -> np.ndarray | None:
@@ -287,12 +324,13 @@ class FaceMesher:
         y0 = int(round(box.y + box.h / 2.0 - side / 2.0))
         s = max(1, int(round(side)))
         crop = crop_face(rgb, box, MESH_MARGIN, MESH_INPUT)
+        model = self._mesh
         if track and self._tracker is not None:
             self._tracker_used = True
             self.tracked_calls += 1
-            result = self._tracker.process(crop)
-        else:
-            result = self._mesh.process(crop)
+            model = self._tracker
+        with silenced_stderr():  # the tracker's first call after a reset logs (emoprep.quiet)
+            result = model.process(crop)
         if not result.multi_face_landmarks:
             return None
         pts = np.array([(p.x, p.y, p.z) for p in result.multi_face_landmarks[0].landmark], dtype=np.float32)
@@ -316,6 +354,7 @@ __all__ = [
     "crop_face",
     "crop_face_paper",
     "frame_face",
+    "import_mediapipe",
     "iou",
     "paper_crop_region",
     "pick_face",

@@ -1,10 +1,14 @@
 """Keep native libraries' start-up chatter off the user's terminal.
 
 MediaPipe's and TensorFlow Lite's C++ code write INFO/WARNING lines straight to file descriptor 2
-when a graph is built and first run ("Created TensorFlow Lite XNNPACK delegate", absl's
-"Feedback manager ..."); Python's logging cannot reach them.  Models are therefore built *and warmed
-up* inside :func:`silenced_stderr`, which points fd 2 at /dev/null for the duration.  Real errors
-still surface: they are raised as Python exceptions after the block.
+when a graph is built, first run, meets a new image size or restarts ("Created TensorFlow Lite
+XNNPACK delegate", absl's "W0000 ... Feedback manager requires a model with a single signature");
+Python's logging cannot reach them, and neither an environment variable (``GLOG_minloglevel``,
+``TF_CPP_MIN_LOG_LEVEL``) nor an option of MediaPipe's Python API turns absl's C++ logging down.
+So every MediaPipe call - building, warming up *and* each ``process``/``reset`` - runs inside
+:func:`silenced_stderr`, which points fd 2 at /dev/null for the duration (a few microseconds of
+system calls against milliseconds of inference).  Real errors still surface: MediaPipe raises them
+as Python exceptions, after the block.
 """
 
 from __future__ import annotations
@@ -37,20 +41,3 @@ def silenced_stderr() -> Iterator[None]:
         os.dup2(saved, fd)
         os.close(saved)
         os.close(devnull)
-
-
-def tensorflow_environment() -> None:
-    """The environment TensorFlow must find when it is first imported in a process, whoever imports
-    it: phonet (acoustic features) directly, or MediaPipe (faces), which imports it too.
-
-    ``TF_ENABLE_ONEDNN_OPTS=0``: with oneDNN, phonet's posteriors depend (by float32 rounding) on
-    which native libraries the process loaded first, so the same utterance would get other acoustic
-    values after a face had been detected in the process; TensorFlow's own kernels do not (and are as
-    fast for phonet's small BGRU).  ``TF_USE_LEGACY_KERAS=1``: phonet is Keras-2 code and fails under
-    Keras 3.  The rest keeps CUDA/oneDNN/absl start-up chatter off the terminal.  ``setdefault``
-    leaves a user's own choice alone; once TensorFlow is imported, none of this has any effect.
-    """
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("GLOG_minloglevel", "2")

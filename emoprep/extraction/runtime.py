@@ -1,8 +1,8 @@
 """Where the DAG runs: a local cluster (default), an existing Dask cluster, or in-process.
 
 * default: ``distributed.LocalCluster`` with one single-threaded worker process per core (capped by the
-  number of shards): the extractors are CPU-bound and hold non-thread-safe models (TensorFlow,
-  mediapipe), so processes, not threads, are the unit of parallelism;
+  number of shards): the extractors are CPU-bound and hold non-thread-safe models (phonet's
+  network, mediapipe), so processes, not threads, are the unit of parallelism;
 * ``--scheduler tcp://host:8786``: join a running cluster; its workers must have emoprep installed
   and see the dataset and output paths (shared filesystem);
 * ``--synchronous``: Dask's synchronous scheduler in this process, for debugging and tests.

@@ -1,7 +1,7 @@
 """Feature extractors, registered by name and imported only when a run enables them.
 
 ``MODALITY_EXTRACTORS`` maps each ``--modalities`` switch to the extractors it runs, in order.
-Heavy libraries (TensorFlow for phonet, mediapipe, gensim) load inside the extractor's
+Heavy libraries (PyTorch for phonet's network, mediapipe, gensim) load inside the extractor's
 ``__init__``, which runs once per worker process (see :func:`emoprep.shards.worker.extractors_for`).
 """
 

@@ -2,7 +2,8 @@
 
 The computation is in :mod:`emoprep.extractors.features142` (definition, speed-ups and edge cases are
 documented there); this module adapts it to the :class:`~emoprep.extractors.base.Extractor`
-protocol.  phonet's TensorFlow model loads once, in ``__init__`` (once per worker process).
+protocol.  phonet's network (in PyTorch, :mod:`emoprep.extractors.phonet_torch`, with phonet's own
+weights; TensorFlow is never imported) loads once, in ``__init__`` (once per worker process).
 
 Runs only when ``acoustic.backends`` contains ``disvoice`` (the default); otherwise its columns are
 null, nothing heavy is imported, and the openSMILE backends (a separate extractor,
@@ -59,7 +60,8 @@ class AcousticExtractor(Extractor):
             return
         if self.config.sample_rate != 16000:
             raise SetupError("the DisVoice/phonet acoustic features need sample_rate 16000")
-        for module in ("disvoice", "phonet", "pysptk", "python_speech_features", "tensorflow"):
+        # phonet is only located (its weights are read), never imported: its import loads TensorFlow
+        for module in ("disvoice", "phonet", "pysptk", "python_speech_features", "torch", "h5py"):
             if importlib.util.find_spec(module) is None:
                 raise SetupError(
                     f"acoustic backend 'disvoice' needs the Python package {module!r}; install emoprep's "

@@ -7,13 +7,14 @@ The 142 features need only two things, and both are taken from the libraries the
 * ``disvoice/articulation/articulation_functions.py`` (``get_transition_segments``,
   ``extract_transitions`` with its ``barke`` Bark energies and pysptk MFCCs).  It imports only numpy
   and pysptk, so it is loaded directly from its file without running ``disvoice/__init__``.
-* phonet's ``Phonet`` object (the 18-class BGRU model, its input scaler, ``mask_correction``).
+* phonet's 18-class BGRU network and its input scaler: not phonet's Keras ``Phonet`` object (its
+  import loads TensorFlow) but the same network in PyTorch with phonet's own weights
+  (:mod:`~emoprep.extractors.phonet_torch`).
 
 :func:`rapt` wraps pysptk's RAPT pitch tracker so that every call behaves as the first call of a fresh
 process (see its docstring for the hidden state in SPTK's C code and how it is reset).
 
-TensorFlow's CUDA/oneDNN chatter and the pysptk ``pkg_resources`` deprecation warning are silenced
-here, before the first TensorFlow import, so users of a CPU machine do not see them.
+The pysptk ``pkg_resources`` deprecation warning is silenced here, so users do not see it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
-import logging
 import threading
 import warnings
 from functools import lru_cache
@@ -30,17 +30,11 @@ from types import ModuleType
 from typing import Any
 
 from ..errors import SetupError
-from ..quiet import tensorflow_environment
-
-
-def quiet_tensorflow() -> None:
-    """Environment for phonet's TensorFlow (see :func:`emoprep.quiet.tensorflow_environment`)."""
-    tensorflow_environment()
 
 
 @contextlib.contextmanager
 def _silenced():
-    """Swallow Python-level warnings and stderr prints of noisy imports (pkg_resources, absl)."""
+    """Swallow Python-level warnings and stderr prints of noisy imports (pkg_resources, kaldi_io)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with contextlib.redirect_stderr(io.StringIO()):
@@ -146,7 +140,7 @@ def disvoice_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     out = []
-    for dist in ("disvoice", "phonet", "pysptk", "tensorflow", "tf-keras"):
+    for dist in ("disvoice", "phonet", "pysptk", "torch"):
         try:
             out.append(f"{dist}=={version(dist)}")
         except PackageNotFoundError:
@@ -155,28 +149,16 @@ def disvoice_version() -> str:
 
 
 def load_phonet(threads: int = 1) -> Any:
-    """A ``phonet.Phonet(["all"])`` with TensorFlow limited to ``threads`` threads.
+    """phonet's network in PyTorch (:mod:`~emoprep.extractors.phonet_torch`), limited to ``threads``
+    threads while it runs.
 
-    One thread by default: the pipeline runs one Dask worker per core, and TensorFlow's own pool on
-    top of that would oversubscribe the machine.  The unused phoneme-recognition model that Phonet
-    also loads is dropped to save memory.
+    One thread by default: the pipeline runs one Dask worker per core, and a thread pool of the
+    network's own on top of that would oversubscribe the machine.
     """
-    quiet_tensorflow()
-    with _silenced():
-        logging.getLogger("tensorflow").setLevel(logging.ERROR)
-        try:
-            import tensorflow as tf
-            from phonet.phonet import Phonet
-        except ImportError as exc:
-            raise SetupError(
-                f"phonet/TensorFlow cannot be imported ({exc}); install the pinned set from pyproject.toml "
-                "(phonet==0.3.7, tensorflow<2.18, tf-keras<2.18, numpy<2, scipy<1.12)"
-            ) from exc
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(threads)
-        except RuntimeError:
-            pass  # TensorFlow already initialised in this process: keep its settings
-        phon = Phonet(["all"])
-    phon.model_phon = None
-    return phon
+    from .phonet_torch import load_network
+
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise SetupError(f"PyTorch cannot be imported ({exc}); install the pinned set from pyproject.toml") from exc
+    return load_network(threads)

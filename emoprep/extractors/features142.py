@@ -19,7 +19,8 @@ the agreement test in ``tests/unit/test_acoustic.py`` checks it against DisVoice
   skewness, kurtosis, max, min over the window's frames, class-major.
 
 Why it is fast (the naive route, DisVoice static on each chunk file, runs ~0.65 s per window):
-phonet's input features are built per window (as DisVoice does for a chunk file) but the BGRU runs
+phonet's input features are built per window (as DisVoice does for a chunk file) but the BGRU (in
+PyTorch, :mod:`~emoprep.extractors.phonet_torch`: no TensorFlow start-up in the worker) runs
 **once per block of windows** in a single batched call, the unused phoneme model is skipped, and
 the formant tracking DisVoice's articulation also does (Praat, not part of the 142) is skipped.
 phonet's sequences are 40 frames (400 ms) long and independent, so batching does not change them.
@@ -111,6 +112,18 @@ def articulation(data: np.ndarray, fs: int = 16000) -> tuple[np.ndarray, int]:
     return np.concatenate([bbe.mean(axis=0), mfcc.mean(axis=0)]), n
 
 
+def mask_correction(posterior: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """phonet's ``Phonet.mask_correction``, statement for statement (in place, sequential: a frame
+    sees its predecessor's corrected value): a lone frame on the other side of ``threshold`` than
+    both neighbours gets their mean.  Copied because importing phonet imports TensorFlow."""
+    for j in range(1, len(posterior) - 1):
+        if posterior[j - 1] >= threshold and posterior[j] < threshold and posterior[j + 1] >= threshold:
+            posterior[j] = (posterior[j - 1] + posterior[j + 1]) / 2
+        if posterior[j - 1] < threshold and posterior[j] >= threshold and posterior[j + 1] < threshold:
+            posterior[j] = (posterior[j - 1] + posterior[j + 1]) / 2
+    return posterior
+
+
 @dataclass
 class WindowResult:
     """Output of :meth:`Features142.compute`: arrays of length ``n_windows``."""
@@ -122,7 +135,7 @@ class WindowResult:
 
 
 class Features142:
-    """Loads phonet once (TensorFlow) and computes the 142 features of every window of a signal."""
+    """Loads phonet's network once (PyTorch, :mod:`~emoprep.extractors.phonet_torch`) and computes the 142 features of every window of a signal."""
 
     def __init__(self, sample_rate: int = 16000, threads: int = 1) -> None:
         from . import disvoice_lib
@@ -135,24 +148,15 @@ class Features142:
         import python_speech_features as psf
 
         self._psf = psf
-        self._phon = disvoice_lib.load_phonet(threads)
-        self._mu = np.asarray(self._phon.MU)
-        self._std = np.asarray(self._phon.STD)
+        self._net = disvoice_lib.load_phonet(threads)
+        self._mu = self._net.mu
+        self._std = self._net.std
         fill = int(_PH_SEQ * _PH_STEP_S * sample_rate)
         self._noise = 0.05 * np.random.RandomState(0).randn(fill)
         n = len(PHON_CLASSES)
         ones = np.ones((n, n)) / np.sqrt(n)
         self._projection = np.identity(n) - ones.T * ones  # Phonet.get_PLLR(projected=True)
-        import tensorflow as tf
-
-        model = self._phon.models
-        # One traced graph for every batch size (Keras' predict_on_batch retraces per new shape, ~0.5 s
-        # each); traced here, once per worker, not in the first utterance.
-        self._graph = tf.function(
-            lambda x: model(x, training=False),
-            input_signature=[tf.TensorSpec([None, _PH_SEQ, self._mu.shape[-1]], tf.float32)],
-        )
-        self._predict(np.zeros((1, _PH_SEQ, self._mu.shape[-1])))
+        self._predict(np.zeros((1, _PH_SEQ, self._mu.shape[-1])))  # first call's one-off costs, here
 
     # -- one window ---------------------------------------------------------------------------
     def articulation(self, data: np.ndarray) -> tuple[np.ndarray, int]:
@@ -179,9 +183,8 @@ class Features142:
         return (seqs - self._mu) / self._std, n_post
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
-        """Posteriors of the 18 classes, ``(batch, 40, 18)``; one Keras call."""
-        out = self._graph(x.astype(np.float32))
-        return np.stack([o.numpy()[:, :, 1] for o in out], axis=-1).astype(np.float64)
+        """Posteriors of the 18 classes, ``(batch, 40, 18)``; one call of phonet's network."""
+        return self._net(x.astype(np.float32)).astype(np.float64)
 
     def phonological_stats(self, post: np.ndarray) -> np.ndarray:
         """108 statistics of the projected PLLRs of ``post`` (``(frames, 18)`` posteriors)."""
@@ -189,7 +192,7 @@ class Features142:
 
         post = post.copy()
         for c in range(post.shape[1]):
-            post[:, c] = self._phon.mask_correction(post[:, c])
+            post[:, c] = mask_correction(post[:, c])
         post = np.clip(post, *POSTERIOR_CLIP)
         pllr = np.log10(post / (1.0 - post)) @ self._projection
         with np.errstate(all="ignore"):
@@ -258,7 +261,10 @@ class Features142:
             "articulation": {"frame_s": _FRAME_S, "step_s": _STEP_S, "f0": "pysptk rapt (dither generator reset per call)", "min_f0": _MIN_F0,
                              "max_f0": _MAX_F0, "voice_bias": _VOICE_BIAS, "transitions": "onset",
                              "no_onset": "zeros (see acoustic_onset_frames)"},
-            "phonological": {"features": "projected PLLR of phonet posteriors", "frame_s": _PH_WIN_S,
+            "phonological": {"features": "projected PLLR of phonet posteriors",
+                             "network": "phonet's BGRU in PyTorch (emoprep.extractors.phonet_torch, float32) "
+                                        "with phonet's model.h5 weights",
+                             "frame_s": _PH_WIN_S,
                              "step_s": _PH_STEP_S, "noise_pad_seed": 0, "posterior_clip": list(POSTERIOR_CLIP)},
             "normalisation": "per window: mean removed, peak scaled to 1 (DisVoice per-chunk behaviour)",
             "silence_peak": SILENCE_PEAK,

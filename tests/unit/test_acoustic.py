@@ -1,6 +1,6 @@
 """The DisVoice 142 acoustic extractor: agreement with DisVoice itself, windows, edge cases.
 
-phonet's TensorFlow model loads once for the module (``extractor`` fixture, ~5 s); ``import disvoice``
+phonet's network (PyTorch) loads once for the module (``extractor`` fixture); ``import disvoice``
 (for the reference values) costs 3-40 s and is also paid once (``disvoice_ref`` fixture).
 """
 
@@ -28,12 +28,14 @@ SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "utterance.v1.json"
 
 # Agreement tolerance with DisVoice's own static extraction on the same 400 ms chunk (see
 # test_agrees_with_disvoice_static).  Measured worst case over all 47 speech-emotion files (all windows):
-# 3e-5 absolute.  Both sides compute in float64 from the same 16-bit samples and call the same DisVoice /
-# phonet functions; differences come only from (a) our float32 storage (6e-8 relative), (b) phonet's
+# 3e-5 absolute while emoprep ran phonet's TensorFlow model too; its PyTorch copy differs from that by up
+# to 1.2e-4 (tests/unit/test_phonet_torch.py, float32 rounding).  Both sides compute in float64 from the same 16-bit samples and call the same DisVoice /
+# phonet functions (DisVoice through phonet's TensorFlow model, emoprep through the same network in
+# PyTorch); differences come only from (a) our float32 storage (6e-8 relative), (b) phonet's
 # float32 BGRU run as one batch instead of one sequence per call (different GEMM summation order:
 # ~1e-7 in a posterior), amplified by the log-odds of the PLLR (x 1/(p(1-p) ln 10)) and by the
-# division by a small std in skewness/kurtosis.  1e-3 absolute + 1e-4 relative is ~30x the worst case
-# seen, and 100-1000x below the spread of every feature across windows (BBE ~ -20..5, MFCC ~ -5..5,
+# division by a small std in skewness/kurtosis.  1e-3 absolute + 1e-4 relative is several times the
+# worst case seen, and 100-1000x below the spread of every feature across windows (BBE ~ -20..5, MFCC ~ -5..5,
 # PLLR statistics ~0.05..10), so a real error (wrong frames, order, normalisation, statistic) cannot hide.
 ATOL, RTOL = 1e-3, 1e-4
 

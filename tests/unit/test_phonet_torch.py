@@ -1,0 +1,135 @@
+"""phonet's network in PyTorch gives the 142 features phonet's own TensorFlow model gives.
+
+The TensorFlow side runs in a fresh interpreter (``TF_SIDE``): the same :class:`Features142` code -
+same windows, same batches - with its network swapped for phonet's Keras model, built by phonet
+itself (``Phonet(["all"])``) and run as emoprep ran it before (oneDNN off, legacy Keras).  Inputs:
+every speech recording of the real sample data and speech synthesised by espeak-ng (the demo's
+voice), at several voices and rates.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emoprep.extractors.features142 import N_FEATURES, Features142
+
+TOLERANCE = 3e-4
+"""Max abs difference allowed in any of the 142 features of any window.
+
+Why not 1e-5: both networks compute in float32 and differ in summation order and in their
+tanh/sigmoid/exp approximations, so a posterior differs by a few float32 steps (measured: at most
+5.7e-7).  Next to 1 that is a large relative change of ``1 - p`` (0.9995875 vs 0.9995876: 2.4e-4),
+which the PLLR's log-odds turn into ~1e-4, and the ``max``/``min`` statistics keep it.  TensorFlow's
+own float32 answer is just as far from the network's exact (float64) value: 1.4e-4 in a frame's
+PLLR on these signals, against 1.0e-4 for PyTorch's.  Measured here: max 1.2e-4 (a ``pause_max``),
+99.8% of the values within 1e-5; 3e-4 leaves room for other BLAS builds while any real error (a
+wrong gate order, weight, scaling or window) moves features by 0.1-10."""
+WITHIN_1E5 = 0.99
+"""Share of all feature values that must agree within 1e-5 (measured: 0.998)."""
+SKIP = 77
+
+TF_SIDE = """
+import os, sys
+import numpy as np
+os.environ.update(TF_USE_LEGACY_KERAS="1", TF_ENABLE_ONEDNN_OPTS="0", TF_CPP_MIN_LOG_LEVEL="3")
+try:
+    import tensorflow as tf
+    from phonet.phonet import Phonet
+except ImportError as exc:
+    print(f"TensorFlow/phonet cannot be imported: {exc}")
+    sys.exit(77)
+tf.config.threading.set_intra_op_parallelism_threads(1)
+tf.config.threading.set_inter_op_parallelism_threads(1)
+from emoprep.extractors.features142 import Features142
+
+phon = Phonet(["all"])
+model = tf.function(lambda x: phon.models(x, training=False))
+
+def keras_network(x):
+    return np.stack([o.numpy()[:, :, 1] for o in model(x)], axis=-1)
+
+features = Features142()
+assert np.array_equal(features._mu, phon.MU) and np.array_equal(features._std, phon.STD)
+features._net = keras_network
+inputs = np.load(sys.argv[1])
+out = {}
+for name in inputs.files:
+    res = features.compute(inputs[name])
+    out[name], out[name + "/onsets"], out[name + "/valid"] = res.values, res.onset_frames, res.valid
+np.savez(sys.argv[2], **out)
+"""
+
+
+def _synthesised() -> dict[str, np.ndarray]:
+    """espeak-ng speech at 16 kHz: three sentences, three voices."""
+    from scipy.signal import resample_poly
+
+    from emoprep.demo.speech import Speaker, Voice
+
+    speaker = Speaker()
+    sentences = ("I really did not expect to see you here today.",
+                 "Well, that was the best meal we have had in years!",
+                 "Nobody told me the meeting had been moved to Friday morning.")
+    voices = (Voice(), Voice(rate=120, pitch=20, pitch_range=80), Voice(rate=210, pitch=80, pitch_range=20))
+    out = {}
+    for i, (text, voice) in enumerate(zip(sentences, voices)):
+        pcm = speaker.say(text, voice).astype(np.float32) / 32768
+        g = np.gcd(16000, speaker.sample_rate)
+        out[f"espeak-{i}"] = resample_poly(pcm, 16000 // g, speaker.sample_rate // g).astype(np.float32)
+    return out
+
+
+def test_torch_network_gives_tensorflows_142_features(shared, tmp_path: Path) -> None:
+    from emoprep.media.audio import decode_audio
+
+    files = sorted(shared("speech-emotion").glob("*.wav"))
+    assert files, "no speech-emotion wav files"
+    inputs = {f"speech-emotion/{p.stem}": decode_audio(p, 0.0, 1e6, 16000) for p in files}
+    inputs.update(_synthesised())
+    np.savez(tmp_path / "inputs.npz", **inputs)
+
+    done = subprocess.run([sys.executable, "-c", TF_SIDE, str(tmp_path / "inputs.npz"), str(tmp_path / "tf.npz")],
+                          capture_output=True, text=True, timeout=900)
+    if done.returncode == SKIP:
+        pytest.skip(done.stdout.strip())
+    assert done.returncode == 0, done.stderr[-3000:]
+    reference = np.load(tmp_path / "tf.npz")
+
+    features = Features142()
+    worst, windows, close, values = 0.0, 0, 0, 0
+    for name, audio in inputs.items():
+        res = features.compute(audio)
+        assert res.values.shape == (len(res.bounds), N_FEATURES)
+        assert np.array_equal(res.onset_frames, reference[name + "/onsets"]), name
+        assert np.array_equal(res.valid, reference[name + "/valid"]), name
+        diff = np.abs(res.values.astype(np.float64) - reference[name])
+        assert diff.max() <= TOLERANCE, f"{name}: max abs difference {diff.max():.3g} at window/feature {np.unravel_index(diff.argmax(), diff.shape)}"
+        worst, windows = max(worst, float(diff.max())), windows + len(res.valid)
+        close, values = close + int((diff <= 1e-5).sum()), values + diff.size
+    assert windows > 300  # 134 s of recorded speech at 0.4 s a window, and the synthesised sentences
+    assert close / values >= WITHIN_1E5, f"only {close / values:.4f} of the values agree within 1e-5"
+    print(f"{len(inputs)} signals, {windows} windows, max abs difference {worst:.3g}, "
+          f"{close / values:.4f} within 1e-5")
+
+
+def test_network_is_phonets_architecture(tmp_path: Path) -> None:
+    """The weights file maps onto the network as phonet's Keras model is built: shapes by role, and a
+    head's softmax over two classes."""
+    from emoprep.extractors.phonet_torch import CLASSES, load_network, read_weights
+
+    w = read_weights()
+    assert w.mu.shape == w.std.shape and w.mu.shape[-1] == 34  # per frame of the 40, as phonet scales
+    assert [gru[0][0].shape for gru in w.gru] == [(34, 384), (256, 384)]
+    assert all(d[1].shape == (128, 384) and d[2].shape == (384,) for gru in w.gru for d in gru)
+    assert len(w.heads) == len(CLASSES) == 18
+    assert all(h[0].shape == (128, 128) and h[2].shape == (128, 2) for h in w.heads)
+    x = np.random.default_rng(0).normal(size=(3, 40, 34)).astype(np.float32)
+    post = load_network()(x)
+    assert post.shape == (3, 40, 18) and np.all((post > 0) & (post < 1))
+    # sequences are independent: a batch gives each sequence what it gets alone
+    assert np.allclose(load_network()(x[1:2]), post[1:2], atol=1e-6)
