@@ -10,6 +10,8 @@
                            task, device, processes, status
       featurizer.json      vocabulary and normalisation statistics fitted on the training split
       history.jsonl        one line per epoch: losses, rows trained on (all ranks), validation average F1, seconds
+                           (wall) and cpu_seconds (this process's CPU time, all its threads: comparable
+                           between runs on a machine that other work shares)
       best.pt              the weights of the epoch with the best validation average F1
       last.pt              weights, optimiser and every rank's RNG states after the last finished epoch (--resume)
       metrics.json         per split and class: Acc/WAcc, F1, precision, recall, threshold, TP/FP/FN/TN;
@@ -430,7 +432,7 @@ def _fit_and_evaluate(trainer: Trainer, out: Path, run_info: RunRecord, progress
         if cfg.optim.patience and state["bad_epochs"] >= cfg.optim.patience:
             progress.stage(f"early stop: no better validation average F1 for {cfg.optim.patience} epochs")
             break
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         train_stream.set_epoch(epoch)
         loader = _Counted(trainer.loader(train_stream))  # made per epoch: its generator is seeded by the epoch
         batches = batches_per_epoch(train_stream, cfg.optim.batch_size, cfg.data.workers)
@@ -445,7 +447,7 @@ def _fit_and_evaluate(trainer: Trainer, out: Path, run_info: RunRecord, progress
         state = {"epoch": epoch, "best_f1": max(f1, state["best_f1"]), "best_epoch": epoch if better else state["best_epoch"],
                  "bad_epochs": 0 if better else state["bad_epochs"] + 1}
         record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "train_rows": sum(rows), "valid_loss": valid["loss"],
-                  "valid_f1": f1, "seconds": time.perf_counter() - t0}
+                  "valid_f1": f1, "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
         rng = gather(_rng_state(procs.device), procs)  # every rank's, saved by the first
         if procs.main:
             if better:

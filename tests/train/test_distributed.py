@@ -38,7 +38,7 @@ def _labelled(shards: Path, split: str) -> list[str]:
 
 
 def _epochs(run: Path) -> list[dict]:
-    return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in (run / "history.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in json.loads(line).items() if k not in ("seconds", "cpu_seconds")} for line in (run / "history.jsonl").read_text().splitlines()]
 
 
 TINY = ("optim.batch_size=8", "settings.hidden=8")
