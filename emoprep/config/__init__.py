@@ -126,7 +126,7 @@ def config_from_hashed(d: dict[str, Any], glove: str | None = None) -> ExtractCo
         else:
             value = _frozen_list(value)
         values[f.name] = value
-    cfg = ExtractConfig(**values)
+    cfg = ExtractConfig(**{"dataset": "unknown", **values})
     return dataclasses.replace(cfg, text=dataclasses.replace(cfg.text, glove=glove))
 
 

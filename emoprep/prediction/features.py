@@ -63,7 +63,7 @@ def prediction_config(extraction: dict[str, Any], columns: dict[str, str], glove
     if absent:  # a run cannot read what its shards never had; a record that says so is inconsistent
         raise SetupError(f"the run reads {', '.join(sorted(absent))} but its shards' configuration did not extract it")
     acoustic = cfg.acoustic
-    if "acoustic" in columns:
+    if columns.get("acoustic") in ACOUSTIC_BACKEND_OF_COLUMN:  # hand-crafted; end-to-end models read logmel
         acoustic = dataclasses.replace(acoustic, backends=(ACOUSTIC_BACKEND_OF_COLUMN[columns["acoustic"]],))
     visual = cfg.visual
     if columns.get("visual") != "aus":
