@@ -38,20 +38,16 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def runs(demo_shards: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("predict-runs")
-    torch.set_num_threads(1)
-    for model, sets in TINY.items():
-        train(model, demo_shards, base / model, sets=parse_sets(sets), quiet=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a module fixture: the per-test one_torch_thread has not started yet
+    try:
+        for model, sets in TINY.items():
+            train(model, demo_shards, base / model, sets=parse_sets(sets), quiet=True)
+    finally:
+        torch.set_num_threads(threads)
     return {model: base / model for model in TINY}
 
 

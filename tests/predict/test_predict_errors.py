@@ -30,14 +30,6 @@ TINY = ["optim.epochs=1", "optim.batch_size=8", "settings.hidden=4"]
 ROWS = {"train": 16, "valid": 8, "test": 4}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _glove(path: Path, seed: int) -> Path:
     rng = np.random.default_rng(seed)
     words = [*FILLER, *WORDS.values(), "hello", "."]
@@ -58,8 +50,12 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("predict-errors")
     shards = build_shard_folder(base / "shards", ROWS)
-    torch.set_num_threads(1)
-    train("lf-lstm", shards, base / "run", sets=parse_sets(TINY), quiet=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a module fixture: the per-test one_torch_thread has not started yet
+    try:
+        train("lf-lstm", shards, base / "run", sets=parse_sets(TINY), quiet=True)
+    finally:
+        torch.set_num_threads(threads)
     return base / "run"
 
 
