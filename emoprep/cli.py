@@ -285,7 +285,8 @@ def evaluate(run: Path, shards_dir: Path | None, split: str, device: str) -> Non
 @click.option("--hop", default=2.0, show_default=True, help="Without a transcript: seconds between window starts.")
 @click.option("--glove", help="The GloVe file the run's shards were extracted with (checked by sha256). Default: $EMOPREP_GLOVE.")
 @click.option("--keep-features", type=click.Path(file_okay=False, path_type=Path),
-              help="Keep the extracted features (a shard folder) here; rerunning the same command reuses them.")
+              help="Keep the extracted features (a shard folder) here; rerunning the same command reuses them. "
+                   "With --scheduler, a folder the cluster's workers share.")
 @click.option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786) to run on.")
 @click.option("--workers", type=int, help="Worker processes of the local cluster (default: one per core).")
 @click.option("--synchronous", is_flag=True, help="Run in this process with Dask's synchronous scheduler (debugging).")
