@@ -26,6 +26,7 @@ from emoprep.format.predictions import read_predictions
 from emoprep.format.run_record import read_run_record
 from emoprep.prediction.features import recorded_extraction
 from emoprep.prediction.segments import windows
+from emoprep.media.encode import write_video
 from emoprep.media.probe import media_end_s
 from emoprep.errors import SetupError
 from emoprep.train.config import parse_sets
@@ -115,9 +116,10 @@ def test_media_files_are_cut_into_windows_or_their_transcripts_cues(runs: dict[s
                                     "2\n00:00:03,000 --> 00:00:05,500\nthis is awful\n")
     junk = tmp_path / "junk.mov"
     junk.write_bytes(b"junk" * 1000)
+    mute = write_video(tmp_path / "mute.mp4", (np.full((48, 64, 3), 90 + k, dtype=np.uint8) for k in range(30)), 10)
     out = tmp_path / "preds.parquet"
-    result = CliRunner().invoke(main, ["predict", str(runs["lf-lstm"]), str(a), str(b), str(junk), "--out", str(out),
-                                       "--synchronous", "--quiet"])
+    result = CliRunner().invoke(main, ["predict", str(runs["lf-lstm"]), str(a), str(b), str(junk), str(mute),
+                                       "--out", str(out), "--synchronous", "--quiet"])
     assert result.exit_code == 3, result.output  # written, with a failure row
     table, info = read_predictions(out)
     rows = table.to_pylist()
@@ -129,10 +131,13 @@ def test_media_files_are_cut_into_windows_or_their_transcripts_cues(runs: dict[s
     assert [(r["start"], r["end"], r["text"]) for r in by_media[b]] == [(0.5, 2.75, "I am so glad"), (3.0, 5.5, "this is awful")]
     assert all(r["modalities"].startswith("text,") and r["face"] for r in by_media[b])
     assert len(by_media[junk]) == 1 and "decoder" in by_media[junk][0]["error"]
+    mute_rows = [r for r in rows if r["media"] == str(mute)]  # a window without audio: the model reads acoustic
+    assert len(mute_rows) == 1 and "decode_audio" in mute_rows[0]["error"] and mute_rows[0]["prob_anger"] is None
     assert info.label_names == read_run_record(runs["lf-lstm"]).shards.label_names
 
     page = tmp_path / "timeline.html"
     result = CliRunner().invoke(main, ["report", str(out), "--out", str(page)])
     assert result.exit_code == 0, result.output
     html = page.read_text()
-    assert "a.mp4" in html and "this is awful" in html and "junk.mov" in html and html.count("data:image/png") == 2
+    assert "a.mp4" in html and "this is awful" in html and "junk.mov" in html and "mute.mp4" in html
+    assert html.count("data:image/png") == 2  # one timeline per media file with scored rows
