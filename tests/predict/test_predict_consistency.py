@@ -3,8 +3,9 @@ their raw media through a recordings list by a run whose shards are gone, get th
 the run's own predictions.parquet (within 1e-5) and the same decisions; and raw media files, cut into
 windows or into their .srt cues, come out as rows, with a failure row for a file nothing can decode.
 
-Tiny models (seconds of training) on the session's small demo shards: lf-lstm (hand-crafted: text,
-DisVoice windows, face mesh) and fe2e (end to end: log-mel chunks and face crops).
+Tiny models (seconds of training) on the session's small demo shards, every registered model: the
+hand-crafted ones (text tokens, DisVoice windows, face mesh) and the end-to-end ones (log-mel chunks
+and face crops).
 """
 
 from __future__ import annotations
@@ -34,7 +35,13 @@ from emoprep.train.run import train
 
 TINY = {
     "lf-lstm": ["optim.epochs=2", "optim.batch_size=4", "settings.hidden=8"],
+    "lf-trans": ["optim.epochs=1", "optim.batch_size=4", "settings.d_model=8", "settings.heads=2", "settings.ff=16",
+                 "settings.layers=1"],
+    "mult": ["optim.epochs=1", "optim.batch_size=4", "settings.d_model=8", "settings.heads=2", "settings.layers=1"],
+    "emoembs": ["optim.epochs=1", "optim.batch_size=4", "settings.hidden=8", "settings.emb_dim=6"],
     "fe2e": ["optim.epochs=1", "optim.batch_size=4", "settings.d_model=8", "settings.heads=2", "settings.layers=1",
+             "settings.ff=16", "settings.mlp_hidden=16", "settings.cnn_width=0.0625"],
+    "mesm": ["optim.epochs=1", "optim.batch_size=4", "settings.d_model=8", "settings.heads=2", "settings.layers=1",
              "settings.ff=16", "settings.mlp_hidden=16", "settings.cnn_width=0.0625"],
 }
 
