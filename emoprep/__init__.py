@@ -2,7 +2,8 @@
 
 The public entry points for readers of the output are :func:`emoprep.read_shards` (a split as one
 table), :func:`emoprep.iter_shards` (a split as record batches, for splits that do not fit in memory)
-and :func:`emoprep.read_manifest`; extraction is :func:`emoprep.extraction.run_extract`.
+and :func:`emoprep.read_manifest`; extraction is :func:`emoprep.extraction.run_extract`; a trained run
+applied to new recordings is :func:`emoprep.predict`.
 """
 
 from __future__ import annotations
@@ -30,4 +31,13 @@ def read_manifest(path):  # noqa: ANN001, ANN201
 
     return _read(path)
 
-__all__ = ["__version__", "iter_shards", "read_manifest", "read_shards"]
+
+def predict(run, media=(), **options):  # noqa: ANN001, ANN003, ANN201
+    """Per-utterance emotions of new recordings by a trained run, as a pyarrow Table (see
+    :func:`emoprep.prediction.predict`; imported lazily: it loads torch and the extraction stack)."""
+    from .prediction import predict as _predict
+
+    return _predict(run, media, **options)
+
+
+__all__ = ["__version__", "iter_shards", "predict", "read_manifest", "read_shards"]

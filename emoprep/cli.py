@@ -274,6 +274,63 @@ def evaluate(run: Path, shards_dir: Path | None, split: str, device: str) -> Non
 
 
 @main.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("media", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--recordings", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A recordings list (.csv/.jsonl, the format of --dataset recordings) instead of MEDIA: its rows are the utterances.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Parquet file to write.")
+@click.option("--transcript", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A timed transcript (.srt/.vtt) of the one MEDIA file; default: the .srt/.vtt beside each file.")
+@click.option("--window", default=4.0, show_default=True, help="Without a transcript: window length (seconds).")
+@click.option("--hop", default=2.0, show_default=True, help="Without a transcript: seconds between window starts.")
+@click.option("--glove", help="The GloVe file the run's shards were extracted with (checked by sha256). Default: $EMOPREP_GLOVE.")
+@click.option("--keep-features", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the extracted features (a shard folder) here; rerunning the same command reuses them. "
+                   "With --scheduler, a folder the cluster's workers share.")
+@click.option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786) to run on.")
+@click.option("--workers", type=int, help="Worker processes of the local cluster (default: one per core).")
+@click.option("--synchronous", is_flag=True, help="Run in this process with Dask's synchronous scheduler (debugging).")
+@click.option("--device", default="cpu", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def predict(run: Path, media: tuple[Path, ...], recordings: Path | None, out: Path, transcript: Path | None, window: float,
+            hop: float, glove: str | None, keep_features: Path | None, scheduler: str | None, workers: int | None,
+            synchronous: bool, device: str, quiet: bool) -> None:
+    """Apply a trained RUN to new recordings: MEDIA files (or --recordings LIST) in, one row per utterance out.
+
+    Features are extracted exactly as for the run's training shards.  A media file is cut into its
+    transcript's cues (.srt/.vtt beside it, or --transcript) or into --window second windows every
+    --hop seconds.  Columns: id, media, start, end, text, prob_<label> and pred_<label> (the run's
+    validation thresholds) per class, modalities (those the row had), face, error (failure rows).
+    Draw it with `emoprep report OUT.parquet --out timeline.html`.  Exit status 3 when some rows failed.
+    """
+    import pyarrow.parquet as pq
+    from rich.markup import escape
+
+    from emoprep.errors import EmoprepError
+    from emoprep.extraction.progress import console, progress_bar
+    from emoprep.prediction import predict as run_prediction
+
+    try:
+        with progress_bar(disable=quiet) as observer:
+            table = run_prediction(run, list(media), recordings=recordings, transcript=transcript, window=window, hop=hop,
+                                   glove=glove, scheduler=scheduler, workers=workers, synchronous=synchronous,
+                                   work_dir=keep_features, device=device, observer=observer)
+    except EmoprepError as exc:
+        console().print(f"[bold red]error:[/] {escape(str(exc))}")
+        sys.exit(EXIT_SETUP)
+    except KeyboardInterrupt:
+        console().print("[yellow]interrupted[/]" + (f": extracted features are kept in {keep_features}" if keep_features else ""))
+        sys.exit(EXIT_INTERRUPTED)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(out)
+    failed = sum(e is not None for e in table.column("error").to_pylist())
+    click.echo(f"wrote {out}: {table.num_rows} row(s), {failed} failure row(s)")
+    sys.exit(EXIT_FAILURES if failed else EXIT_OK)
+
+
+@main.command()
 @click.argument("model", required=False)
 @click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Count a trained run's model on its own utterances instead (MODEL not needed).")
@@ -348,19 +405,21 @@ def attention(run: Path, out: Path, utterance: str | None, split: str) -> None:
 
 
 @main.command()
-@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="HTML file to write.")
 @click.option("--shards", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="For a training run: its shard folder, when it is no longer where the run was trained.")
 @click.option("--sample", "sample_groups", default=12, show_default=True,
               help="For a shard folder: Parquet row groups (16 rows each) the pictures are drawn from.")
 def report(path: Path, out: Path, shards: Path | None, sample_groups: int) -> None:
-    """Write one self-contained HTML page about a shard folder or a training run (images embedded).
+    """Write one self-contained HTML page about a shard folder, a training run or predictions (images embedded).
 
     A shard folder: rows and labels per split, durations, faces found and a contact sheet of crops,
     a log-mel example, acoustic features and AUs per label, GloVe OOV, failures, backends.  A run:
     learning curves, per-class metrics, thresholds and TP/FP/FN/TN, the worst wrong predictions with
-    their text and faces, and MESM's attention pictures.
+    their text and faces, and MESM's attention pictures.  A predictions file (`emoprep predict --out`): a
+    timeline per media file, class probabilities over time with the predicted labels, the faces and the
+    transcript lines.
     """
     import time
 

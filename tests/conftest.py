@@ -62,3 +62,15 @@ def demo_shards(small_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     out = tmp_path_factory.mktemp("demo-shards") / "shards"
     run_extract(build_config("demo", {"shard_size": 4}), small_demo, out, synchronous=True)
     return out
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for tiny models: thread hand-offs cost more than their arithmetic (about 10x
+    slower with two threads on a 2-core machine).  Autouse in tests/train and tests/predict."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -109,6 +109,32 @@ class ExtractConfig:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def config_from_hashed(d: dict[str, Any], glove: str | None = None) -> ExtractConfig:
+    """The :class:`ExtractConfig` whose :meth:`~ExtractConfig.hashed_dict` is ``d`` (a shard folder's
+    ``manifest.json`` ``config``, or a run's copy of it), with the GloVe file ``glove`` put back where
+    the hash left only its checksum.  Lists read from JSON become the tuples the dataclasses hold, so
+    the rebuilt configuration hashes the same as the one that wrote the shards."""
+    sections = {"text": TextConfig, "acoustic": AcousticConfig, "logmel": LogmelConfig, "visual": VisualConfig}
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(ExtractConfig):
+        if f.name not in d:
+            continue
+        value = d[f.name]
+        if f.name in sections:
+            known = {g.name for g in dataclasses.fields(sections[f.name])}
+            value = sections[f.name](**{k: _frozen_list(v) for k, v in (value or {}).items() if k in known})
+        else:
+            value = _frozen_list(value)
+        values[f.name] = value
+    cfg = ExtractConfig(**{"dataset": "unknown", **values})
+    return dataclasses.replace(cfg, text=dataclasses.replace(cfg.text, glove=glove))
+
+
+def _frozen_list(value: Any) -> Any:
+    """JSON lists (and lists of pairs) as the nested tuples a frozen configuration holds."""
+    return tuple(_frozen_list(v) for v in value) if isinstance(value, list) else value
+
+
 def pipeline_defaults(dataset: str) -> dict[str, Any]:
     """The run spec of a dataset from ``pipelines/<dataset>.yaml`` (empty when there is none)."""
     try:

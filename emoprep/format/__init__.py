@@ -10,6 +10,7 @@ inspect``, :mod:`emoprep.testing`, other projects) reads through it; it imports 
 * :mod:`.names` every file name of both folders, shard naming, split names;
 * :mod:`.manifest` the typed ``manifest.json`` (:class:`~.manifest.Manifest`) and the dataset card;
 * :mod:`.run_record` the typed ``run.json`` (:class:`~.run_record.RunRecord`);
+* :mod:`.predictions` the table ``emoprep predict`` writes (columns, metadata) and its reader;
 * :mod:`.footer` the ``emoprep.*`` Parquet metadata of each file; :mod:`.failures` ``failures.parquet``;
 * :mod:`.codecs` how face crops, log-mel chunks and face-mesh points are stored, both ways;
 * :mod:`.reader` the consumer readers (``read_shards``, ``iter_shards``, row groups);

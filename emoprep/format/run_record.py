@@ -41,7 +41,7 @@ class ShardsUsed:
         return cls(**{"folder": "", "config_hash": "", **values})
 
 
-_OPTIONAL = ("chosen", "preset", "label_vectors", "parameters", "param_groups", "compute", "finished")
+_OPTIONAL = ("chosen", "preset", "label_vectors", "parameters", "param_groups", "compute", "extraction", "finished")
 """Fields written only once they are known (or when the run has them), in this order after ``status``."""
 
 
@@ -71,6 +71,11 @@ class RunRecord:
     parameters: int | None = None
     param_groups: list[dict[str, Any]] | None = None
     compute: dict[str, Any] | None = None
+    extraction: dict[str, Any] | None = None
+    """The extraction configuration of the shards the run trained on (their ``manifest.json``'s
+    ``config``: feature parameters, backends, the GloVe file's sha256), copied here at training time so
+    that ``emoprep predict`` extracts new media exactly as the training shards were extracted even when
+    those shards are gone.  None in runs of emoprep before it was kept: they read it from the shards."""
     finished: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     """Keys this emoprep does not know (written by a newer one): kept, written back."""

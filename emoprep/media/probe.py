@@ -9,7 +9,38 @@ once per utterance, so this costs seconds for thousands of files.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a media file's header says: where it ends and which kinds of stream it holds."""
+
+    end_s: float | None
+    has_audio: bool
+    has_video: bool
+
+
+def probe_media(path: str | Path) -> MediaInfo | None:
+    """The header facts of ``path``; None when the file cannot be opened as media at all."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except Exception:  # av raises many types; an unreadable file is the caller's failure to report
+        return None
+    with container:
+        ends: list[float] = []
+        for stream in (*container.streams.audio, *container.streams.video):
+            if stream.duration is not None and stream.time_base is not None:
+                start = stream.start_time if stream.start_time is not None else 0
+                ends.append(float((start + stream.duration) * stream.time_base))
+        end = max(ends) if ends else None
+        if end is None and container.duration is not None:
+            start = container.start_time if container.start_time is not None else 0
+            end = (start + container.duration) / 1_000_000  # av.time_base: microseconds
+        return MediaInfo(end, bool(container.streams.audio), bool(container.streams.video))
 
 
 def media_end_s(path: str | Path) -> float | None:
@@ -20,24 +51,8 @@ def media_end_s(path: str | Path) -> float | None:
     video stream, the latest wins); otherwise the container's own start and duration.  None means
     "unknown": callers then leave the segment as it is, and decoding judges it later.
     """
-    import av
-
-    try:
-        container = av.open(str(path))
-    except Exception:  # av raises many types; an unreadable file is the decoder's failure to report
-        return None
-    with container:
-        ends: list[float] = []
-        for stream in (*container.streams.audio, *container.streams.video):
-            if stream.duration is not None and stream.time_base is not None:
-                start = stream.start_time if stream.start_time is not None else 0
-                ends.append(float((start + stream.duration) * stream.time_base))
-        if ends:
-            return max(ends)
-        if container.duration is not None:
-            start = container.start_time if container.start_time is not None else 0
-            return (start + container.duration) / 1_000_000  # av.time_base: microseconds
-    return None
+    info = probe_media(path)
+    return None if info is None else info.end_s
 
 
-__all__ = ["media_end_s"]
+__all__ = ["MediaInfo", "media_end_s", "probe_media"]

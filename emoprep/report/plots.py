@@ -164,3 +164,58 @@ def image_strip(images: Sequence[np.ndarray], height: float = 1.0) -> bytes:
         ax.axis("off")
     fig.subplots_adjust(wspace=0.03)
     return to_png(fig)
+
+
+def timeline(spans: Sequence[tuple[float, float]], probs: Mapping[str, Sequence[float]],
+             predicted: Mapping[str, Sequence[int]], thresholds: Mapping[str, float],
+             faces: Sequence[tuple[float, np.ndarray]], title: str) -> bytes:
+    """One media file over time: each class's probability per utterance (drawn across its span, so
+    overlapping windows read as a curve), the predicted labels as bars below, and face crops under
+    that, each at the time of the utterance it was taken from (evenly spread, as many as fit)."""
+    plt = _plt()
+    names = list(probs)
+    has_faces = bool(faces)
+    ratios = [3.0, 0.25 * len(names) + 0.3] + ([0.9] if has_faces else [])
+    fig, axes = plt.subplots(len(ratios), 1, figsize=(10, sum(ratios) * 0.9 + 0.6), sharex=True,
+                             gridspec_kw={"height_ratios": ratios})
+    top, bars = axes[0], axes[1]
+    mids = np.asarray([(a + b) / 2 for a, b in spans])
+    colours = plt.get_cmap("tab10")
+    for k, name in enumerate(names):
+        colour = colours(k % 10)
+        top.plot(mids, probs[name], marker=".", markersize=3, linewidth=1.3, color=colour, label=name)
+        if name in thresholds:
+            top.axhline(thresholds[name], color=colour, linestyle=":", linewidth=0.8, alpha=0.7)
+        for (a, b), on in zip(spans, predicted[name]):
+            if on:
+                bars.broken_barh([(a, b - a)], (k - 0.35, 0.7), color=colour, alpha=0.55, linewidth=0)
+    top.set_ylim(0, 1)
+    top.set_ylabel("probability")
+    top.set_title(title, fontsize=10)
+    top.legend(fontsize=8, frameon=False, ncol=min(len(names), 7), loc="upper left", bbox_to_anchor=(0, -0.02))
+    bars.set_yticks(range(len(names)), names, fontsize=8)
+    bars.set_ylim(-0.6, len(names) - 0.4)
+    bars.invert_yaxis()
+    bars.set_ylabel("predicted", fontsize=8)
+    end = max((b for _, b in spans), default=1.0)
+    for ax in axes:
+        ax.set_xlim(0, end)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[-1].set_xlabel("seconds")
+    fig.tight_layout()
+    if has_faces:
+        # square crops: as many seconds wide as the strip is tall, and only as many as fit side by side
+        ax = axes[2]
+        box = ax.get_position()
+        fig_w, fig_h = fig.get_size_inches()
+        width = end * (box.height * fig_h) / (box.width * fig_w)
+        fit = max(1, int(end / width))
+        chosen = [faces[round(i)] for i in np.linspace(0, len(faces) - 1, min(fit, len(faces)))]
+        for t, face in chosen:
+            left = min(max(t - width / 2, 0.0), max(end - width, 0.0))
+            ax.imshow(face, extent=(left, left + width, 0, 1), aspect="auto")
+        ax.set_yticks([])
+        ax.set_ylim(0, 1)
+        ax.set_xlim(0, end)
+        ax.set_ylabel("faces", fontsize=8)
+    return to_png(fig)

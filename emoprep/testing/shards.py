@@ -103,6 +103,14 @@ def _crop(rng: np.random.Generator, cls: int | None, signal: float, size: int = 
     return encode_crop(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
+def _merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra``'s sections merged in, one level deep."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for key, value in extra.items():
+        out[key] = {**out.get(key, {}), **value} if isinstance(value, dict) else value
+    return out
+
+
 def build_shard_folder(
     out: str | Path,
     rows: dict[str, int] | None = None,
@@ -116,13 +124,17 @@ def build_shard_folder(
     unlabelled: int = 1,
     signal: float = 1.0,
     seed: int = 0,
+    config: dict[str, Any] | None = None,
 ) -> Path:
     """Write a complete shard folder (shards + manifest) of synthetic utterances; returns ``out``.
 
     ``rows`` per split (default 48/16/16).  Classes cycle through the three :data:`LABELS` and a
     neutral row (no class); ``crops`` and ``logmel`` add 48x48 face crops and log-mel chunks (for
     end-to-end models); ``unlabelled`` rows per split have null labels; ``signal`` scales how
-    strongly the features carry the class (0: labels are pure noise).
+    strongly the features carry the class (0: labels are pure noise).  ``config``: sections merged
+    into the extraction configuration the manifest records (e.g. ``{"visual": {"au_backend":
+    "openface"}}`` for AUs said to come from OpenFace, ``{"text": {"glove_checksum": sha}}`` for GloVe
+    vectors said to come from the file with that sha256), as a real extraction would record them.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -158,7 +170,8 @@ def build_shard_folder(
         dataset="synthetic",
         config_hash=f"synthetic-{seed}",
         label_names=LABELS,
-        config={"visual": {"face_size": CROP_SIZE}, "logmel": {"n_mels": LOGMEL_MELS, "chunk_frames": LOGMEL_FRAMES}},
+        config=_merged({"visual": {"face_size": CROP_SIZE}, "logmel": {"n_mels": LOGMEL_MELS, "chunk_frames": LOGMEL_FRAMES}},
+                       config or {}),
         text=TextSummary(glove="synthetic.txt" if glove else None, vectors_written=glove, tokens=tokens,
                          oov_tokens=oov if glove else None, oov_rate=oov / tokens if glove and tokens else None),
         counts=Counts(utterances=index, rows_per_split=dict(rows), non_null_per_column=non_null),

@@ -333,16 +333,22 @@ class Featurizer:
 
     # --- applying it -----------------------------------------------------------------------------
     def __call__(self, table: pa.Table) -> list[tuple]:
+        return self.examples(table)
+
+    def examples(self, table: pa.Table, labelled_only: bool = True) -> list[tuple]:
+        """The row group's examples.  Training and scoring skip unlabelled rows (they cannot be learnt
+        from or scored); prediction (``labelled_only=False``) keeps every row, its target all NaN."""
         ids = table.column("utterance_id").to_pylist()
         splits = table.column("split").to_pylist()
         labels = table.column("emotions").to_pylist()
         per_modality = {m: self._modality(table, b) for m, b in self.branches.items()}
+        unknown = np.full(len(self.label_names), np.nan, dtype=np.float32)
         out = []
         for i, y in enumerate(labels):
-            if y is None:
-                continue  # unlabelled rows cannot be trained on or scored
+            if y is None and labelled_only:
+                continue
             inputs = {m: rows[i] for m, rows in per_modality.items()}
-            out.append((ids[i], splits[i], np.asarray(y, dtype=np.float32), inputs))
+            out.append((ids[i], splits[i], unknown if y is None else np.asarray(y, dtype=np.float32), inputs))
         return out
 
     def _modality(self, table: pa.Table, branch: Branch) -> list[tuple[np.ndarray, np.ndarray]]:

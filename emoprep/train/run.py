@@ -7,7 +7,8 @@
       run.json             emoprep/torch versions, the shards' folder, config hash and labels, the
                            input each branch used and why, the dataset-dependent settings chosen and
                            why (``chosen``), the preset, each parameter group's lr (``param_groups``),
-                           task, device, processes, status
+                           task, device, processes, status, and the shards' extraction
+                           configuration (``extraction``: what ``emoprep predict`` extracts new media with)
       featurizer.json      vocabulary and normalisation statistics fitted on the training split
       history.jsonl        one line per epoch: losses, rows trained on (all ranks), validation average F1, seconds
                            (wall) and cpu_seconds (this process's CPU time, all its threads: comparable
@@ -339,6 +340,7 @@ def _prepare(cfg: TrainConfig, shards: Shards, out: Path, procs: Processes, prog
             pos_weight=tuple(float(w) for w in pos_weight),
             device=str(procs.device),
             processes=procs.world_size,
+            extraction=shards.manifest.config,
             **(notes or {}),
         )
     context, note = _context(cfg, shards, featurizer)

@@ -1,4 +1,5 @@
-"""The reports of the demo shards and of a demo training run, opened in a real headless Chromium:
+"""The reports of the demo shards, of a demo training run and of a predictions file (a timeline), opened
+in a real headless Chromium:
 no console errors, every image decoded, a screenshot saved.
 
 Needs Debian's ``chromium`` (or ``$EMOPREP_CHROMIUM``) and the ``playwright`` package (a test extra);
@@ -86,3 +87,41 @@ def test_demo_run_report_renders_in_chromium(browser, demo_shards: Path, tmp_pat
     result = _open(browser, page, tmp_path / "report-demo-run.png")
     # learning curves and at least one attention picture
     _check(result, tmp_path / "report-demo-run.png", min_images=2)
+
+
+def _predictions_file(path: Path) -> Path:
+    """A predictions file as `emoprep predict` writes it: two media, 40 s of windows with faces and
+    probabilities that drift, three transcript lines, and a failure row."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from emoprep.format.codecs import encode_crop
+    from emoprep.format.predictions import predictions_metadata, predictions_schema
+
+    labels = ("anger", "happiness", "sadness")
+    rng = np.random.default_rng(0)
+    rows = []
+    for k in range(19):
+        start = 2.0 * k
+        p = 0.5 + 0.45 * np.sin(np.arange(3) + k / 3)
+        face = encode_crop(rng.integers(0, 255, size=(48, 48, 3), dtype=np.uint8))["bytes"]
+        rows.append({"id": f"long.mp4/{k:05d}", "media": "/data/long.mp4", "start": start, "end": start + 4.0,
+                     **{f"prob_{n}": float(p[i]) for i, n in enumerate(labels)},
+                     **{f"pred_{n}": int(p[i] > 0.5) for i, n in enumerate(labels)},
+                     "modalities": "acoustic,visual", "face": face})
+    for k, (a, b, text) in enumerate([(0.5, 2.0, "I cannot believe it"), (2.5, 4.0, "that is wonderful"), (4.5, 6.0, "oh no")]):
+        rows.append({"id": f"talk.mp4/{k:05d}", "media": "/data/talk.mp4", "start": a, "end": b, "text": text,
+                     **{f"prob_{n}": 0.3 + 0.2 * i for i, n in enumerate(labels)},
+                     **{f"pred_{n}": int(i == 2) for i, n in enumerate(labels)}, "modalities": "text,acoustic"})
+    rows.append({"id": "broken.mp4", "media": "/data/broken.mp4", "error": "media: no decoder can open it as audio or video"})
+    table = pa.Table.from_pylist(rows, schema=predictions_schema(labels))
+    pq.write_table(table.replace_schema_metadata(predictions_metadata(labels, [0.5, 0.5, 0.5], "/runs/mesm", "mesm")), path)
+    return path
+
+
+def test_predictions_timeline_renders_in_chromium(browser, tmp_path: Path) -> None:  # noqa: ANN001
+    page = build_report(_predictions_file(tmp_path / "preds.parquet"), tmp_path / "timeline.html")
+    html = page.read_text()
+    assert "long.mp4" in html and "that is wonderful" in html and "no decoder can open it" in html
+    result = _open(browser, page, tmp_path / "report-predictions-timeline.png")
+    _check(result, tmp_path / "report-predictions-timeline.png", min_images=2)  # one timeline per readable media

@@ -1,15 +1,10 @@
-"""Trainer tests run tiny models: one torch thread each, since thread hand-offs cost more than
-the arithmetic (about 10x slower with two threads on a 2-core machine)."""
+"""Trainer tests run tiny models: one torch thread each (see ``one_torch_thread`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):  # noqa: ANN001 - the shared fixture
     yield
-    torch.set_num_threads(threads)
