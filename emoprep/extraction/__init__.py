@@ -12,6 +12,15 @@ The parts it drives sit beside it: dataset readers (:mod:`emoprep.datasets`), ex
 
 from __future__ import annotations
 
-from .pipeline import RunObserver, RunSummary, build_manifest, prepare_text, run_extract
-
 __all__ = ["RunObserver", "RunSummary", "build_manifest", "prepare_text", "run_extract"]
+
+
+def __getattr__(name: str):  # noqa: ANN202 - PEP 562: the DAG (and Dask) load on first use only
+    """``run_extract`` and the rest come from :mod:`.pipeline` when first asked for, so importing one
+    part (``emoprep.extraction.media`` for ``predict``, the readers for ``check-raw``) does not load
+    the whole DAG."""
+    if name in __all__:
+        from . import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
