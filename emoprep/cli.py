@@ -23,7 +23,7 @@ def _csv(value: str | None) -> list[str] | None:
 
 def _note_old_name(dataset: str) -> None:
     """Say once, on stderr, that a dataset name was replaced (the old name keeps working)."""
-    from emoprep.datasets import OLD_NAMES
+    from emoprep.extraction.readers import OLD_NAMES
 
     if dataset in OLD_NAMES:
         click.echo(f"note: --dataset {dataset} is now --dataset {OLD_NAMES[dataset]} (the same reader); "
@@ -193,7 +193,7 @@ def check_raw_command(dataset: str, root: Path | None, dataset_options: tuple[st
     """Validate a raw dataset tree without extracting: counts per split and class, missing media,
     unparseable lines (file:line), and how the counts compare with the full release."""
     from emoprep.config import build_config
-    from emoprep.datasets.check import check_raw
+    from emoprep.extraction.readers.check import check_raw
     from emoprep.errors import EmoprepError
 
     overrides = {"dataset_options": _pairs(dataset_options, "--option")} if dataset_options else {}

@@ -20,7 +20,7 @@ CAVEAT = "a subset, other options or missing files"
 
 
 class Compared(Protocol):
-    """One count compared (``emoprep.datasets.check.ExpectedCount``)."""
+    """One count compared (``emoprep.extraction.readers.check.ExpectedCount``)."""
 
     key: str
     expected: int

@@ -46,7 +46,7 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def small_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 4-video, 12-clip demo corpus in the raw MOSEI layout (built once per session)."""
-    from emoprep.datasets.demo.corpus import build_demo
+    from emoprep.extraction.readers.demo.corpus import build_demo
 
     root = tmp_path_factory.mktemp("small-demo") / "tree"
     build_demo(root, n_videos=4, clips_per_video=3, seed=3)

@@ -153,7 +153,7 @@ def parse_split_value(value: str) -> tuple[str, int | None, int | None]:
 
 @dataclass(frozen=True)
 class MoseiOptions(ReaderOptions):
-    """Options of ``--dataset mosei`` (see :mod:`emoprep.datasets.mosei`)."""
+    """Options of ``--dataset mosei`` (see :mod:`emoprep.extraction.readers.mosei`)."""
 
     dataset: ClassVar[str] = "mosei"
 
@@ -182,7 +182,7 @@ class MoseiOptions(ReaderOptions):
 
 @dataclass(frozen=True)
 class IemocapOptions(ReaderOptions):
-    """Options of ``--dataset iemocap`` (see :mod:`emoprep.datasets.iemocap`)."""
+    """Options of ``--dataset iemocap`` (see :mod:`emoprep.extraction.readers.iemocap`)."""
 
     dataset: ClassVar[str] = "iemocap"
 
@@ -281,7 +281,7 @@ def default_option_strings(dataset: str) -> dict[str, str]:
 
 def validate_dataset_options(dataset: str, pairs: Iterable[tuple[str, str]]) -> None:
     """Fail now (SetupError) on an unknown option or a bad value; unknown datasets are left to
-    :func:`emoprep.datasets.get_reader`."""
+    :func:`emoprep.extraction.readers.get_reader`."""
     cls = OPTIONS.get(dataset)
     if cls is not None:
         parse_options(cls, pairs)

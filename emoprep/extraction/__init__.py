@@ -5,7 +5,7 @@
 * :mod:`.runtime` where the tasks run (a LocalCluster, an existing cluster, or in-process);
 * :mod:`.progress` what ``emoprep extract`` shows on the terminal.
 
-The parts it drives sit beside it: dataset readers (:mod:`emoprep.datasets`), extractors
+The parts it drives sit beside it: dataset readers (:mod:`emoprep.extraction.readers`), extractors
 (:mod:`emoprep.extractors`), decoding (:mod:`emoprep.media`) and the writing engine
 (:mod:`emoprep.shards`); everything is written through the contract, :mod:`emoprep.format`.
 """

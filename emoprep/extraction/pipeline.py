@@ -2,7 +2,7 @@
 -> manifest (last).
 
 This module is the whole DAG; everything it calls is a pure step that can be tested alone:
-dataset readers (:mod:`emoprep.datasets`), the planner (:mod:`emoprep.shards.plan`), the shard tasks
+dataset readers (:mod:`emoprep.extraction.readers`), the planner (:mod:`emoprep.shards.plan`), the shard tasks
 (:mod:`emoprep.shards.worker`) and the manifest (:mod:`emoprep.format.manifest`).
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 import pyarrow as pa
 
 from ..config import ALL_MODALITIES, ExtractConfig
-from ..datasets import ReadResult, get_reader
-from ..datasets.check import compare_expected
+from .readers import ReadResult, get_reader
+from .readers.check import compare_expected
 from ..errors import SetupError
 from ..glove import ensure_glove_cache, file_checksum, resolve_glove_path
 from ..format.failures import FAILURES_SCHEMA

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..datasets.layouts import IemocapLayout
+from ..extraction.readers.layouts import IemocapLayout
 from .media import write_tone_video, write_tone_wav
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets.layouts import MoseiLayout
+from ..extraction.readers.layouts import MoseiLayout
 from .media import write_tone_video, write_tone_wav
 
 MOSEI_EMOTIONS: tuple[str, ...] = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from emoprep.config import build_config
-from emoprep.datasets import get_reader
+from emoprep.extraction.readers import get_reader
 from emoprep.extraction import run_extract
 from emoprep.media.segment import MediaOptions, UtteranceMedia
 from emoprep.testing import (

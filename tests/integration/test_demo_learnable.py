@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from emoprep.config import build_config
-from emoprep.datasets.demo.reader import demo_root
+from emoprep.extraction.readers.demo.reader import demo_root
 from emoprep.extraction import run_extract
 from emoprep.format.reader import read_shards
 

@@ -10,10 +10,10 @@ import pytest
 
 from emoprep.cache import cache_dir
 from emoprep.config import ExtractConfig, build_config
-from emoprep.datasets.base import ReadResult
-from emoprep.datasets.check import compare_expected
-from emoprep.datasets.demo.reader import DemoReader
-from emoprep.datasets.demo.corpus import DEMO_VERSION
+from emoprep.extraction.readers.base import ReadResult
+from emoprep.extraction.readers.check import compare_expected
+from emoprep.extraction.readers.demo.reader import DemoReader
+from emoprep.extraction.readers.demo.corpus import DEMO_VERSION
 from emoprep.errors import SetupError
 
 

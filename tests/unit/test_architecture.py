@@ -16,7 +16,7 @@ import grimp
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-EXTRACTION_STACK = ("emoprep.extraction", "emoprep.shards", "emoprep.datasets",
+EXTRACTION_STACK = ("emoprep.extraction", "emoprep.shards", "emoprep.extraction.readers",
                     "emoprep.extractors", "emoprep.media", "emoprep.faces", "emoprep.glove",
                     "dask", "distributed", "tensorflow", "mediapipe", "disvoice", "phonet", "opensmile")
 CONSUMERS = ("emoprep.report", "emoprep.train", "emoprep.format")
@@ -24,7 +24,8 @@ CONSUMERS = ("emoprep.report", "emoprep.train", "emoprep.format")
 
 def _registry_targets() -> dict[str, list[str]]:
     """``{registry module: [module it imports by name at run time]}``."""
-    from emoprep import datasets, extractors
+    from emoprep import extractors
+    from emoprep.extraction import readers as datasets
     from emoprep.extractors import au
     from emoprep.train import models
 
@@ -32,7 +33,7 @@ def _registry_targets() -> dict[str, list[str]]:
         return sorted({t.partition(":")[0] for t in table.values() if t})
 
     return {
-        "emoprep.datasets": modules(datasets.READERS),
+        "emoprep.extraction.readers": modules(datasets.READERS),
         "emoprep.extractors": modules(extractors.EXTRACTORS),
         "emoprep.extractors.au": modules(au.AU_BACKENDS),
         "emoprep.train.models": [f"emoprep.train.models.{m}" for m in models._MODULES],

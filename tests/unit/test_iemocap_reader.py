@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from emoprep.config import ExtractConfig
-from emoprep.datasets import get_reader
-from emoprep.datasets.iemocap import IemocapReader, random_split
+from emoprep.extraction.readers import get_reader
+from emoprep.extraction.readers.iemocap import IemocapReader, random_split
 from emoprep.errors import DatasetError, SetupError
 from emoprep.testing import build_iemocap_tree
 

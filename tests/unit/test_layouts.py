@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emoprep.datasets.layouts import IemocapLayout, MoseiLayout
+from emoprep.extraction.readers.layouts import IemocapLayout, MoseiLayout
 from emoprep.testing.iemocap import build_iemocap_tree
 from emoprep.testing.mosei import build_mosei_tree
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from emoprep.config import ExtractConfig
-from emoprep.datasets import get_reader
-from emoprep.datasets.mosei import MoseiReader, parse_transcript
+from emoprep.extraction.readers import get_reader
+from emoprep.extraction.readers.mosei import MoseiReader, parse_transcript
 from emoprep.errors import DatasetError, SetupError
 from emoprep.testing import (
     DEFAULT_MOSEI_STD_SPLITS,
@@ -185,7 +185,7 @@ def test_split_options(tree, tmp_path: Path) -> None:
 
 
 def test_packaged_standard_folds_are_the_sdk_folds(shared) -> None:
-    from emoprep.datasets.splitfiles import load_packaged_split
+    from emoprep.extraction.readers.splitfiles import load_packaged_split
 
     folds = load_packaged_split("mosei_std_folds.json")
     counts = {s: sum(1 for v in folds.assignments.values() if v == s) for s in ("train", "valid", "test")}

@@ -69,7 +69,7 @@ def _synthesised() -> dict[str, np.ndarray]:
     """espeak-ng speech at 16 kHz: three sentences, three voices."""
     from scipy.signal import resample_poly
 
-    from emoprep.datasets.demo.speech import Speaker, Voice
+    from emoprep.extraction.readers.demo.speech import Speaker, Voice
 
     speaker = Speaker()
     sentences = ("I really did not expect to see you here today.",

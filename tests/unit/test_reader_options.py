@@ -24,7 +24,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_every_reader_has_an_options_class() -> None:
-    from emoprep.datasets import READERS
+    from emoprep.extraction.readers import READERS
 
     assert set(OPTIONS) == set(READERS)
 

@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 from emoprep.config import ExtractConfig
-from emoprep.datasets.segments import SegmentCleaner
+from emoprep.extraction.readers.segments import SegmentCleaner
 from emoprep.records import ReaderIssue
 from emoprep.testing import IemocapTurn, build_iemocap_tree
 
@@ -43,7 +43,7 @@ def test_each_rule_repairs_or_refuses_and_is_counted() -> None:
 def test_a_corpus_reader_reports_what_the_recordings_reader_reports(tmp_path: Path) -> None:
     """IEMOCAP once clamped a negative start silently; through the shared step it is reported and
     counted like everywhere else."""
-    from emoprep.datasets.iemocap import IemocapReader
+    from emoprep.extraction.readers.iemocap import IemocapReader
 
     turns = [IemocapTurn("Ses01F_impro01_F000", -0.5, 1.0, "neu"), IemocapTurn("Ses01F_impro01_M000", 2.0, 2.0, "hap"),
              IemocapTurn("Ses02F_impro02_F000", 1.0, 2.5, "hap")]

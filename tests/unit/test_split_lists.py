@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from emoprep.datasets.splitfiles import load_packaged_split, load_split_file, load_split_folder
+from emoprep.extraction.readers.splitfiles import load_packaged_split, load_split_file, load_split_folder
 from emoprep.errors import DatasetError, SetupError
 
 if sys.version_info >= (3, 11):

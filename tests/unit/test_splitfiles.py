@@ -1,6 +1,6 @@
 import pytest
 
-from emoprep.datasets.splitfiles import parse_split_json, parse_split_table
+from emoprep.extraction.readers.splitfiles import parse_split_json, parse_split_table
 from emoprep.errors import DatasetError
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ..config import ExtractConfig
-from ..records import ReaderIssue, Utterance
+from ...config import ExtractConfig
+from ...records import ReaderIssue, Utterance
 
 
 @dataclass
@@ -28,7 +28,7 @@ class ReadResult:
 
 
 class DatasetReader(Protocol):
-    """``read(root, config)`` for one corpus; registered by name in :mod:`emoprep.datasets`."""
+    """``read(root, config)`` for one corpus; registered by name in :mod:`emoprep.extraction.readers`."""
 
     name: str
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 
-from ..media.probe import media_end_s
-from ..records import ReaderIssue
+from ...media.probe import media_end_s
+from ...records import ReaderIssue
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 The labels are derivable from every modality, so a model trained on the demo can actually learn:
 the words name the emotion, the voice's rate/pitch/volume follow it, and the face's colour cast,
-zoom, aspect ratio and tilt follow it (see :mod:`emoprep.datasets.demo.faces`).  Everything is seeded: the
+zoom, aspect ratio and tilt follow it (see :mod:`emoprep.extraction.readers.demo.faces`).  Everything is seeded: the
 same version of emoprep always builds the same corpus.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...media.encode import write_video, write_wav
+from ....media.encode import write_video, write_wav
 from ..layouts import MoseiLayout
 from .faces import render_frame
 from .speech import Speaker, Voice

@@ -4,7 +4,7 @@ The corpus is built on first use into the cache (``emoprep.cache.cache_dir() / "
 per size) or into ``--root`` when given, and is then read exactly like a raw MOSEI download, with
 the demo's own video-disjoint split file (``splits.json`` in the tree).
 
-Options: :class:`emoprep.datasets.options.DemoOptions`.  ``videos`` sizes a tree being built; an
+Options: :class:`emoprep.extraction.readers.options.DemoOptions`.  ``videos`` sizes a tree being built; an
 existing ``--root`` tree is read as it is (its ``DEMO.json`` says its size).  Every other option
 goes to the MOSEI reader, with the demo's defaults ``labels=mturk`` (the tree has no ``.csd``) and
 ``splits=`` the tree's own ``splits.json``.
@@ -15,9 +15,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ...cache import cache_dir
-from ...config import ExtractConfig
-from ...config.reader_options import DemoOptions, parse_options
+from ....cache import cache_dir
+from ....config import ExtractConfig
+from ....config.reader_options import DemoOptions, parse_options
 from ..base import ReadResult
 from ..mosei import MoseiReader
 from .corpus import DEMO_VERSION, build_demo

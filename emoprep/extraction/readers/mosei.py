@@ -1,6 +1,6 @@
 """CMU-MOSEI from its raw release tree (``Raw/...``), one utterance per transcript segment.
 
-The layout of the raw release is declared in :class:`emoprep.datasets.layouts.MoseiLayout`.
+The layout of the raw release is declared in :class:`emoprep.extraction.readers.layouts.MoseiLayout`.
 
 The transcripts define the segments (times, text, clip ids); labels are attached to them, and
 segments without labels are skipped (and counted) unless ``keep_unlabelled=true``.
@@ -23,14 +23,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import ExtractConfig
-from ..errors import DatasetError, SetupError
-from ..records import Labels, ReaderIssue, Utterance
+from ...config import ExtractConfig
+from ...errors import DatasetError, SetupError
+from ...records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
 from .layouts import MoseiLayout
 from .segments import SegmentCleaner
 from .mosei_labels import LABEL_NAMES, clip_key, match_intervals, read_mturk, read_sdk
-from ..config.reader_options import MoseiOptions, parse_options
+from ...config.reader_options import MoseiOptions, parse_options
 from .splitfiles import SplitMap, load_packaged_split, load_split_file
 
 STANDARD_FOLDS_FILE = "mosei_std_folds.json"

@@ -1,6 +1,6 @@
 """IEMOCAP (``IEMOCAP_full_release``): one utterance per turn of the EmoEvaluation files.
 
-The layout of the raw release is declared in :class:`emoprep.datasets.layouts.IemocapLayout`.
+The layout of the raw release is declared in :class:`emoprep.extraction.readers.layouts.IemocapLayout`.
 
 Why the *dialog* media and not ``sentences/wav/<dialog>/<turn>.wav``: audio and video then share
 one time base (the EmoEvaluation times), so one (start, end) serves both modalities.  The speaker
@@ -16,7 +16,7 @@ exactly at full size (5162 / 737 / 1481 of 7380), not its turns; ``mesm`` reads 
 turn lists (``pipelines/splits/IEMOCAP_split/``; a turn not listed is in split ``none``);
 ``session:N`` makes session N test and the *next* session (N mod 5 + 1) valid, the other three
 train (speaker-independent: no actor of valid or test is in train).  Ids of a split list are turn
-names or dialog names (see :mod:`emoprep.datasets.splitfiles`); those that match no turn read are
+names or dialog names (see :mod:`emoprep.extraction.readers.splitfiles`); those that match no turn read are
 counted (``listed_ids_not_found``).
 """
 
@@ -30,13 +30,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..config import ExtractConfig
-from ..errors import DatasetError
-from ..records import Labels, ReaderIssue, Utterance
+from ...config import ExtractConfig
+from ...errors import DatasetError
+from ...records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
 from .layouts import IemocapLayout
 from .segments import SegmentCleaner
-from ..config.reader_options import IemocapOptions, parse_options, parse_split_value
+from ...config.reader_options import IemocapOptions, parse_options, parse_split_value
 from .splitfiles import SplitMap, load_packaged_split, load_split_file
 
 CLASS_SETS: dict[int, dict[str, str]] = {

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from ..errors import SetupError
+from ...errors import SetupError
 from .base import DatasetReader, ReadResult
 
 READERS: dict[str, str] = {
-    "mosei": "emoprep.datasets.mosei:MoseiReader",
-    "iemocap": "emoprep.datasets.iemocap:IemocapReader",
-    "recordings": "emoprep.datasets.recordings:RecordingsReader",
-    "demo": "emoprep.datasets.demo.reader:DemoReader",
+    "mosei": "emoprep.extraction.readers.mosei:MoseiReader",
+    "iemocap": "emoprep.extraction.readers.iemocap:IemocapReader",
+    "recordings": "emoprep.extraction.readers.recordings:RecordingsReader",
+    "demo": "emoprep.extraction.readers.demo.reader:DemoReader",
 }
 OLD_NAMES: dict[str, str] = {"manifest": "recordings"}
 """Dataset names that still work, with the name that replaced them.  ``manifest`` was renamed

@@ -21,8 +21,8 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from ..errors import DatasetError, SetupError
-from ..format.names import SPLITS
+from ...errors import DatasetError, SetupError
+from ...format.names import SPLITS
 
 _ALIASES: dict[str, str] = {
     "train": "train",

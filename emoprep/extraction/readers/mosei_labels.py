@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import DatasetError
-from ..records import Labels, ReaderIssue
+from ...errors import DatasetError
+from ...records import Labels, ReaderIssue
 
 LABEL_NAMES: tuple[str, ...] = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
 """Emotion order of every MOSEI row (``emotions``/``emotion_intensity``)."""

@@ -8,7 +8,7 @@ ids) stop the run before anything is extracted, all of them listed with ``file:l
 the *data* (a media file that does not exist, ``end <= start``, a start at or beyond the end of the
 media) are reported as issues and the row is left out, like the corpus readers do, so one missing
 clip never blocks the rest.  Times are repaired and counted by the clean-up every reader shares
-(:mod:`emoprep.datasets.segments`): a negative start becomes 0 (``clamped``), an end beyond the media
+(:mod:`emoprep.extraction.readers.segments`): a negative start becomes 0 (``clamped``), an end beyond the media
 becomes the media's end (``clamped_end``), so ``end_s`` always says where the row's features stop.
 
 Default ``video_id``: the media file's path relative to the list's folder, without extension
@@ -33,12 +33,12 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..config import ExtractConfig
-from ..errors import DatasetError
-from ..records import Labels, ReaderIssue, Utterance
+from ...config import ExtractConfig
+from ...errors import DatasetError
+from ...records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
 from .segments import SegmentCleaner
-from ..config.reader_options import RecordingsOptions, parse_options
+from ...config.reader_options import RecordingsOptions, parse_options
 from .splitfiles import _ALIASES as SPLIT_ALIASES
 
 REQUIRED = ("utterance_id", "start", "end")
