@@ -45,7 +45,7 @@ def reshard(src: Path, dst: Path, rows_per_shard: int) -> Path:
     import pyarrow.parquet as pq
 
     from emoprep.format.reader import shard_paths
-    from emoprep.shards.writer import ROW_GROUP_ROWS
+    from emoprep.extraction.engine.writer import ROW_GROUP_ROWS
 
     manifest = json.loads((src / "manifest.json").read_text())
     dst.mkdir(parents=True)

@@ -7,7 +7,7 @@
 
 The parts it drives sit beside it: dataset readers (:mod:`emoprep.extraction.readers`), extractors
 (:mod:`emoprep.extractors`), decoding (:mod:`emoprep.media`) and the writing engine
-(:mod:`emoprep.shards`); everything is written through the contract, :mod:`emoprep.format`.
+(:mod:`emoprep.extraction.engine`); everything is written through the contract, :mod:`emoprep.format`.
 """
 
 from __future__ import annotations

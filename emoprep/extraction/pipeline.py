@@ -2,8 +2,8 @@
 -> manifest (last).
 
 This module is the whole DAG; everything it calls is a pure step that can be tested alone:
-dataset readers (:mod:`emoprep.extraction.readers`), the planner (:mod:`emoprep.shards.plan`), the shard tasks
-(:mod:`emoprep.shards.worker`) and the manifest (:mod:`emoprep.format.manifest`).
+dataset readers (:mod:`emoprep.extraction.readers`), the planner (:mod:`emoprep.extraction.engine.plan`), the shard tasks
+(:mod:`emoprep.extraction.engine.worker`) and the manifest (:mod:`emoprep.format.manifest`).
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ from ..format.schema import SCHEMA_VERSION
 from ..records import ReaderIssue, ShardReport, ShardSpec
 from ..release_counts import count_differences
 from .runtime import Outcome, open_executor
-from ..shards.lock import OutputLock
-from ..shards.plan import part_ranges, part_rows, plan_shards
-from ..shards.replace import check_replacement
-from ..shards.utterances import utterances_table
-from ..shards.worker import ShardJob, complete_shard, probe_extractors, shard_graph
-from ..shards.writer import write_atomic
+from .engine.lock import OutputLock
+from .engine.plan import part_ranges, part_rows, plan_shards
+from .engine.replace import check_replacement
+from .engine.utterances import utterances_table
+from .engine.worker import ShardJob, complete_shard, probe_extractors, shard_graph
+from .engine.writer import write_atomic
 from ..version import __version__
 
 FAILING_READER_ISSUES = ("invalid", "missing_media")
@@ -122,7 +122,7 @@ def run_extract(
 ) -> RunSummary:
     """Extract ``config.dataset`` from ``root`` into shards under ``out``; resumable and atomic.
 
-    The run holds ``out``'s lock (:mod:`emoprep.shards.lock`) from before reading to the end, so a
+    The run holds ``out``'s lock (:mod:`emoprep.extraction.engine.lock`) from before reading to the end, so a
     second run into the same folder fails at once instead of replacing this one's shards.
     """
     out = Path(out)

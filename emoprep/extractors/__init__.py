@@ -2,7 +2,7 @@
 
 ``MODALITY_EXTRACTORS`` maps each ``--modalities`` switch to the extractors it runs, in order.
 Heavy libraries (PyTorch for phonet's network, mediapipe, gensim) load inside the extractor's
-``__init__``, which runs once per worker process (see :func:`emoprep.shards.worker.extractors_for`).
+``__init__``, which runs once per worker process (see :func:`emoprep.extraction.engine.worker.extractors_for`).
 """
 
 from __future__ import annotations

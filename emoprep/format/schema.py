@@ -136,7 +136,7 @@ def utterance_schema(version: int = SCHEMA_VERSION) -> pa.Schema:
     """The Arrow schema of a shard, with unit/description in each field's metadata.
 
     The schema-level metadata carries the ``huggingface`` key (:func:`huggingface_features`): every
-    table built on this schema keeps it, and :func:`emoprep.shards.writer.write_atomic` adds its
+    table built on this schema keeps it, and :func:`emoprep.extraction.engine.writer.write_atomic` adds its
     ``emoprep.*`` keys beside it, so each shard written by a run or by :mod:`emoprep.testing` carries
     it without a second code path.
     """
@@ -167,7 +167,7 @@ def _float_values(arr: pa.ChunkedArray) -> pa.Array | None:
 
 def _null_fixed_size_elements(arr: pa.Array) -> bool:
     """Whether a (nested) array holds a null ``fixed_size_list`` element, which pyarrow < 26 cannot
-    read back from Parquet (see :mod:`emoprep.shards.columns`)."""
+    read back from Parquet (see :mod:`emoprep.extraction.engine.columns`)."""
     typ = arr.type
     if pa.types.is_fixed_size_list(typ):
         return arr.null_count > 0

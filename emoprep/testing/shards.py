@@ -19,8 +19,8 @@ from ..format.files import sha256_file
 from ..format.manifest import Counts, Manifest, ShardEntry, TextSummary, write_manifest
 from ..format.names import shard_name
 from ..format.schema import SCHEMA_VERSION, utterance_schema, validate_table
-from ..shards.columns import rows_to_table
-from ..shards.writer import write_atomic
+from ..extraction.engine.columns import rows_to_table
+from ..extraction.engine.writer import write_atomic
 
 LABELS = ("anger", "happiness", "sadness")
 WORDS = {"anger": "furious", "happiness": "delighted", "sadness": "gloomy"}

@@ -2,7 +2,7 @@
 
 Why streaming: a MOSEI split with face crops and log-mel chunks is tens of GB, so the dataset never
 holds a split, only the row group being decoded plus a bounded shuffle buffer.  Row groups (16 rows
-each, see :mod:`emoprep.shards.writer`) are the unit of work: each epoch they are shuffled with the
+each, see :mod:`emoprep.extraction.engine.writer`) are the unit of work: each epoch they are shuffled with the
 seed and the epoch number, then dealt out to distributed ranks and, within a rank, to DataLoader
 workers, always to whoever holds the fewest rows so far.  Every rank and worker computes the same
 deal, so each row is read exactly once per epoch with no communication.

@@ -20,7 +20,7 @@ from cli import main
 from emoprep.config import build_config
 from emoprep.errors import SetupError
 from emoprep.extraction import RunObserver, run_extract
-from emoprep.shards.lock import LOCK_NAME, OutputLocked
+from emoprep.extraction.engine.lock import LOCK_NAME, OutputLocked
 from emoprep.format.verify import verify_output
 
 TEXT_ONLY = {"modalities": ["text"], "shard_size": 3}
@@ -30,7 +30,7 @@ THIRD = {**TEXT_ONLY, "visual": {"face_size": 112}}
 HOLDER = """
 import sys
 from pathlib import Path
-from emoprep.shards.lock import OutputLock
+from emoprep.extraction.engine.lock import OutputLock
 lock = OutputLock(Path(sys.argv[1])).acquire()
 print("held", flush=True)
 sys.stdin.readline()

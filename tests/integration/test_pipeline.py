@@ -146,7 +146,7 @@ def test_damaged_shard_and_leftover_temp_files_are_repaired(small_demo: Path, tm
 KILL_SCRIPT = """
 import sys, time
 import emoprep.extraction as pipeline
-import emoprep.shards.worker as worker
+import emoprep.extraction.engine.worker as worker
 from emoprep.config import build_config
 original = worker.write_parts
 def slow_write_parts(spec, job, parts):
@@ -197,7 +197,7 @@ def test_joins_an_existing_dask_cluster(small_demo: Path, tmp_path: Path) -> Non
 
 def test_an_extractor_that_writes_nan_costs_one_row_its_columns(small_demo: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     """Validation is the last line of defence: NaN from a library must not reach a shard nor sink it."""
-    import emoprep.shards.worker as worker
+    import emoprep.extraction.engine.worker as worker
     from emoprep.extractors.base import Extractor
 
     class NanOnce(Extractor):

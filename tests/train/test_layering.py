@@ -32,7 +32,7 @@ def test_training_imports_no_extraction_stack() -> None:
 
 def test_extraction_imports_no_trainer() -> None:
     modules = _modules_after(
-        "import cli, emoprep.extraction, emoprep.shards.worker, emoprep.extraction.progress, emoprep.report.folder_summary\n"
+        "import cli, emoprep.extraction, emoprep.extraction.engine.worker, emoprep.extraction.progress, emoprep.report.folder_summary\n"
         "from emoprep.extractors import build_extractor"
     )
     assert "emoprep.extraction" in modules

@@ -257,7 +257,7 @@ def test_overlapping_windows_match_single_chunks(extractor) -> None:
 
 def test_arrow_conversion_and_describe(extractor) -> None:
     from emoprep.format.schema import utterance_schema
-    from emoprep.shards.columns import to_arrow
+    from emoprep.extraction.engine.columns import to_arrow
 
     out = extractor.extract(ArrayMedia(voiced(1.0)))
     schema = utterance_schema()

@@ -1,7 +1,7 @@
 import numpy as np
 import pyarrow as pa
 
-from emoprep.shards.columns import to_arrow
+from emoprep.extraction.engine.columns import to_arrow
 
 
 def test_matrix_fast_path_equals_generic_conversion() -> None:

@@ -216,7 +216,7 @@ def test_output_converts_to_schema_types_and_round_trips_parquet(
     import pyarrow.parquet as pq
 
     from emoprep.format.schema import utterance_schema
-    from emoprep.shards.columns import to_arrow
+    from emoprep.extraction.engine.columns import to_arrow
 
     ex = build_extractor("visual", config(face_mesh=True))
     rows = [run(ex, videos["left"], 0.0, 1.0, "left"), run(ex, videos["left"], 0.0, 1.0, "right")]

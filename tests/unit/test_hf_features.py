@@ -75,6 +75,6 @@ def test_test_shard_folders_get_it_through_the_writer(tmp_path: Path) -> None:
 
 def test_datasets_is_not_imported_by_the_product() -> None:
     """``datasets`` is a test extra: writing shards must not need it."""
-    code = ("import sys, emoprep.format.schema, emoprep.shards.writer, emoprep.testing.shards, emoprep.extraction; "
+    code = ("import sys, emoprep.format.schema, emoprep.extraction.engine.writer, emoprep.testing.shards, emoprep.extraction; "
             "sys.exit('datasets' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -136,7 +136,7 @@ def test_config_checks_and_media_errors(extractor, tmp_path: Path) -> None:
 def test_float16_parquet_is_readable_everywhere(extractor, tmp_path: Path) -> None:
     """pyarrow, pandas, polars and duckdb all read the float16 fixed-size lists back exactly."""
     from emoprep.format.schema import utterance_schema
-    from emoprep.shards.columns import to_arrow
+    from emoprep.extraction.engine.columns import to_arrow
 
     schema = utterance_schema()
     out = extractor.extract(ArrayMedia(voiced(0.9)))

@@ -76,7 +76,7 @@ def test_disabled_backends_are_null() -> None:
 
 def test_feature_names_match_schema_and_arrow_types(both) -> None:
     from emoprep.format.schema import utterance_schema
-    from emoprep.shards.columns import to_arrow
+    from emoprep.extraction.engine.columns import to_arrow
 
     cols = {c["name"]: c for c in json.loads(SCHEMA.read_text())["columns"]}
     for b in ("egemaps", "compare"):

@@ -14,12 +14,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from emoprep.shards.lock import LOCK_NAME, LockOwner, OutputLock, OutputLocked
+from emoprep.extraction.engine.lock import LOCK_NAME, LockOwner, OutputLock, OutputLocked
 
 HOLDER = """
 import sys
 from pathlib import Path
-from emoprep.shards.lock import OutputLock
+from emoprep.extraction.engine.lock import OutputLock
 lock = OutputLock(Path(sys.argv[1])).acquire()
 print("held", flush=True)
 sys.stdin.readline()

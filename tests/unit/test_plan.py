@@ -3,7 +3,7 @@ import random
 import pytest
 
 from emoprep.records import Utterance
-from emoprep.shards.plan import PART_ROWS, ids_digest, part_ranges, part_rows, plan_shards
+from emoprep.extraction.engine.plan import PART_ROWS, ids_digest, part_ranges, part_rows, plan_shards
 
 
 def _utts(n: int, seed: int = 0) -> list[Utterance]:

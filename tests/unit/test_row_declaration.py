@@ -9,7 +9,7 @@ from importlib import import_module
 from emoprep.extractors import EXTRACTORS
 from emoprep.records import Utterance
 from emoprep.format.schema import utterance_schema
-from emoprep.shards.worker import identity_row
+from emoprep.extraction.engine.worker import identity_row
 
 
 def test_identity_and_extractor_columns_are_exactly_the_schema() -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from emoprep.errors import SchemaError
 from emoprep.format.schema import parse_type, schema_document, utterance_schema, validate_table
-from emoprep.shards.columns import rows_to_table
+from emoprep.extraction.engine.columns import rows_to_table
 
 LABELS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
 

@@ -9,7 +9,7 @@ import pytest
 
 import emoprep
 from emoprep.format import reader
-from emoprep.shards.writer import ROW_GROUP_ROWS
+from emoprep.extraction.engine.writer import ROW_GROUP_ROWS
 from emoprep.testing.shards import build_shard_folder
 
 COLUMNS = ["utterance_id", "acoustic", "split"]

@@ -1,7 +1,7 @@
 """The tasks Dask runs for a shard: check it, extract its parts, write it, report.
 
 A shard's utterances are extracted in *parts* of a few utterances each (:func:`extract_part`, one
-task per part, see :func:`~emoprep.shards.plan.part_ranges`), so that the work spreads evenly over the
+task per part, see :func:`~emoprep.extraction.engine.plan.part_ranges`), so that the work spreads evenly over the
 workers whatever the shard sizes; one task per shard (:func:`write_parts`) then joins its parts in
 order and writes the file.  Rows depend only on their own utterance, so the parts change nothing in
 the output.  The write task returns a :class:`~emoprep.records.ShardReport` (a few hundred bytes),
@@ -25,16 +25,16 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..config import ExtractConfig
-from ..errors import SchemaError, UtteranceError
-from ..extractors import Extractor, build_extractor, extractor_names
-from ..media.segment import MediaOptions, UtteranceMedia
-from ..format.files import sha256_file
-from ..format.footer import read_footer
-from ..format.names import shard_stem
-from ..format.schema import SCHEMA_VERSION, utterance_schema, validate_table
-from ..records import COLUMN_NAMES, Failure, ShardReport, ShardSpec, Utterance, record_values
-from ..version import __version__
+from ...config import ExtractConfig
+from ...errors import SchemaError, UtteranceError
+from ...extractors import Extractor, build_extractor, extractor_names
+from ...media.segment import MediaOptions, UtteranceMedia
+from ...format.files import sha256_file
+from ...format.footer import read_footer
+from ...format.names import shard_stem
+from ...format.schema import SCHEMA_VERSION, utterance_schema, validate_table
+from ...records import COLUMN_NAMES, Failure, ShardReport, ShardSpec, Utterance, record_values
+from ...version import __version__
 from .columns import rows_to_table
 from .plan import ids_digest
 from .writer import is_complete, write_atomic
@@ -107,7 +107,7 @@ def extract_rows(utterances: tuple[Utterance, ...], config: ExtractConfig) -> tu
     options = MediaOptions(sample_rate=config.sample_rate, frame_interval_s=config.visual.frame_interval_s)
     video_source = None
     if "visual" in config.modalities:
-        from ..media.video import VideoFrameSource
+        from ...media.video import VideoFrameSource
 
         video_source = VideoFrameSource.from_config(config)  # one per task: a video is opened once
     rows, failures = [], []

@@ -15,9 +15,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..format.footer import encode_metadata
-from ..format.names import temporary_path
-from ..format.schema import SCHEMA_VERSION
+from ...format.footer import encode_metadata
+from ...format.names import temporary_path
+from ...format.schema import SCHEMA_VERSION
 
 ROW_GROUP_ROWS = 16
 """Small row groups: shards hold megabytes of face crops and spectrograms per row, and readers that

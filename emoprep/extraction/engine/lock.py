@@ -31,7 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ..errors import SetupError
+from ...errors import SetupError
 
 try:
     import fcntl
