@@ -119,7 +119,7 @@ import json, os, resource, sys
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 from emoprep.config import AcousticConfig, ExtractConfig
-from emoprep.extractors import build_extractor
+from emoprep.extraction.extractors import build_extractor
 from emoprep.media.segment import MediaOptions, UtteranceMedia
 from emoprep.records import Utterance
 cfg = ExtractConfig(dataset="bench", modalities=("acoustic", "logmel"),
@@ -204,9 +204,9 @@ def main() -> int:
         "targets": {},
     }
 
-    from emoprep.extractors.features142 import Features142
-    from emoprep.extractors.logmel import LogmelComputer
-    from emoprep.extractors.opensmile_lld import OpenSmileExtractor
+    from emoprep.extraction.extractors.features142 import Features142
+    from emoprep.extraction.extractors.logmel import LogmelComputer
+    from emoprep.extraction.extractors.opensmile_lld import OpenSmileExtractor
 
     t0 = time.time()
     f142 = Features142(SR)

@@ -73,7 +73,7 @@ def utterances(path: Path) -> list[Utterance]:
 
 
 def run_extractor(cfg: ExtractConfig, utts: list[Utterance]) -> tuple[list[dict], float, float, int]:
-    from emoprep.extractors import build_extractor
+    from emoprep.extraction.extractors import build_extractor
 
     ex = build_extractor("visual", cfg)
     ex.check()
@@ -113,7 +113,7 @@ def mesh_modes(paths: list[Path], repeats: int = 3) -> dict:
     Same frames, same detector and crops; only the mesher differs.  Times are the best of
     ``repeats`` runs (the machine is shared), in frames per CPU second and per wall second.
     """
-    from emoprep.extractors import build_extractor
+    from emoprep.extraction.extractors import build_extractor
     from emoprep.faces import FaceMesher
 
     cfg = ExtractConfig(dataset="bench", modalities=("visual",), visual=VisualConfig(face_mesh=True))

@@ -174,7 +174,7 @@ def fetch_models(backend: str, dest: Path) -> None:
     --au-backend pyfeat --au-option model_dir=DIR.
     """
     from emoprep.errors import EmoprepError
-    from emoprep.extractors.au.pyfeat import fetch_pyfeat_models
+    from emoprep.extraction.extractors.au.pyfeat import fetch_pyfeat_models
 
     try:
         files = fetch_pyfeat_models(dest)

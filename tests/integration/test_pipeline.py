@@ -198,7 +198,7 @@ def test_joins_an_existing_dask_cluster(small_demo: Path, tmp_path: Path) -> Non
 def test_an_extractor_that_writes_nan_costs_one_row_its_columns(small_demo: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     """Validation is the last line of defence: NaN from a library must not reach a shard nor sink it."""
     import emoprep.extraction.engine.worker as worker
-    from emoprep.extractors.base import Extractor
+    from emoprep.extraction.extractors.base import Extractor
 
     class NanOnce(Extractor):
         name = "acoustic"

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-FORBIDDEN_IN_TRAINING = ("emoprep.extractors", "emoprep.media", "emoprep.extraction.readers", "emoprep.extraction",
+FORBIDDEN_IN_TRAINING = ("emoprep.extraction.extractors", "emoprep.media", "emoprep.extraction.readers", "emoprep.extraction",
                          "tensorflow", "mediapipe", "disvoice", "dask")
 
 
@@ -33,7 +33,7 @@ def test_training_imports_no_extraction_stack() -> None:
 def test_extraction_imports_no_trainer() -> None:
     modules = _modules_after(
         "import cli, emoprep.extraction, emoprep.extraction.engine.worker, emoprep.extraction.progress, emoprep.report.folder_summary\n"
-        "from emoprep.extractors import build_extractor"
+        "from emoprep.extraction.extractors import build_extractor"
     )
     assert "emoprep.extraction" in modules
     assert _hits(modules, ("emoprep.train",)) == []

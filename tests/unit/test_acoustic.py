@@ -18,10 +18,10 @@ from _audio_media import SR, ArrayMedia, media_for, tone, voiced, write_audio, w
 
 from emoprep.config import AcousticConfig, ExtractConfig
 from emoprep.errors import MediaError, SetupError
-from emoprep.extractors import features142
-from emoprep.extractors.acoustic import AcousticExtractor
-from emoprep.extractors.features142 import FEATURE_NAMES, N_FEATURES
-from emoprep.extractors.windows import window_bounds
+from emoprep.extraction.extractors import features142
+from emoprep.extraction.extractors.acoustic import AcousticExtractor
+from emoprep.extraction.extractors.features142 import FEATURE_NAMES, N_FEATURES
+from emoprep.extraction.extractors.windows import window_bounds
 from emoprep.media.audio import decode_audio
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "utterance.v1.json"
@@ -70,7 +70,7 @@ def _reference(ref, samples_int16: np.ndarray) -> np.ndarray:
     """DisVoice static extraction of one chunk written as a 16-bit wav: the 142 in our order."""
     from scipy.io.wavfile import write
 
-    from emoprep.extractors.disvoice_lib import reset_rapt_noise
+    from emoprep.extraction.extractors.disvoice_lib import reset_rapt_noise
 
     art, phon = ref
     with tempfile.TemporaryDirectory() as d:
@@ -290,7 +290,7 @@ def _normalised_windows(audio: np.ndarray) -> list[np.ndarray]:
 _FRESH_CHILD = """
 import sys
 import numpy as np
-from emoprep.extractors.features142 import articulation
+from emoprep.extraction.extractors.features142 import articulation
 wins = np.load(sys.argv[1])
 np.save(sys.argv[2], np.stack([np.append(*articulation(w)) for w in wins]))
 """
@@ -304,8 +304,8 @@ def test_window_features_do_not_depend_on_process_history(shared, tmp_path: Path
     import subprocess
     import sys
 
-    from emoprep.extractors import disvoice_lib
-    from emoprep.extractors.features142 import articulation
+    from emoprep.extraction.extractors import disvoice_lib
+    from emoprep.extraction.extractors.features142 import articulation
 
     path = shared("speech-emotion", "46.wav")
     wins = _normalised_windows(decode_audio(path, 0.0, 1e6, SR))[4:9]  # window 6 is wins[2]

@@ -17,16 +17,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 EXTRACTION_STACK = ("emoprep.extraction", "emoprep.extraction.engine", "emoprep.extraction.readers",
-                    "emoprep.extractors", "emoprep.media", "emoprep.faces", "emoprep.glove",
+                    "emoprep.extraction.extractors", "emoprep.media", "emoprep.faces", "emoprep.glove",
                     "dask", "distributed", "tensorflow", "mediapipe", "disvoice", "phonet", "opensmile")
 CONSUMERS = ("emoprep.report", "emoprep.train", "emoprep.format")
 
 
 def _registry_targets() -> dict[str, list[str]]:
     """``{registry module: [module it imports by name at run time]}``."""
-    from emoprep import extractors
+    from emoprep.extraction import extractors
     from emoprep.extraction import readers as datasets
-    from emoprep.extractors import au
+    from emoprep.extraction.extractors import au
     from emoprep.train import models
 
     def modules(table: dict[str, str | None]) -> list[str]:
@@ -34,8 +34,8 @@ def _registry_targets() -> dict[str, list[str]]:
 
     return {
         "emoprep.extraction.readers": modules(datasets.READERS),
-        "emoprep.extractors": modules(extractors.EXTRACTORS),
-        "emoprep.extractors.au": modules(au.AU_BACKENDS),
+        "emoprep.extraction.extractors": modules(extractors.EXTRACTORS),
+        "emoprep.extraction.extractors.au": modules(au.AU_BACKENDS),
         "emoprep.train.models": [f"emoprep.train.models.{m}" for m in models._MODULES],
     }
 
@@ -63,8 +63,8 @@ def test_the_walk_would_see_an_import_made_inside_a_function(graph: grimp.Import
     """The check above can fail: one import from a report function into an extractor is found, with
     every module that import drags in after it."""
     g = copy.deepcopy(graph)
-    g.add_import(importer="emoprep.report.shard_folder", imported="emoprep.extractors.features142")
-    assert "emoprep.extractors.features142" in _reached(g, "emoprep.report", EXTRACTION_STACK)
+    g.add_import(importer="emoprep.report.shard_folder", imported="emoprep.extraction.extractors.features142")
+    assert "emoprep.extraction.extractors.features142" in _reached(g, "emoprep.report", EXTRACTION_STACK)
     g.add_import(importer="emoprep.train.inputs", imported="emoprep.extraction.engine.worker")
     reached = _reached(g, "emoprep.train", EXTRACTION_STACK)
     assert {"emoprep.extraction.engine.worker", "emoprep.media.segment"} <= set(reached)

@@ -18,9 +18,9 @@ from _visual_media import make_video, shared_or_skip  # noqa: E402
 
 from emoprep.config import ExtractConfig, VisualConfig
 from emoprep.errors import MediaError, SetupError, UtteranceError
-from emoprep.extractors import build_extractor
-from emoprep.extractors.au import AU_NAMES, AURequest, build_au_backend
-from emoprep.extractors.au.openface import OpenFaceBackend, OpenFaceTable
+from emoprep.extraction.extractors import build_extractor
+from emoprep.extraction.extractors.au import AU_NAMES, AURequest, build_au_backend
+from emoprep.extraction.extractors.au.openface import OpenFaceBackend, OpenFaceTable
 from emoprep.media.segment import MediaOptions, UtteranceMedia
 from emoprep.media.video import Frame, VideoFrameSource
 from emoprep.records import Utterance

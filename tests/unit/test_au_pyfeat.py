@@ -26,8 +26,8 @@ import numpy as np
 import pytest
 
 from emoprep.errors import SetupError
-from emoprep.extractors.au import AU_NAMES, AURequest, build_au_backend
-from emoprep.extractors.au.pyfeat import (
+from emoprep.extraction.extractors.au import AU_NAMES, AURequest, build_au_backend
+from emoprep.extraction.extractors.au.pyfeat import (
     PYFEAT_AUS,
     PYFEAT_TO_OPENFACE,
     PyFeatBackend,
@@ -359,7 +359,7 @@ def test_real_pyfeat_through_the_whole_pipeline(pyfeat_models: dict[str, Path], 
 
     from emoprep.config import build_config
     from emoprep.extraction import run_extract
-    from emoprep.extractors.au import AU_NAMES
+    from emoprep.extraction.extractors.au import AU_NAMES
 
     if importlib.util.find_spec("mediapipe") is None:
         pytest.skip("mediapipe is not installed beside py-feat here")

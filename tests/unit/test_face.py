@@ -15,9 +15,9 @@ from _visual_media import REPO, astronaut_face, make_video, shared_or_skip  # no
 
 from emoprep.config import ExtractConfig, VisualConfig
 from emoprep.errors import SetupError
-from emoprep.extractors import EXTRACTORS, MODALITY_EXTRACTORS, build_extractor
-from emoprep.extractors.au import AU_NAMES
-from emoprep.extractors.visual import NO_FACE, VisualExtractor
+from emoprep.extraction.extractors import EXTRACTORS, MODALITY_EXTRACTORS, build_extractor
+from emoprep.extraction.extractors.au import AU_NAMES
+from emoprep.extraction.extractors.visual import NO_FACE, VisualExtractor
 from emoprep.format.codecs import decode_crop, encode_crop
 from emoprep.faces import (
     FaceBox,

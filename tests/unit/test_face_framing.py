@@ -20,8 +20,8 @@ from _visual_media import make_video
 
 from emoprep.config import ExtractConfig, VisualConfig, build_config
 from emoprep.errors import SetupError
-from emoprep.extractors import build_extractor
-from emoprep.extractors.visual import VisualExtractor
+from emoprep.extraction.extractors import build_extractor
+from emoprep.extraction.extractors.visual import VisualExtractor
 from emoprep.format.codecs import decode_crop
 from emoprep.faces import (
     FaceBox,

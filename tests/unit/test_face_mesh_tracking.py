@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _visual_media import make_video
 
 from emoprep.config import ExtractConfig, VisualConfig
-from emoprep.extractors import build_extractor
-from emoprep.extractors.visual import VisualExtractor, _follows
+from emoprep.extraction.extractors import build_extractor
+from emoprep.extraction.extractors.visual import VisualExtractor, _follows
 from emoprep.faces import FaceMesher
 from emoprep.media.segment import MediaOptions, UtteranceMedia
 from emoprep.media.video import VideoFrameSource

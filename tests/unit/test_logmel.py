@@ -12,8 +12,8 @@ from _audio_media import SR, ArrayMedia, media_for, tone, voiced, write_video_on
 
 from emoprep.config import ExtractConfig, LogmelConfig
 from emoprep.errors import MediaError, SetupError
-from emoprep.extractors import logmel as logmel_mod
-from emoprep.extractors.logmel import LogmelComputer, LogmelExtractor
+from emoprep.extraction.extractors import logmel as logmel_mod
+from emoprep.extraction.extractors.logmel import LogmelComputer, LogmelExtractor
 
 FLOOR = np.log(1e-10)
 

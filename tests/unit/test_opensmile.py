@@ -10,8 +10,8 @@ import pytest
 from _audio_media import SR, ArrayMedia, voiced
 
 from emoprep.config import AcousticConfig, ExtractConfig
-from emoprep.extractors.opensmile_lld import OpenSmileExtractor
-from emoprep.extractors.windows import window_bounds
+from emoprep.extraction.extractors.opensmile_lld import OpenSmileExtractor
+from emoprep.extraction.extractors.windows import window_bounds
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "utterance.v1.json"
 
@@ -92,7 +92,7 @@ def test_feature_names_match_schema_and_arrow_types(both) -> None:
 
 
 def test_non_finite_values_become_nulls() -> None:
-    from emoprep.extractors.opensmile_lld import _rows
+    from emoprep.extraction.extractors.opensmile_lld import _rows
 
     rows = _rows(np.array([[1.0, 2.0], [np.nan, 3.0], [np.nan, np.inf]]))
     assert isinstance(rows[0], np.ndarray) and rows[1] == [None, 3.0] and rows[2] is None
@@ -103,7 +103,7 @@ def test_blocks_equal_one_pass(both, shared, monkeypatch) -> None:
     one pass over the whole utterance, windows at block edges included."""
     import glob
 
-    from emoprep.extractors import opensmile_lld
+    from emoprep.extraction.extractors import opensmile_lld
     from emoprep.media.audio import decode_audio
 
     files = sorted(glob.glob(str(shared("speech-emotion") / "*.wav")))[:12]

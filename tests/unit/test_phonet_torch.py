@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emoprep.extractors.features142 import N_FEATURES, Features142
+from emoprep.extraction.extractors.features142 import N_FEATURES, Features142
 
 TOLERANCE = 3e-4
 """Max abs difference allowed in any of the 142 features of any window.
@@ -45,7 +45,7 @@ except ImportError as exc:
     sys.exit(77)
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
-from emoprep.extractors.features142 import Features142
+from emoprep.extraction.extractors.features142 import Features142
 
 phon = Phonet(["all"])
 model = tf.function(lambda x: phon.models(x, training=False))
@@ -120,7 +120,7 @@ def test_torch_network_gives_tensorflows_142_features(shared, tmp_path: Path) ->
 def test_network_is_phonets_architecture(tmp_path: Path) -> None:
     """The weights file maps onto the network as phonet's Keras model is built: shapes by role, and a
     head's softmax over two classes."""
-    from emoprep.extractors.phonet_torch import CLASSES, load_network, read_weights
+    from emoprep.extraction.extractors.phonet_torch import CLASSES, load_network, read_weights
 
     w = read_weights()
     assert w.mu.shape == w.std.shape and w.mu.shape[-1] == 34  # per frame of the 40, as phonet scales

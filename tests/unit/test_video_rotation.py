@@ -22,7 +22,7 @@ from _visual_media import make_video, read_index
 
 from emoprep.config import ExtractConfig, VisualConfig
 from emoprep.errors import MediaError
-from emoprep.extractors import build_extractor
+from emoprep.extraction.extractors import build_extractor
 from emoprep.format.codecs import decode_crop
 from emoprep.media.segment import MediaOptions, UtteranceMedia
 from emoprep.media.video import VideoFrameSource, display_transform

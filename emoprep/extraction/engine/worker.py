@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from ...config import ExtractConfig
 from ...errors import SchemaError, UtteranceError
-from ...extractors import Extractor, build_extractor, extractor_names
+from ..extractors import Extractor, build_extractor, extractor_names
 from ...media.segment import MediaOptions, UtteranceMedia
 from ...format.files import sha256_file
 from ...format.footer import read_footer

@@ -47,8 +47,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Iterator
 
-from ...errors import SetupError
-from ...faces import FaceBox, iou
+from ....errors import SetupError
+from ....faces import FaceBox, iou
 from .base import AU_NAMES, AUBackend, AURequest, AUVector, empty_vector
 
 PYFEAT_AUS: tuple[str, ...] = (

@@ -24,9 +24,9 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar
 
-from ..config import ExtractConfig
-from ..errors import SetupError, UtteranceError
-from ..faces import (
+from ...config import ExtractConfig
+from ...errors import SetupError, UtteranceError
+from ...faces import (
     FRAMINGS,
     PAPER_MARGIN_PX,
     FaceBox,
@@ -36,9 +36,9 @@ from ..faces import (
     frame_face,
     pick_face,
 )
-from ..format.codecs import CROP_FORMATS, encode_crop
-from ..media.segment import UtteranceMedia
-from ..media.video import NEAR_TARGET_FRAMES, SKIPPED_FRAMES
+from ...format.codecs import CROP_FORMATS, encode_crop
+from ...media.segment import UtteranceMedia
+from ...media.video import NEAR_TARGET_FRAMES, SKIPPED_FRAMES
 from .au import AU_NAMES, AURequest, build_au_backend
 from .base import Extractor
 

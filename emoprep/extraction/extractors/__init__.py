@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from ..config import ExtractConfig
+from ...config import ExtractConfig
 from .base import Extractor
 
 EXTRACTORS: dict[str, str] = {
-    "text": "emoprep.extractors.text:TextExtractor",
-    "acoustic": "emoprep.extractors.acoustic:AcousticExtractor",
-    "opensmile": "emoprep.extractors.opensmile_lld:OpenSmileExtractor",
-    "logmel": "emoprep.extractors.logmel:LogmelExtractor",
-    "visual": "emoprep.extractors.visual:VisualExtractor",
+    "text": "emoprep.extraction.extractors.text:TextExtractor",
+    "acoustic": "emoprep.extraction.extractors.acoustic:AcousticExtractor",
+    "opensmile": "emoprep.extraction.extractors.opensmile_lld:OpenSmileExtractor",
+    "logmel": "emoprep.extraction.extractors.logmel:LogmelExtractor",
+    "visual": "emoprep.extraction.extractors.visual:VisualExtractor",
 }
 
 MODALITY_EXTRACTORS: dict[str, tuple[str, ...]] = {

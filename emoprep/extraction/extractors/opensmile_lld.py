@@ -4,7 +4,7 @@ Enabled per backend by ``acoustic.backends`` (``egemaps``, ``compare``); columns
 not enabled are null.  For each enabled backend:
 
 * ``<backend>_lld``: openSMILE's low-level descriptors (10 ms hop) averaged over the same analysis
-  windows as the ``acoustic`` column (:func:`~emoprep.extractors.windows.window_bounds`); an LLD frame
+  windows as the ``acoustic`` column (:func:`~emoprep.extraction.extractors.windows.window_bounds`); an LLD frame
   belongs to the window that holds its centre.  A window that holds no LLD frame (possible only for
   an utterance shorter than openSMILE's first frame, which openSMILE answers with NaN) is a null
   element.
@@ -34,9 +34,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..config import ExtractConfig
-from ..errors import SetupError, UtteranceError
-from ..media.segment import UtteranceMedia
+from ...config import ExtractConfig
+from ...errors import SetupError, UtteranceError
+from ...media.segment import UtteranceMedia
 from .base import Extractor
 from .windows import window_bounds
 

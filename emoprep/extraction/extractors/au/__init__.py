@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from ...errors import SetupError
+from ....errors import SetupError
 from .base import AU_NAMES, AUBackend, AURequest, AUVector
 
 AU_BACKENDS: dict[str, str | None] = {
     "none": None,
-    "openface": "emoprep.extractors.au.openface:OpenFaceBackend",
-    "pyfeat": "emoprep.extractors.au.pyfeat:PyFeatBackend",
+    "openface": "emoprep.extraction.extractors.au.openface:OpenFaceBackend",
+    "pyfeat": "emoprep.extraction.extractors.au.pyfeat:PyFeatBackend",
 }
 
 

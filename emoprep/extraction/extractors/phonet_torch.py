@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import SetupError
+from ...errors import SetupError
 
 CLASSES: tuple[str, ...] = (
     "vocalic", "consonantal", "back", "anterior", "open", "close", "nasal", "stop", "continuant",

@@ -1,13 +1,13 @@
 """The ``acoustic`` extractor: DisVoice's 142 features per analysis window (MESM's hand-crafted audio).
 
-The computation is in :mod:`emoprep.extractors.features142` (definition, speed-ups and edge cases are
-documented there); this module adapts it to the :class:`~emoprep.extractors.base.Extractor`
-protocol.  phonet's network (in PyTorch, :mod:`emoprep.extractors.phonet_torch`, with phonet's own
+The computation is in :mod:`emoprep.extraction.extractors.features142` (definition, speed-ups and edge cases are
+documented there); this module adapts it to the :class:`~emoprep.extraction.extractors.base.Extractor`
+protocol.  phonet's network (in PyTorch, :mod:`emoprep.extraction.extractors.phonet_torch`, with phonet's own
 weights; TensorFlow is never imported) loads once, in ``__init__`` (once per worker process).
 
 Runs only when ``acoustic.backends`` contains ``disvoice`` (the default); otherwise its columns are
 null, nothing heavy is imported, and the openSMILE backends (a separate extractor,
-:mod:`emoprep.extractors.opensmile_lld`) may still run.
+:mod:`emoprep.extraction.extractors.opensmile_lld`) may still run.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..config import ExtractConfig
-from ..errors import SetupError, UtteranceError
-from ..media.segment import UtteranceMedia
+from ...config import ExtractConfig
+from ...errors import SetupError, UtteranceError
+from ...media.segment import UtteranceMedia
 from .base import Extractor
 
 KNOWN_BACKENDS = ("disvoice", "egemaps", "compare")

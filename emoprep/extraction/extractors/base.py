@@ -15,11 +15,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from ..media.segment import UtteranceMedia
+from ...media.segment import UtteranceMedia
 
 
 class Extractor(ABC):
-    """Base class of the extractors registered in :mod:`emoprep.extractors`."""
+    """Base class of the extractors registered in :mod:`emoprep.extraction.extractors`."""
 
     name: ClassVar[str]
     """Registry key and failure stage, e.g. ``"text"``, ``"acoustic"``, ``"logmel"``, ``"face"``."""

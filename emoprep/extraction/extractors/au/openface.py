@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import MediaError, SetupError
+from ....errors import MediaError, SetupError
 from .base import AU_NAMES, AUBackend, AURequest, AUVector
 
 STAGE = "aus"

@@ -20,7 +20,7 @@ the agreement test in ``tests/unit/test_acoustic.py`` checks it against DisVoice
 
 Why it is fast (the naive route, DisVoice static on each chunk file, runs ~0.65 s per window):
 phonet's input features are built per window (as DisVoice does for a chunk file) but the BGRU (in
-PyTorch, :mod:`~emoprep.extractors.phonet_torch`: no TensorFlow start-up in the worker) runs
+PyTorch, :mod:`~emoprep.extraction.extractors.phonet_torch`: no TensorFlow start-up in the worker) runs
 **once per block of windows** in a single batched call, the unused phoneme model is skipped, and
 the formant tracking DisVoice's articulation also does (Praat, not part of the 142) is skipped.
 phonet's sequences are 40 frames (400 ms) long and independent, so batching does not change them.
@@ -29,9 +29,9 @@ Determinism: pysptk's RAPT dithers its input with Gaussian noise from SPTK's ``n
 cached second deviate (C static variables) carries over from one call to the next, so an odd-length
 window shifts the dither of every later window by one sample; f0 and occasionally a voicing decision
 (hence the onset frames) then depend on what the process analysed before.  Every RAPT call goes
-through :func:`~emoprep.extractors.disvoice_lib.rapt`, which puts that generator back in its
+through :func:`~emoprep.extraction.extractors.disvoice_lib.rapt`, which puts that generator back in its
 fresh-process state first (root cause and proof in
-:func:`~emoprep.extractors.disvoice_lib.reset_rapt_noise`): a window's features are those of a fresh
+:func:`~emoprep.extraction.extractors.disvoice_lib.reset_rapt_noise`): a window's features are those of a fresh
 process, whatever ran before, in any order; the agreement test resets DisVoice's own call the same way.
 phonet appends 0.4 s of ``0.05 * randn`` noise to every signal (fresh random numbers per
 call, so DisVoice itself is not reproducible run to run).  We append the same fixed noise
@@ -135,7 +135,7 @@ class WindowResult:
 
 
 class Features142:
-    """Loads phonet's network once (PyTorch, :mod:`~emoprep.extractors.phonet_torch`) and computes the 142 features of every window of a signal."""
+    """Loads phonet's network once (PyTorch, :mod:`~emoprep.extraction.extractors.phonet_torch`) and computes the 142 features of every window of a signal."""
 
     def __init__(self, sample_rate: int = 16000, threads: int = 1) -> None:
         from . import disvoice_lib
@@ -209,7 +209,7 @@ class Features142:
 
     # -- a whole utterance ----------------------------------------------------------------------
     def compute(self, audio: np.ndarray, window_s: float = 0.4, hop_s: float = 0.4) -> WindowResult:
-        """The 142 features of every window (see :func:`~emoprep.extractors.windows.window_bounds`)."""
+        """The 142 features of every window (see :func:`~emoprep.extraction.extractors.windows.window_bounds`)."""
         x = np.asarray(audio)  # kept as decoded (float32): each window is converted on its own, so a long
         # utterance never exists as a whole float64 copy (5 min = 37 MB)
         bounds = window_bounds(len(x), self.sample_rate, window_s, hop_s)
@@ -262,7 +262,7 @@ class Features142:
                              "max_f0": _MAX_F0, "voice_bias": _VOICE_BIAS, "transitions": "onset",
                              "no_onset": "zeros (see acoustic_onset_frames)"},
             "phonological": {"features": "projected PLLR of phonet posteriors",
-                             "network": "phonet's BGRU in PyTorch (emoprep.extractors.phonet_torch, float32) "
+                             "network": "phonet's BGRU in PyTorch (emoprep.extraction.extractors.phonet_torch, float32) "
                                         "with phonet's model.h5 weights",
                              "frame_s": _PH_WIN_S,
                              "step_s": _PH_STEP_S, "noise_pad_seed": 0, "posterior_clip": list(POSTERIOR_CLIP)},

@@ -25,10 +25,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..config import ExtractConfig, LogmelConfig
-from ..errors import SetupError, UtteranceError
-from ..format.codecs import LOGMEL_FRAMES, LOGMEL_MELS
-from ..media.segment import UtteranceMedia
+from ...config import ExtractConfig, LogmelConfig
+from ...errors import SetupError, UtteranceError
+from ...format.codecs import LOGMEL_FRAMES, LOGMEL_MELS
+from ...media.segment import UtteranceMedia
 from .base import Extractor
 
 BLOCK_CHUNKS = 32

@@ -9,7 +9,7 @@ The 142 features need only two things, and both are taken from the libraries the
   and pysptk, so it is loaded directly from its file without running ``disvoice/__init__``.
 * phonet's 18-class BGRU network and its input scaler: not phonet's Keras ``Phonet`` object (its
   import loads TensorFlow) but the same network in PyTorch with phonet's own weights
-  (:mod:`~emoprep.extractors.phonet_torch`).
+  (:mod:`~emoprep.extraction.extractors.phonet_torch`).
 
 :func:`rapt` wraps pysptk's RAPT pitch tracker so that every call behaves as the first call of a fresh
 process (see its docstring for the hidden state in SPTK's C code and how it is reset).
@@ -29,7 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..errors import SetupError
+from ...errors import SetupError
 
 
 @contextlib.contextmanager
@@ -149,7 +149,7 @@ def disvoice_version() -> str:
 
 
 def load_phonet(threads: int = 1) -> Any:
-    """phonet's network in PyTorch (:mod:`~emoprep.extractors.phonet_torch`), limited to ``threads``
+    """phonet's network in PyTorch (:mod:`~emoprep.extraction.extractors.phonet_torch`), limited to ``threads``
     threads while it runs.
 
     One thread by default: the pipeline runs one Dask worker per core, and a thread pool of the
