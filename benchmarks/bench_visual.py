@@ -37,8 +37,8 @@ sys.path.insert(0, str(REPO))
 
 from emoprep.config import ExtractConfig, VisualConfig  # noqa: E402
 from emoprep.format.codecs import decode_crop  # noqa: E402
-from emoprep.media.segment import MediaOptions, UtteranceMedia  # noqa: E402
-from emoprep.media.video import VideoFrameSource  # noqa: E402
+from emoprep.extraction.media.segment import MediaOptions, UtteranceMedia  # noqa: E402
+from emoprep.extraction.media.video import VideoFrameSource  # noqa: E402
 from emoprep.records import Utterance  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"

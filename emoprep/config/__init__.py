@@ -79,7 +79,7 @@ class VisualConfig:
     face_mesh: bool = False
     """Also write MediaPipe's 468-point face mesh of each found face (column ``face_mesh``)."""
     max_frame_height: int = 720
-    """Frames taller than this are downscaled before detection (0: never); see emoprep.media.video."""
+    """Frames taller than this are downscaled before detection (0: never); see emoprep.extraction.media.video."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@
 * :mod:`.progress` what ``emoprep extract`` shows on the terminal.
 
 The parts it drives sit beside it: dataset readers (:mod:`emoprep.extraction.readers`), extractors
-(:mod:`emoprep.extraction.extractors`), decoding (:mod:`emoprep.media`) and the writing engine
+(:mod:`emoprep.extraction.extractors`), decoding (:mod:`emoprep.extraction.media`) and the writing engine
 (:mod:`emoprep.extraction.engine`); everything is written through the contract, :mod:`emoprep.format`.
 """
 

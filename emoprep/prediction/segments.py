@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SetupError
-from ..media.probe import probe_media
+from ..extraction.media.probe import probe_media
 from .transcripts import read_transcript, transcript_beside
 
 DEFAULT_WINDOW_S = 4.0

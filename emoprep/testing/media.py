@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..media.encode import write_video, write_wav
+from ..extraction.media.encode import write_video, write_wav
 
 MEDIA_RATE = 16000
 MEDIA_FPS = 10

@@ -14,7 +14,7 @@ import pytest
 from emoprep.config import build_config
 from emoprep.extraction.readers import get_reader
 from emoprep.extraction import run_extract
-from emoprep.media.segment import MediaOptions, UtteranceMedia
+from emoprep.extraction.media.segment import MediaOptions, UtteranceMedia
 from emoprep.testing import (
     build_iemocap_tree,
     build_mosei_tree,

@@ -14,7 +14,7 @@ from rich.console import Console
 from emoprep.extraction import progress as extraction_progress
 from emoprep.config import build_config
 from emoprep.extraction import run_extract
-from emoprep.media.probe import media_end_s
+from emoprep.extraction.media.probe import media_end_s
 from emoprep.testing import write_tone_video
 
 

@@ -27,8 +27,8 @@ from emoprep.format.predictions import read_predictions
 from emoprep.format.run_record import read_run_record
 from emoprep.prediction.features import recorded_extraction
 from emoprep.prediction.segments import windows
-from emoprep.media.encode import write_video
-from emoprep.media.probe import media_end_s
+from emoprep.extraction.media.encode import write_video
+from emoprep.extraction.media.probe import media_end_s
 from emoprep.errors import SetupError
 from emoprep.train.config import parse_sets
 from emoprep.train.run import train

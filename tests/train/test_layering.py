@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-FORBIDDEN_IN_TRAINING = ("emoprep.extraction.extractors", "emoprep.media", "emoprep.extraction.readers", "emoprep.extraction",
+FORBIDDEN_IN_TRAINING = ("emoprep.extraction.extractors", "emoprep.extraction.media", "emoprep.extraction.readers", "emoprep.extraction",
                          "tensorflow", "mediapipe", "disvoice", "dask")
 
 
@@ -47,4 +47,4 @@ def test_reading_commands_import_no_extraction_dag() -> None:
     )
     assert "emoprep.report.shard_folder" in modules and "emoprep.version" in modules
     assert _hits(modules, ("emoprep.extraction", "dask", "torch", "tensorflow", "mediapipe",
-                           "emoprep.media", "emoprep.extraction.readers")) == []
+                           "emoprep.extraction.media", "emoprep.extraction.readers")) == []

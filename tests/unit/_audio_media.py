@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emoprep.media.segment import MediaOptions, UtteranceMedia
+from emoprep.extraction.media.segment import MediaOptions, UtteranceMedia
 from emoprep.records import Utterance
 
 SR = 16000

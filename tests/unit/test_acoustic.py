@@ -22,7 +22,7 @@ from emoprep.extraction.extractors import features142
 from emoprep.extraction.extractors.acoustic import AcousticExtractor
 from emoprep.extraction.extractors.features142 import FEATURE_NAMES, N_FEATURES
 from emoprep.extraction.extractors.windows import window_bounds
-from emoprep.media.audio import decode_audio
+from emoprep.extraction.media.audio import decode_audio
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "utterance.v1.json"
 

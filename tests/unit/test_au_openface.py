@@ -21,8 +21,8 @@ from emoprep.errors import MediaError, SetupError, UtteranceError
 from emoprep.extraction.extractors import build_extractor
 from emoprep.extraction.extractors.au import AU_NAMES, AURequest, build_au_backend
 from emoprep.extraction.extractors.au.openface import OpenFaceBackend, OpenFaceTable
-from emoprep.media.segment import MediaOptions, UtteranceMedia
-from emoprep.media.video import Frame, VideoFrameSource
+from emoprep.extraction.media.segment import MediaOptions, UtteranceMedia
+from emoprep.extraction.media.video import Frame, VideoFrameSource
 from emoprep.records import Utterance
 
 FPS = 25

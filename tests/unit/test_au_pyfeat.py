@@ -35,7 +35,7 @@ from emoprep.extraction.extractors.au.pyfeat import (
     pyfeat_cache,
 )
 from emoprep.faces import FaceBox, iou
-from emoprep.media.video import Frame
+from emoprep.extraction.media.video import Frame
 
 
 def _pyfeat_importable() -> bool:

@@ -1,4 +1,4 @@
-"""emoprep.media.audio.decode_audio: seek + cut + resample of one utterance, on generated files."""
+"""emoprep.extraction.media.audio.decode_audio: seek + cut + resample of one utterance, on generated files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from _audio_media import SR, media_for, tone, write_audio, write_video_only
 
 from emoprep.errors import MediaError
-from emoprep.media.audio import decode_audio
+from emoprep.extraction.media.audio import decode_audio
 
 
 def _peak_freq(y: np.ndarray, sr: int = SR) -> float:

@@ -26,8 +26,8 @@ from emoprep.faces import (
     iou,
     pick_face,
 )
-from emoprep.media.segment import MediaOptions, UtteranceMedia
-from emoprep.media.video import VideoFrameSource
+from emoprep.extraction.media.segment import MediaOptions, UtteranceMedia
+from emoprep.extraction.media.video import VideoFrameSource
 from emoprep.records import Utterance
 
 

@@ -30,8 +30,8 @@ from emoprep.faces import (
     frame_face,
     paper_crop_region,
 )
-from emoprep.media.segment import MediaOptions, UtteranceMedia
-from emoprep.media.video import VideoFrameSource
+from emoprep.extraction.media.segment import MediaOptions, UtteranceMedia
+from emoprep.extraction.media.video import VideoFrameSource
 from emoprep.records import Utterance
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)

@@ -21,8 +21,8 @@ from emoprep.config import ExtractConfig, VisualConfig
 from emoprep.extraction.extractors import build_extractor
 from emoprep.extraction.extractors.visual import VisualExtractor, _follows
 from emoprep.faces import FaceMesher
-from emoprep.media.segment import MediaOptions, UtteranceMedia
-from emoprep.media.video import VideoFrameSource
+from emoprep.extraction.media.segment import MediaOptions, UtteranceMedia
+from emoprep.extraction.media.video import VideoFrameSource
 from emoprep.records import Utterance
 
 FPS = 25

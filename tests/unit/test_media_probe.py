@@ -10,8 +10,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from _visual_media import make_video
 
-from emoprep.media.probe import media_end_s
-from emoprep.media.video import VideoFrameSource
+from emoprep.extraction.media.probe import media_end_s
+from emoprep.extraction.media.video import VideoFrameSource
 
 
 def test_generated_video_ends_after_its_last_frame(tmp_path: Path) -> None:

@@ -104,7 +104,7 @@ def test_blocks_equal_one_pass(both, shared, monkeypatch) -> None:
     import glob
 
     from emoprep.extraction.extractors import opensmile_lld
-    from emoprep.media.audio import decode_audio
+    from emoprep.extraction.media.audio import decode_audio
 
     files = sorted(glob.glob(str(shared("speech-emotion") / "*.wav")))[:12]
     x = np.concatenate([decode_audio(f, 0.0, 1e6, SR) for f in files])[: 16 * SR]

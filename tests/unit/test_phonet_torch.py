@@ -85,7 +85,7 @@ def _synthesised() -> dict[str, np.ndarray]:
 
 
 def test_torch_network_gives_tensorflows_142_features(shared, tmp_path: Path) -> None:
-    from emoprep.media.audio import decode_audio
+    from emoprep.extraction.media.audio import decode_audio
 
     files = sorted(shared("speech-emotion").glob("*.wav"))
     assert files, "no speech-emotion wav files"

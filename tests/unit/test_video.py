@@ -12,8 +12,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _visual_media import make_video, read_index, shared_or_skip  # noqa: E402
 
 from emoprep.errors import MediaError
-from emoprep.media.segment import MediaOptions, UtteranceMedia
-from emoprep.media.video import Frame, VideoFrameSource
+from emoprep.extraction.media.segment import MediaOptions, UtteranceMedia
+from emoprep.extraction.media.video import Frame, VideoFrameSource
 from emoprep.records import Utterance
 
 FPS = 25

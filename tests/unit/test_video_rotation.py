@@ -24,8 +24,8 @@ from emoprep.config import ExtractConfig, VisualConfig
 from emoprep.errors import MediaError
 from emoprep.extraction.extractors import build_extractor
 from emoprep.format.codecs import decode_crop
-from emoprep.media.segment import MediaOptions, UtteranceMedia
-from emoprep.media.video import VideoFrameSource, display_transform
+from emoprep.extraction.media.segment import MediaOptions, UtteranceMedia
+from emoprep.extraction.media.video import VideoFrameSource, display_transform
 from emoprep.records import Utterance
 
 FPS = 25

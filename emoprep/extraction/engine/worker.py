@@ -28,7 +28,7 @@ import pyarrow as pa
 from ...config import ExtractConfig
 from ...errors import SchemaError, UtteranceError
 from ..extractors import Extractor, build_extractor, extractor_names
-from ...media.segment import MediaOptions, UtteranceMedia
+from ..media.segment import MediaOptions, UtteranceMedia
 from ...format.files import sha256_file
 from ...format.footer import read_footer
 from ...format.names import shard_stem
@@ -107,7 +107,7 @@ def extract_rows(utterances: tuple[Utterance, ...], config: ExtractConfig) -> tu
     options = MediaOptions(sample_rate=config.sample_rate, frame_interval_s=config.visual.frame_interval_s)
     video_source = None
     if "visual" in config.modalities:
-        from ...media.video import VideoFrameSource
+        from ..media.video import VideoFrameSource
 
         video_source = VideoFrameSource.from_config(config)  # one per task: a video is opened once
     rows, failures = [], []

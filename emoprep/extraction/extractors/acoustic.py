@@ -19,7 +19,7 @@ import numpy as np
 
 from ...config import ExtractConfig
 from ...errors import SetupError, UtteranceError
-from ...media.segment import UtteranceMedia
+from ..media.segment import UtteranceMedia
 from .base import Extractor
 
 KNOWN_BACKENDS = ("disvoice", "egemaps", "compare")

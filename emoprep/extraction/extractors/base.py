@@ -15,7 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from ...media.segment import UtteranceMedia
+from ..media.segment import UtteranceMedia
 
 
 class Extractor(ABC):

@@ -28,7 +28,7 @@ import numpy as np
 from ...config import ExtractConfig, LogmelConfig
 from ...errors import SetupError, UtteranceError
 from ...format.codecs import LOGMEL_FRAMES, LOGMEL_MELS
-from ...media.segment import UtteranceMedia
+from ..media.segment import UtteranceMedia
 from .base import Extractor
 
 BLOCK_CHUNKS = 32

@@ -36,7 +36,7 @@ import numpy as np
 
 from ...config import ExtractConfig
 from ...errors import SetupError, UtteranceError
-from ...media.segment import UtteranceMedia
+from ..media.segment import UtteranceMedia
 from .base import Extractor
 from .windows import window_bounds
 

@@ -13,7 +13,7 @@ from typing import Any
 from ...config import ExtractConfig
 from ...errors import SetupError
 from ...glove import GloveVectors, ensure_glove_cache
-from ...media.segment import UtteranceMedia
+from ..media.segment import UtteranceMedia
 from ...tokens import tokenize
 from .base import Extractor
 

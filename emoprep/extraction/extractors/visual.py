@@ -37,8 +37,8 @@ from ...faces import (
     pick_face,
 )
 from ...format.codecs import CROP_FORMATS, encode_crop
-from ...media.segment import UtteranceMedia
-from ...media.video import NEAR_TARGET_FRAMES, SKIPPED_FRAMES
+from ..media.segment import UtteranceMedia
+from ..media.video import NEAR_TARGET_FRAMES, SKIPPED_FRAMES
 from .au import AU_NAMES, AURequest, build_au_backend
 from .base import Extractor
 

@@ -10,7 +10,7 @@ reader's counts and as issues) are the same whatever the corpus:
 * an end at or before the (clamped) start is not an utterance (``invalid``: a ``failures.parquet`` row);
 * a start at or past the end of the media is not an utterance either (``invalid``);
 * an end past the end of the media becomes the media's end (``clamped_end``), so ``end_s`` is where
-  the features stop.  The end is read from the files' headers (:func:`emoprep.media.probe.media_end_s`),
+  the features stop.  The end is read from the files' headers (:func:`emoprep.extraction.media.probe.media_end_s`),
   once per file per read; an unknown end leaves the segment as it is.
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 
-from ...media.probe import media_end_s
+from ..media.probe import media_end_s
 from ...records import ReaderIssue
 
 

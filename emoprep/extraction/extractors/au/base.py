@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
 from ....faces import FaceBox
-from ....media.video import Frame
+from ...media.video import Frame
 
 AU_INTENSITY: tuple[str, ...] = tuple(
     f"AU{n:02d}_r" for n in (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 45)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ....media.encode import write_video, write_wav
+from ...media.encode import write_video, write_wav
 from ..layouts import MoseiLayout
 from .faces import render_frame
 from .speech import Speaker, Voice

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MediaError
+from ...errors import MediaError
 
 SEEK_MARGIN_S = 1.0
 """Seek this far before the start: keyframes of compressed audio may precede the target."""

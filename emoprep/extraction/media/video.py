@@ -39,7 +39,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..errors import MediaError
+from ...errors import MediaError
 
 STAGE = "decode_video"
 REGIONS: tuple[str | None, ...] = (None, "left", "right")
