@@ -43,10 +43,10 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from emoprep.config import AcousticConfig, ExtractConfig  # noqa: E402 - after the TF environment is set
+from emoprep.extraction.config import AcousticConfig, ExtractConfig  # noqa: E402 - after the TF environment is set
 from emoprep.extraction.media.audio import decode_audio  # noqa: E402 - after the TF environment is set
 from emoprep.extraction.media.segment import MediaOptions, UtteranceMedia  # noqa: E402 - after the TF environment is set
-from emoprep.records import Utterance  # noqa: E402 - after the TF environment is set
+from emoprep.extraction.records import Utterance  # noqa: E402 - after the TF environment is set
 
 SPEECH = REPO.parent / "shared" / "data" / "speech-emotion"
 SR = 16000
@@ -118,10 +118,10 @@ MEMORY_CHILD = r"""
 import json, os, resource, sys
 sys.path.insert(0, sys.argv[1])
 import numpy as np
-from emoprep.config import AcousticConfig, ExtractConfig
+from emoprep.extraction.config import AcousticConfig, ExtractConfig
 from emoprep.extraction.extractors import build_extractor
 from emoprep.extraction.media.segment import MediaOptions, UtteranceMedia
-from emoprep.records import Utterance
+from emoprep.extraction.records import Utterance
 cfg = ExtractConfig(dataset="bench", modalities=("acoustic", "logmel"),
                     acoustic=AcousticConfig(backends=tuple(sys.argv[4].split(","))))
 exts = [build_extractor(n, cfg) for n in ("acoustic", "opensmile", "logmel")]

@@ -103,7 +103,7 @@ peak RSS among them (``RUSAGE_CHILDREN`` of a fresh parent, so no earlier run co
 
 STARTUP = """
 import resource
-from emoprep.config import build_config
+from emoprep.extraction.config import build_config
 from emoprep.extraction.engine.worker import probe_extractors
 probe_extractors(build_config("recordings", {"visual": {"au_backend": "none"}}))
 use = resource.getrusage(resource.RUSAGE_SELF)

@@ -6,9 +6,9 @@ synthetic GloVe file of ``--words`` words in 840B's format (cased words, 300 val
 decimals, so 2,196,017 words make a file of 840B's size; without 840B's tokens-with-spaces, which
 gensim's loader cannot read at all — checked separately), then measures in one run:
 
-* ``build``: checksum, then parse + cache write (:func:`emoprep.glove.ensure_glove_cache`), each in
+* ``build``: checksum, then parse + cache write (:func:`emoprep.extraction.glove.ensure_glove_cache`), each in
   a fresh process, with that process's peak RSS (``VmHWM``) — the number a laptop cares about;
-* ``baseline`` (``--baseline-ref REF``): the same for ``emoprep/glove.py`` as it was at git ``REF``,
+* ``baseline`` (``--baseline-ref REF``): the same for ``emoprep/extraction/glove.py`` as it was at git ``REF``,
   so that a change is measured against the code it replaces on the same file and machine, and
   whether both caches hold the same words and the same vector bytes;
 * ``gensim_text`` (unless ``--skip-gensim``): ``KeyedVectors.load_word2vec_format(no_header=True)``;
@@ -93,13 +93,13 @@ BUILD = """
 import importlib.util, json, os, resource, sys, time
 os.environ["EMOPREP_CACHE"] = sys.argv[2]
 from pathlib import Path
-if len(sys.argv) > 3:  # emoprep/glove.py of another commit, imported as a module of the package
+if len(sys.argv) > 3:  # emoprep/extraction/glove.py of another commit, imported as a module of the package
     spec = importlib.util.spec_from_file_location("emoprep._glove_baseline", sys.argv[3])
     glove = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = glove
     spec.loader.exec_module(glove)
 else:
-    import emoprep.glove as glove
+    import emoprep.extraction.glove as glove
 import gensim.models  # imported by the build anyway: its memory is not the build's
 def rss():
     # Peak resident MiB of this process image.  Linux: VmHWM, which starts afresh at exec (ru_maxrss
@@ -156,7 +156,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--words", type=int, default=100_000, help=f"words in the generated file (840B: {GLOVE_840B_WORDS})")
     ap.add_argument("--glove", type=Path, help="use this GloVe text file instead of generating one")
-    ap.add_argument("--baseline-ref", help="also build with emoprep/glove.py as of this git commit, and compare")
+    ap.add_argument("--baseline-ref", help="also build with emoprep/extraction/glove.py as of this git commit, and compare")
     ap.add_argument("--skip-gensim", action="store_true", help="skip gensim's text loader (~17 min at 840B's size)")
     ap.add_argument("--tmp", type=Path, help="folder for the generated file and caches (default: the system's)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
@@ -175,7 +175,7 @@ def main() -> None:
 
         baseline = None
         if args.baseline_ref:
-            old = subprocess.run(["git", "-C", str(REPO), "show", f"{args.baseline_ref}:emoprep/glove.py"],
+            old = subprocess.run(["git", "-C", str(REPO), "show", f"{args.baseline_ref}:emoprep/extraction/glove.py"],
                                  capture_output=True, text=True, check=True).stdout
             module_file = tmp / "glove_baseline.py"
             module_file.write_text(old)
@@ -188,7 +188,7 @@ def main() -> None:
         build["fingerprint"] = cache_fingerprint(Path(build["cache"]))
 
         os.environ["EMOPREP_CACHE"] = str(cache)
-        from emoprep.glove import GloveVectors
+        from emoprep.extraction.glove import GloveVectors
 
         t = time.perf_counter()
         gv = GloveVectors(Path(build["cache"]))

@@ -40,7 +40,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(REPO)]
 import pyarrow.parquet as pq  # noqa: E402
 
 from bench_extract_720p import SHARED, make_recordings  # noqa: E402  (the same generated video)
-from emoprep.config import config_from_hashed  # noqa: E402
+from emoprep.extraction.config import config_from_hashed  # noqa: E402
 from emoprep.format.manifest import read_manifest  # noqa: E402
 
 TINY = {

@@ -35,11 +35,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from emoprep.config import ExtractConfig, VisualConfig  # noqa: E402
+from emoprep.extraction.config import ExtractConfig, VisualConfig  # noqa: E402
 from emoprep.format.codecs import decode_crop  # noqa: E402
 from emoprep.extraction.media.segment import MediaOptions, UtteranceMedia  # noqa: E402
 from emoprep.extraction.media.video import VideoFrameSource  # noqa: E402
-from emoprep.records import Utterance  # noqa: E402
+from emoprep.extraction.records import Utterance  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 UTTERANCE_S = 3.0
@@ -114,7 +114,7 @@ def mesh_modes(paths: list[Path], repeats: int = 3) -> dict:
     ``repeats`` runs (the machine is shared), in frames per CPU second and per wall second.
     """
     from emoprep.extraction.extractors import build_extractor
-    from emoprep.faces import FaceMesher
+    from emoprep.extraction.faces import FaceMesher
 
     cfg = ExtractConfig(dataset="bench", modalities=("visual",), visual=VisualConfig(face_mesh=True))
     work = [(u, 1.0 / frame_rate(p)) for p in paths for u in utterances(p)]

@@ -1,5 +1,5 @@
 """``emoprep``: the command-line interface (click).  Thin by design: it parses flags into an
-:class:`~emoprep.config.ExtractConfig` and calls the library; heavy modules are imported inside the
+:class:`~emoprep.extraction.config.ExtractConfig` and calls the library; heavy modules are imported inside the
 commands so that ``emoprep --help`` answers instantly.
 
 Exit status of ``extract``: 0 complete without failures; 3 complete, with utterance failures recorded
@@ -71,7 +71,7 @@ def extract(**kw) -> None:
     """Extract features from a dataset into Parquet shards (resumable: rerun to continue)."""
     from rich.markup import escape
 
-    from emoprep.config import build_config
+    from emoprep.extraction.config import build_config
     from emoprep.errors import EmoprepError
     from emoprep.extraction import run_extract
     from emoprep.extraction.progress import console, print_summary, progress_bar
@@ -192,7 +192,7 @@ def fetch_models(backend: str, dest: Path) -> None:
 def check_raw_command(dataset: str, root: Path | None, dataset_options: tuple[str, ...], spec: Path | None) -> None:
     """Validate a raw dataset tree without extracting: counts per split and class, missing media,
     unparseable lines (file:line), and how the counts compare with the full release."""
-    from emoprep.config import build_config
+    from emoprep.extraction.config import build_config
     from emoprep.extraction.readers.check import check_raw
     from emoprep.errors import EmoprepError
 

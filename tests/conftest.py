@@ -56,7 +56,7 @@ def small_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def demo_shards(small_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small demo extracted with every default modality (4-row shards), once per session."""
-    from emoprep.config import build_config
+    from emoprep.extraction.config import build_config
     from emoprep.extraction import run_extract
 
     out = tmp_path_factory.mktemp("demo-shards") / "shards"

@@ -18,17 +18,17 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..config import ALL_MODALITIES, ExtractConfig
+from .config import ALL_MODALITIES, ExtractConfig
 from .readers import ReadResult, get_reader
 from .readers.check import compare_expected
 from ..errors import SetupError
-from ..glove import ensure_glove_cache, file_checksum, resolve_glove_path
+from .glove import ensure_glove_cache, file_checksum, resolve_glove_path
 from ..format.failures import FAILURES_SCHEMA
 from ..format.manifest import Counts, Manifest, ShardEntry, TextSummary, dataset_card, remove_manifest, write_manifest
 from ..format.names import CARD, FAILURES, TMP_MARKER, UTTERANCES, is_shard_name
 from ..format.schema import SCHEMA_VERSION
-from ..records import ReaderIssue, ShardReport, ShardSpec
-from ..release_counts import count_differences
+from .records import ReaderIssue, ShardReport, ShardSpec
+from ..format.release_counts import count_differences
 from .runtime import Outcome, open_executor
 from .engine.lock import OutputLock
 from .engine.plan import part_ranges, part_rows, plan_shards
@@ -58,7 +58,7 @@ class RunSummary:
     """Rows with a value, per column, over all shards."""
     count_differences: dict[str, dict[str, int | None]] = field(default_factory=dict)
     """Counts that differ from the full release's known ones, ``{key: {"read", "full_release"}}``
-    (information, not errors; said in one line by :mod:`emoprep.release_counts`)."""
+    (information, not errors; said in one line by :mod:`emoprep.format.release_counts`)."""
     shard_errors: dict[str, str] = field(default_factory=dict)
     rows_per_split: dict[str, int] = field(default_factory=dict)
     oov_rate: float | None = None

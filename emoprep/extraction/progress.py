@@ -19,7 +19,7 @@ from rich.table import Table
 from ..console import console
 from .pipeline import RunObserver, RunSummary
 from ..format.names import MANIFEST
-from ..release_counts import describe_count_differences
+from ..format.release_counts import describe_count_differences
 
 ISSUE_NOTES = {
     "clamped": "negative starts set to 0",

@@ -64,7 +64,7 @@ class Counts:
     reader_issues: dict[str, int] = field(default_factory=dict)
     differences_from_full_release: Any = None
     """``{key: {"read", "full_release"}}``; older manifests hold a list of sentences
-    (:func:`emoprep.release_counts.describe_manifest_differences` reads both)."""
+    (:func:`emoprep.format.release_counts.describe_manifest_differences` reads both)."""
     reader: dict[str, Any] = field(default_factory=dict)
     """The dataset reader's own counts (``reader.<name>`` in the file)."""
 
@@ -95,7 +95,7 @@ class Manifest:
     emoprep_version: str = "unknown"
     created: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
-    """The extraction configuration that was hashed (:meth:`emoprep.config.ExtractConfig.hashed_dict`)."""
+    """The extraction configuration that was hashed (:meth:`emoprep.extraction.config.ExtractConfig.hashed_dict`)."""
     label_names: tuple[str, ...] = ()
     modalities: dict[str, bool] = field(default_factory=dict)
     backends: dict[str, Any] = field(default_factory=dict)

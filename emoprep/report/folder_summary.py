@@ -12,7 +12,7 @@ from ..console import console
 from ..format.failures import read_failures
 from ..format.manifest import Manifest, folder_of, read_manifest
 from ..format.reader import shard_schema
-from ..release_counts import describe_manifest_differences
+from ..format.release_counts import describe_manifest_differences
 
 
 def _shape(field: pa.Field) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from emoprep.config import build_config
+from emoprep.extraction.config import build_config
 from emoprep.extraction import run_extract
 
 MODALITIES = ["text", "acoustic", "logmel", "visual"]

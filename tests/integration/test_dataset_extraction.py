@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from emoprep.config import build_config
+from emoprep.extraction.config import build_config
 from emoprep.extraction.readers import get_reader
 from emoprep.extraction import run_extract
 from emoprep.extraction.media.segment import MediaOptions, UtteranceMedia

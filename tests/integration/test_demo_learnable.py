@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from emoprep.config import build_config
+from emoprep.extraction.config import build_config
 from emoprep.extraction.readers.demo.reader import demo_root
 from emoprep.extraction import run_extract
 from emoprep.format.reader import read_shards

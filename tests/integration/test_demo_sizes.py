@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from emoprep.cache import cache_dir
-from emoprep.config import ExtractConfig, build_config
+from emoprep.extraction.cache import cache_dir
+from emoprep.extraction.config import ExtractConfig, build_config
 from emoprep.extraction.readers.base import ReadResult
 from emoprep.extraction.readers.check import compare_expected
 from emoprep.extraction.readers.demo.reader import DemoReader

@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from emoprep.extraction import progress as extraction_progress
-from emoprep.config import build_config
+from emoprep.extraction.config import build_config
 from emoprep.extraction import run_extract
 from emoprep.extraction.media.probe import media_end_s
 from emoprep.testing import write_tone_video

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from emoprep.config import build_config
+from emoprep.extraction.config import build_config
 from emoprep.errors import SetupError
 from emoprep.extraction import RunObserver, run_extract
 from emoprep.extraction.engine.lock import LOCK_NAME, OutputLocked

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from emoprep.config import build_config
+from emoprep.extraction.config import build_config
 from emoprep.errors import SetupError
 from emoprep.extraction import run_extract
 from emoprep.format.schema import utterance_schema
@@ -147,7 +147,7 @@ KILL_SCRIPT = """
 import sys, time
 import emoprep.extraction as pipeline
 import emoprep.extraction.engine.worker as worker
-from emoprep.config import build_config
+from emoprep.extraction.config import build_config
 original = worker.write_parts
 def slow_write_parts(spec, job, parts):
     report = original(spec, job, parts)

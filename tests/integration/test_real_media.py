@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from emoprep.config import build_config
+from emoprep.extraction.config import build_config
 from emoprep.extraction import run_extract
 
 GRID = ("bbaf2n", "swwp2s", "lbax4n")

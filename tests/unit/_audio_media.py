@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from emoprep.extraction.media.segment import MediaOptions, UtteranceMedia
-from emoprep.records import Utterance
+from emoprep.extraction.records import Utterance
 
 SR = 16000
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from _audio_media import SR, ArrayMedia, media_for, tone, voiced, write_audio, write_video_only
 
-from emoprep.config import AcousticConfig, ExtractConfig
+from emoprep.extraction.config import AcousticConfig, ExtractConfig
 from emoprep.errors import MediaError, SetupError
 from emoprep.extraction.extractors import features142
 from emoprep.extraction.extractors.acoustic import AcousticExtractor

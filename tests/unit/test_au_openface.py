@@ -16,14 +16,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from _visual_media import make_video, shared_or_skip  # noqa: E402
 
-from emoprep.config import ExtractConfig, VisualConfig
+from emoprep.extraction.config import ExtractConfig, VisualConfig
 from emoprep.errors import MediaError, SetupError, UtteranceError
 from emoprep.extraction.extractors import build_extractor
 from emoprep.extraction.extractors.au import AU_NAMES, AURequest, build_au_backend
 from emoprep.extraction.extractors.au.openface import OpenFaceBackend, OpenFaceTable
 from emoprep.extraction.media.segment import MediaOptions, UtteranceMedia
 from emoprep.extraction.media.video import Frame, VideoFrameSource
-from emoprep.records import Utterance
+from emoprep.extraction.records import Utterance
 
 FPS = 25
 
@@ -198,7 +198,7 @@ def test_real_csv_round_trips_into_the_shard(tmp_path: Path) -> None:
     aus column holds the real CSV's 35 values of every sampled frame."""
     import pyarrow.parquet as pq
 
-    from emoprep.config import build_config
+    from emoprep.extraction.config import build_config
     from emoprep.extraction import run_extract
 
     header, rows = parse_by_hand(real_csv())

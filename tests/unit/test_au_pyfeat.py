@@ -34,7 +34,7 @@ from emoprep.extraction.extractors.au.pyfeat import (
     map_pyfeat_aus,
     pyfeat_cache,
 )
-from emoprep.faces import FaceBox, iou
+from emoprep.extraction.faces import FaceBox, iou
 from emoprep.extraction.media.video import Frame
 
 
@@ -357,7 +357,7 @@ def test_real_pyfeat_through_the_whole_pipeline(pyfeat_models: dict[str, Path], 
 
     import pyarrow.parquet as pq
 
-    from emoprep.config import build_config
+    from emoprep.extraction.config import build_config
     from emoprep.extraction import run_extract
     from emoprep.extraction.extractors.au import AU_NAMES
 

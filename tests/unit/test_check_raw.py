@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from emoprep.config import build_config
+from emoprep.extraction.config import build_config
 from emoprep.extraction.readers import check as check_module
 from emoprep.extraction.readers.check import check_raw
 from emoprep.testing import DEFAULT_MOSEI_STD_SPLITS, build_iemocap_tree, build_mosei_tree

@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 
-from emoprep.config import build_config
+from emoprep.extraction.config import build_config
 from emoprep.errors import SetupError
 
 

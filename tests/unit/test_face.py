@@ -13,13 +13,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from _visual_media import REPO, astronaut_face, make_video, shared_or_skip  # noqa: E402
 
-from emoprep.config import ExtractConfig, VisualConfig
+from emoprep.extraction.config import ExtractConfig, VisualConfig
 from emoprep.errors import SetupError
 from emoprep.extraction.extractors import EXTRACTORS, MODALITY_EXTRACTORS, build_extractor
 from emoprep.extraction.extractors.au import AU_NAMES
 from emoprep.extraction.extractors.visual import NO_FACE, VisualExtractor
 from emoprep.format.codecs import decode_crop, encode_crop
-from emoprep.faces import (
+from emoprep.extraction.faces import (
     FaceBox,
     clip_box,
     crop_face,
@@ -28,7 +28,7 @@ from emoprep.faces import (
 )
 from emoprep.extraction.media.segment import MediaOptions, UtteranceMedia
 from emoprep.extraction.media.video import VideoFrameSource
-from emoprep.records import Utterance
+from emoprep.extraction.records import Utterance
 
 
 def config(**visual: object) -> ExtractConfig:

@@ -18,12 +18,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from _visual_media import make_video
 
-from emoprep.config import ExtractConfig, VisualConfig, build_config
+from emoprep.extraction.config import ExtractConfig, VisualConfig, build_config
 from emoprep.errors import SetupError
 from emoprep.extraction.extractors import build_extractor
 from emoprep.extraction.extractors.visual import VisualExtractor
 from emoprep.format.codecs import decode_crop
-from emoprep.faces import (
+from emoprep.extraction.faces import (
     FaceBox,
     crop_face,
     crop_face_paper,
@@ -32,7 +32,7 @@ from emoprep.faces import (
 )
 from emoprep.extraction.media.segment import MediaOptions, UtteranceMedia
 from emoprep.extraction.media.video import VideoFrameSource
-from emoprep.records import Utterance
+from emoprep.extraction.records import Utterance
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 

@@ -17,13 +17,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from _visual_media import make_video
 
-from emoprep.config import ExtractConfig, VisualConfig
+from emoprep.extraction.config import ExtractConfig, VisualConfig
 from emoprep.extraction.extractors import build_extractor
 from emoprep.extraction.extractors.visual import VisualExtractor, _follows
-from emoprep.faces import FaceMesher
+from emoprep.extraction.faces import FaceMesher
 from emoprep.extraction.media.segment import MediaOptions, UtteranceMedia
 from emoprep.extraction.media.video import VideoFrameSource
-from emoprep.records import Utterance
+from emoprep.extraction.records import Utterance
 
 FPS = 25
 

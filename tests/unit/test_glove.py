@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from emoprep.errors import SetupError
-from emoprep.glove import (
+from emoprep.extraction.glove import (
     GloveVectors,
     ensure_glove_cache,
     file_checksum,
@@ -152,7 +152,7 @@ def test_cache_holds_what_gensims_own_text_loader_reads(tmp_path: Path, monkeypa
     text, and its .npy is byte for byte what np.save writes for that matrix."""
     from gensim.models import KeyedVectors
 
-    from emoprep import glove
+    from emoprep.extraction import glove
 
     monkeypatch.setattr(glove, "BLOCK_BYTES", 1 << 14)  # ~25 lines per block
     path = tmp_path / "g.txt"
@@ -175,7 +175,7 @@ def test_the_cache_build_never_holds_the_whole_matrix(tmp_path: Path, monkeypatc
     """840B's matrix is 2.6 GB: the build writes it as it parses (numpy's buffers are traced by tracemalloc)."""
     import tracemalloc
 
-    from emoprep import glove
+    from emoprep.extraction import glove
 
     monkeypatch.setattr(glove, "BLOCK_BYTES", 1 << 20)
     path = tmp_path / "g.txt"
@@ -195,7 +195,7 @@ def test_the_cache_build_never_holds_the_whole_matrix(tmp_path: Path, monkeypatc
 
 
 def test_npy_appender_writes_what_np_save_writes(tmp_path: Path) -> None:
-    from emoprep.glove import NpyAppender
+    from emoprep.extraction.glove import NpyAppender
 
     rng = np.random.default_rng(1)
     blocks = [rng.normal(size=(n, 7)).astype(np.float32) for n in (3, 0, 5)]

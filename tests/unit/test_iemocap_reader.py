@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from emoprep.config import ExtractConfig
+from emoprep.extraction.config import ExtractConfig
 from emoprep.extraction.readers import get_reader
 from emoprep.extraction.readers.iemocap import IemocapReader, random_split
 from emoprep.errors import DatasetError, SetupError

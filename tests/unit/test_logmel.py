@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from _audio_media import SR, ArrayMedia, media_for, tone, voiced, write_video_only
 
-from emoprep.config import ExtractConfig, LogmelConfig
+from emoprep.extraction.config import ExtractConfig, LogmelConfig
 from emoprep.errors import MediaError, SetupError
 from emoprep.extraction.extractors import logmel as logmel_mod
 from emoprep.extraction.extractors.logmel import LogmelComputer, LogmelExtractor

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from emoprep.config import ExtractConfig
+from emoprep.extraction.config import ExtractConfig
 from emoprep.extraction.readers import get_reader
 from emoprep.extraction.readers.mosei import MoseiReader, parse_transcript
 from emoprep.errors import DatasetError, SetupError

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from _audio_media import SR, ArrayMedia, voiced
 
-from emoprep.config import AcousticConfig, ExtractConfig
+from emoprep.extraction.config import AcousticConfig, ExtractConfig
 from emoprep.extraction.extractors.opensmile_lld import OpenSmileExtractor
 from emoprep.extraction.extractors.windows import window_bounds
 

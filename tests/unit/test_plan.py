@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from emoprep.records import Utterance
+from emoprep.extraction.records import Utterance
 from emoprep.extraction.engine.plan import PART_ROWS, ids_digest, part_ranges, part_rows, plan_shards
 
 

@@ -1,4 +1,4 @@
-"""Reader options are declared once (emoprep.config.reader_options), typed, validated before any work,
+"""Reader options are declared once (emoprep.extraction.config.reader_options), typed, validated before any work,
 and recorded in the config exactly as the YAML specs used to record them (same config hash)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emoprep.config import build_config, pipeline_defaults
-from emoprep.config.reader_options import (
+from emoprep.extraction.config import build_config, pipeline_defaults
+from emoprep.extraction.config.reader_options import (
     OPTIONS,
     DemoOptions,
     IemocapOptions,
@@ -106,4 +106,4 @@ def test_readme_table_is_generated_from_the_dataclasses() -> None:
     text = README.read_text(encoding="utf-8")
     start = text.index("<!-- reader options: generated -->") + len("<!-- reader options: generated -->\n")
     end = text.index("\n<!-- /reader options -->")
-    assert text[start:end] == options_markdown(), "regenerate with emoprep.config.reader_options.options_markdown()"
+    assert text[start:end] == options_markdown(), "regenerate with emoprep.extraction.config.reader_options.options_markdown()"

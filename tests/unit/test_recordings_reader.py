@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from emoprep.config import ExtractConfig
+from emoprep.extraction.config import ExtractConfig
 from emoprep.extraction.readers import get_reader
 from emoprep.errors import DatasetError
 
@@ -256,7 +256,7 @@ def test_the_old_name_reads_the_same_and_records_the_name_it_was_given(media: Pa
     from click.testing import CliRunner
 
     import cli
-    from emoprep.config import build_config
+    from emoprep.extraction.config import build_config
 
     path = media / "m.csv"
     path.write_text(CSV, newline="")

@@ -13,7 +13,7 @@ from emoprep.report import folder_summary as inspect_module
 from emoprep.extraction import progress as extraction_progress
 from emoprep.extraction.readers.check import ExpectedCount
 from emoprep.extraction import RunSummary
-from emoprep.release_counts import count_differences, describe_count_differences
+from emoprep.format.release_counts import count_differences, describe_count_differences
 from emoprep.testing.shards import build_shard_folder
 
 MOSEI_SUBSET = {

@@ -7,7 +7,7 @@ from __future__ import annotations
 from importlib import import_module
 
 from emoprep.extraction.extractors import EXTRACTORS
-from emoprep.records import Utterance
+from emoprep.extraction.records import Utterance
 from emoprep.format.schema import utterance_schema
 from emoprep.extraction.engine.worker import identity_row
 

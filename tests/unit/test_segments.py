@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from emoprep.config import ExtractConfig
+from emoprep.extraction.config import ExtractConfig
 from emoprep.extraction.readers.segments import SegmentCleaner
-from emoprep.records import ReaderIssue
+from emoprep.extraction.records import ReaderIssue
 from emoprep.testing import IemocapTurn, build_iemocap_tree
 
 

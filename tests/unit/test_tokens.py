@@ -1,6 +1,6 @@
 import pytest
 
-from emoprep.tokens import tokenize
+from emoprep.extraction.tokens import tokenize
 
 
 @pytest.mark.parametrize(

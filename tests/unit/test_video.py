@@ -14,7 +14,7 @@ from _visual_media import make_video, read_index, shared_or_skip  # noqa: E402
 from emoprep.errors import MediaError
 from emoprep.extraction.media.segment import MediaOptions, UtteranceMedia
 from emoprep.extraction.media.video import Frame, VideoFrameSource
-from emoprep.records import Utterance
+from emoprep.extraction.records import Utterance
 
 FPS = 25
 

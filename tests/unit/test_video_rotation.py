@@ -20,13 +20,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from _visual_media import make_video, read_index
 
-from emoprep.config import ExtractConfig, VisualConfig
+from emoprep.extraction.config import ExtractConfig, VisualConfig
 from emoprep.errors import MediaError
 from emoprep.extraction.extractors import build_extractor
 from emoprep.format.codecs import decode_crop
 from emoprep.extraction.media.segment import MediaOptions, UtteranceMedia
 from emoprep.extraction.media.video import VideoFrameSource, display_transform
-from emoprep.records import Utterance
+from emoprep.extraction.records import Utterance
 
 FPS = 25
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 
-from ...records import SPLITS, ShardSpec, Utterance
+from ..records import SPLITS, ShardSpec, Utterance
 
 
 def _sort_key(u: Utterance) -> tuple:

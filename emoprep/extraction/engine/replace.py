@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ...config import ExtractConfig
+from ..config import ExtractConfig
 from ...errors import SetupError
 from ...format.footer import read_footer
 from ...format.manifest import Manifest, read_manifest_or_none

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import pyarrow as pa
 
-from ...records import COLUMN_NAMES, Utterance, record_fields, record_values
+from ..records import COLUMN_NAMES, Utterance, record_fields, record_values
 from ...format.schema import utterance_schema
 
 PLAN_ONLY_TYPES: dict[str, pa.DataType] = {

@@ -4,7 +4,7 @@ A shard's utterances are extracted in *parts* of a few utterances each (:func:`e
 task per part, see :func:`~emoprep.extraction.engine.plan.part_ranges`), so that the work spreads evenly over the
 workers whatever the shard sizes; one task per shard (:func:`write_parts`) then joins its parts in
 order and writes the file.  Rows depend only on their own utterance, so the parts change nothing in
-the output.  The write task returns a :class:`~emoprep.records.ShardReport` (a few hundred bytes),
+the output.  The write task returns a :class:`~emoprep.extraction.records.ShardReport` (a few hundred bytes),
 never the data: workers write their shards straight to the output folder.  Extractors are built once per worker process and
 reused by every shard that process runs (:func:`extractors_for`), which is how TensorFlow, mediapipe
 and the GloVe memory map are loaded once per worker rather than once per shard.
@@ -25,7 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ...config import ExtractConfig
+from ..config import ExtractConfig
 from ...errors import SchemaError, UtteranceError
 from ..extractors import Extractor, build_extractor, extractor_names
 from ..media.segment import MediaOptions, UtteranceMedia
@@ -33,7 +33,7 @@ from ...format.files import sha256_file
 from ...format.footer import read_footer
 from ...format.names import shard_stem
 from ...format.schema import SCHEMA_VERSION, utterance_schema, validate_table
-from ...records import COLUMN_NAMES, Failure, ShardReport, ShardSpec, Utterance, record_values
+from ..records import COLUMN_NAMES, Failure, ShardReport, ShardSpec, Utterance, record_values
 from ...version import __version__
 from .columns import rows_to_table
 from .plan import ids_digest
@@ -74,7 +74,7 @@ def probe_extractors(config: ExtractConfig) -> dict[str, Any]:
 
 def identity_row(u: Utterance) -> dict[str, Any]:
     """The columns every row has, straight from the reader's record: the record's fields that are
-    output columns (:data:`~emoprep.records.COLUMN_NAMES` renames the one that differs)."""
+    output columns (:data:`~emoprep.extraction.records.COLUMN_NAMES` renames the one that differs)."""
     names = set(utterance_schema().names)
     row = {COLUMN_NAMES.get(k, k): v for k, v in record_values(u).items()}
     return {k: v for k, v in row.items() if k in names}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from ...config import ExtractConfig
+from ..config import ExtractConfig
 from .base import Extractor
 
 EXTRACTORS: dict[str, str] = {

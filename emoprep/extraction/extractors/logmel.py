@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ...config import ExtractConfig, LogmelConfig
+from ..config import ExtractConfig, LogmelConfig
 from ...errors import SetupError, UtteranceError
 from ...format.codecs import LOGMEL_FRAMES, LOGMEL_MELS
 from ..media.segment import UtteranceMedia

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ...config import ExtractConfig
+from ..config import ExtractConfig
 from ...errors import SetupError, UtteranceError
 from ..media.segment import UtteranceMedia
 from .base import Extractor

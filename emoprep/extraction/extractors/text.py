@@ -2,7 +2,7 @@
 
 Without a GloVe file the tokens are still written and the vector columns are null (the manifest says
 so); with one, the file is turned into a memory-mapped cache in the client before any task runs (see
-:mod:`emoprep.glove`), and each worker opens that cache once.
+:mod:`emoprep.extraction.glove`), and each worker opens that cache once.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ...config import ExtractConfig
+from ..config import ExtractConfig
 from ...errors import SetupError
-from ...glove import GloveVectors, ensure_glove_cache
+from ..glove import GloveVectors, ensure_glove_cache
 from ..media.segment import UtteranceMedia
-from ...tokens import tokenize
+from ..tokens import tokenize
 from .base import Extractor
 
 
@@ -40,7 +40,7 @@ class TextExtractor(Extractor):
         return {
             "backend": "glove" if self.vectors else "tokens-only",
             # The name this tokenizer has been recorded under since the first shards (the module is
-            # emoprep.tokens now); kept so that unchanged output stays byte-identical.
+            # emoprep.extraction.tokens now); kept so that unchanged output stays byte-identical.
             "tokenizer": "emoprep.tokenize (GloVe 840B / PTB convention, cased)",
             "glove_file": Path(self.config.glove).name if self.config.glove else None,
             "glove_sha256": self.config.glove_checksum,

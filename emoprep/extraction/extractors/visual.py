@@ -24,9 +24,9 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar
 
-from ...config import ExtractConfig
+from ..config import ExtractConfig
 from ...errors import SetupError, UtteranceError
-from ...faces import (
+from ..faces import (
     FRAMINGS,
     PAPER_MARGIN_PX,
     FaceBox,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ...errors import MediaError
-from ...records import Utterance
+from ..records import Utterance
 from .audio import decode_audio
 
 if TYPE_CHECKING:

@@ -284,7 +284,7 @@ class VideoFrameSource:
 
     @classmethod
     def from_config(cls, config: Any) -> "VideoFrameSource":
-        """Build from an :class:`~emoprep.config.ExtractConfig` (its ``visual.max_frame_height``)."""
+        """Build from an :class:`~emoprep.extraction.config.ExtractConfig` (its ``visual.max_frame_height``)."""
         visual = getattr(config, "visual", config)
         return cls(max_height=getattr(visual, "max_frame_height", 720))
 

@@ -1,7 +1,7 @@
 """The contract every dataset reader keeps (one module per corpus, lhotse style).
 
-A reader turns a raw dataset folder into :class:`~emoprep.records.Utterance` records and a list of
-:class:`~emoprep.records.ReaderIssue` for everything it could not use.  It reads only transcripts,
+A reader turns a raw dataset folder into :class:`~emoprep.extraction.records.Utterance` records and a list of
+:class:`~emoprep.extraction.records.ReaderIssue` for everything it could not use.  It reads only transcripts,
 labels and file listings: media are decoded later, on the workers.  Readers are cheap, pure and
 deterministic: the same tree and options give the same utterances in the same order.
 """
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ...config import ExtractConfig
-from ...records import ReaderIssue, Utterance
+from ..config import ExtractConfig
+from ..records import ReaderIssue, Utterance
 
 
 @dataclass

@@ -9,7 +9,7 @@ the dialog name (``Ses01F_...`` -> F) is ``audio_channel=0`` and ``video_region=
 actor channel 1 / ``"right"``.  Speaker ids are session + gender (``Ses01F``): IEMOCAP has exactly
 one actor of each gender per session.
 
-Options: :class:`emoprep.config.reader_options.IemocapOptions` (types, defaults, one docstring each).
+Options: :class:`emoprep.extraction.config.reader_options.IemocapOptions` (types, defaults, one docstring each).
 Turns with codes outside the class set (dis, fea, oth, sur, xxx) are skipped and counted
 (``counts["outside_classes"]``, and per code).  ``split=random`` reproduces the paper's proportions
 exactly at full size (5162 / 737 / 1481 of 7380), not its turns; ``mesm`` reads the paper's own
@@ -30,13 +30,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ...config import ExtractConfig
+from ..config import ExtractConfig
 from ...errors import DatasetError
-from ...records import Labels, ReaderIssue, Utterance
+from ..records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
 from .layouts import IemocapLayout
 from .segments import SegmentCleaner
-from ...config.reader_options import IemocapOptions, parse_options, parse_split_value
+from ..config.reader_options import IemocapOptions, parse_options, parse_split_value
 from .splitfiles import SplitMap, load_packaged_split, load_split_file
 
 CLASS_SETS: dict[int, dict[str, str]] = {

@@ -5,7 +5,7 @@ The layout of the raw release is declared in :class:`emoprep.extraction.readers.
 The transcripts define the segments (times, text, clip ids); labels are attached to them, and
 segments without labels are skipped (and counted) unless ``keep_unlabelled=true``.
 
-Options: :class:`emoprep.config.reader_options.MoseiOptions` (types, defaults, one docstring each).
+Options: :class:`emoprep.extraction.config.reader_options.MoseiOptions` (types, defaults, one docstring each).
 ``labels=auto`` prefers the SDK ``.csd`` because it is the published, curated label set every
 benchmark uses.  ``splits``: ``standard`` is shipped in ``pipelines/splits/mosei_std_folds.json``,
 ``mesm`` in ``pipelines/splits/MOSEI_split/`` (every other segment is in split ``none``); ids in a
@@ -23,14 +23,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...config import ExtractConfig
+from ..config import ExtractConfig
 from ...errors import DatasetError, SetupError
-from ...records import Labels, ReaderIssue, Utterance
+from ..records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
 from .layouts import MoseiLayout
 from .segments import SegmentCleaner
 from .mosei_labels import LABEL_NAMES, clip_key, match_intervals, read_mturk, read_sdk
-from ...config.reader_options import MoseiOptions, parse_options
+from ..config.reader_options import MoseiOptions, parse_options
 from .splitfiles import SplitMap, load_packaged_split, load_split_file
 
 STANDARD_FOLDS_FILE = "mosei_std_folds.json"

@@ -1,6 +1,6 @@
 """MOSEI label sources: raw Mechanical Turk batch CSVs and the CMU SDK's ``CMU_MOSEI_Labels.csd``.
 
-Both come down to one :class:`~emoprep.records.Labels` per segment in emoprep's label order
+Both come down to one :class:`~emoprep.extraction.records.Labels` per segment in emoprep's label order
 (anger, disgust, fear, happiness, sadness, surprise).  The two sources are keyed differently:
 
 * MTurk rows name the segment by ``(Input.VIDEO_ID, Input.CLIP)``, which is the transcript's clip id,
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import DatasetError
-from ...records import Labels, ReaderIssue
+from ..records import Labels, ReaderIssue
 
 LABEL_NAMES: tuple[str, ...] = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
 """Emotion order of every MOSEI row (``emotions``/``emotion_intensity``)."""

@@ -17,7 +17,7 @@ different recordings that share a file name (``0.mp4``, ``1.mp4`` in every folde
 id; files that differ only in extension keep it.  Explicit ids are kept as given, but one id may
 not name two different files.
 
-Options: :class:`emoprep.config.reader_options.RecordingsOptions`; ``label_names=a,b,c`` fixes the
+Options: :class:`emoprep.extraction.config.reader_options.RecordingsOptions`; ``label_names=a,b,c`` fixes the
 emotion order (and rejects other names); without it the order is the sorted set of names found in
 the file.
 """
@@ -33,12 +33,12 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ...config import ExtractConfig
+from ..config import ExtractConfig
 from ...errors import DatasetError
-from ...records import Labels, ReaderIssue, Utterance
+from ..records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
 from .segments import SegmentCleaner
-from ...config.reader_options import RecordingsOptions, parse_options
+from ..config.reader_options import RecordingsOptions, parse_options
 from .splitfiles import _ALIASES as SPLIT_ALIASES
 
 REQUIRED = ("utterance_id", "start", "end")

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 
 from ..media.probe import media_end_s
-from ...records import ReaderIssue
+from ..records import ReaderIssue
 
 
 @dataclass

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
-from ....faces import FaceBox
+from ...faces import FaceBox
 from ...media.video import Frame
 
 AU_INTENSITY: tuple[str, ...] = tuple(

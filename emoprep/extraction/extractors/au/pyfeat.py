@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ....errors import SetupError
-from ....faces import FaceBox, iou
+from ...faces import FaceBox, iou
 from .base import AU_NAMES, AUBackend, AURequest, AUVector, empty_vector
 
 PYFEAT_AUS: tuple[str, ...] = (

@@ -1,6 +1,6 @@
 """``--dataset demo``: the built-in synthetic corpus, read by the real CMU-MOSEI reader.
 
-The corpus is built on first use into the cache (``emoprep.cache.cache_dir() / "demo"``, one tree
+The corpus is built on first use into the cache (``emoprep.extraction.cache.cache_dir() / "demo"``, one tree
 per size) or into ``--root`` when given, and is then read exactly like a raw MOSEI download, with
 the demo's own video-disjoint split file (``splits.json`` in the tree).
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ....cache import cache_dir
-from ....config import ExtractConfig
-from ....config.reader_options import DemoOptions, parse_options
+from ...cache import cache_dir
+from ...config import ExtractConfig
+from ...config.reader_options import DemoOptions, parse_options
 from ..base import ReadResult
 from ..mosei import MoseiReader
 from .corpus import DEMO_VERSION, build_demo

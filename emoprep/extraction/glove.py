@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .cache import cache_dir
-from .errors import SetupError
+from ..errors import SetupError
 
 GLOVE_ENV = "EMOPREP_GLOVE"
 BLOCK_BYTES = 1 << 22

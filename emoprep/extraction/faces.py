@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .format.codecs import MESH_POINTS
+from ..format.codecs import MESH_POINTS
 from .quiet import silenced_stderr
 
 IOU_KEEP_TRACK = 0.3
@@ -234,7 +234,7 @@ class FaceDetector:
     @staticmethod
     def _run(model: Any, rgb: np.ndarray) -> list[FaceBox]:
         h, w = rgb.shape[:2]
-        with silenced_stderr():  # a new image size re-initialises the graph, which logs (emoprep.quiet)
+        with silenced_stderr():  # a new image size re-initialises the graph, which logs (emoprep.extraction.quiet)
             result = model.process(rgb)
         out: list[FaceBox] = []
         for det in result.detections or ():
@@ -256,7 +256,7 @@ def _restart(solution: Any) -> None:
     """``solution.reset()``, returning only once the restarted graph has opened its calculators.
 
     ``SolutionBase.reset`` closes the graph and starts a new run without waiting for it: the
-    calculators open (and log, see :mod:`emoprep.quiet`) on MediaPipe's threads, after the caller's
+    calculators open (and log, see :mod:`emoprep.extraction.quiet`) on MediaPipe's threads, after the caller's
     silenced block has ended.  Waiting until the graph is idle keeps that inside the block;
     ``SolutionBase.process`` itself ends with the same wait.
     """
@@ -329,7 +329,7 @@ class FaceMesher:
             self._tracker_used = True
             self.tracked_calls += 1
             model = self._tracker
-        with silenced_stderr():  # the tracker's first call after a reset logs (emoprep.quiet)
+        with silenced_stderr():  # the tracker's first call after a reset logs (emoprep.extraction.quiet)
             result = model.process(crop)
         if not result.multi_face_landmarks:
             return None

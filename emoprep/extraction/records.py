@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .format.failures import Failure
-from .format.names import SPLITS, shard_name
+from ..format.failures import Failure
+from ..format.names import SPLITS, shard_name
 
 __all__ = ["SPLITS", "Failure", "Labels", "ReaderIssue", "ShardReport", "ShardSpec", "Utterance"]
 

@@ -2,7 +2,7 @@
 
 Each reader has one frozen dataclass here whose fields are its options: the type, the default and
 a docstring (``doc=``) per option.  Options arrive as strings (the CLI, or YAML values turned into
-strings by :func:`emoprep.config.build_config`); :func:`parse_options` turns them into the dataclass
+strings by :func:`emoprep.extraction.config.build_config`); :func:`parse_options` turns them into the dataclass
 once, before any work, and fails with a :class:`~emoprep.errors.SetupError` that names the option,
 what is allowed, and (for an unknown key) every known option.
 
@@ -11,7 +11,7 @@ specs used to hold (``str(False)`` is ``"False"``, ``str(0.05)`` is ``"0.05"``),
 records them in ``dataset_options``: so a run's config, its ``manifest.json`` and its config hash
 name the effective options, and changing a default here changes the hash.
 
-This module imports nothing heavy: :mod:`emoprep.config` and the README table use it without
+This module imports nothing heavy: :mod:`emoprep.extraction.config` and the README table use it without
 importing any reader.
 """
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar, TypeVar
 
-from ..errors import SetupError
+from ...errors import SetupError
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")

@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from ..errors import SetupError
-from ..format.codecs import LOGMEL_FRAMES, LOGMEL_MELS
+from ...errors import SetupError
+from ...format.codecs import LOGMEL_FRAMES, LOGMEL_MELS
 
 ALL_MODALITIES: tuple[str, ...] = ("text", "acoustic", "logmel", "visual")
 """Modality switches of ``--modalities``; each maps to one or more extractors (see extractors/)."""
@@ -70,7 +70,7 @@ class VisualConfig:
     ``max(w, h) * (1 + 2 * face_margin)``, black outside the frame) or ``paper`` (the MESM authors'
     framing, facenet-pytorch's ``MTCNN(image_size=face_size, margin=2)``: the box grown so that 2
     pixels of the output are margin, clipped to the frame, stretched to ``face_size`` squared;
-    ``face_margin`` is not used).  See emoprep.faces."""
+    ``face_margin`` is not used).  See emoprep.extraction.faces."""
     image_format: str = "png"
     jpeg_quality: int = 90
     au_backend: str = "none"
@@ -203,7 +203,7 @@ def build_config(dataset: str, overrides: dict[str, Any] | None = None, spec: Pa
 def _with_reader_options(cfg: ExtractConfig) -> ExtractConfig:
     """The reader's option defaults under the given options, all validated now (before any work).
 
-    The defaults are declared once, in :mod:`emoprep.config.reader_options`; recorded here, they make
+    The defaults are declared once, in :mod:`emoprep.extraction.config.reader_options`; recorded here, they make
     the config (and its hash) name the effective options.
     """
     from .reader_options import default_option_strings, validate_dataset_options
