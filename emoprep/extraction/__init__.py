@@ -5,9 +5,11 @@
 * :mod:`.runtime` where the tasks run (a LocalCluster, an existing cluster, or in-process);
 * :mod:`.progress` what ``emoprep extract`` shows on the terminal.
 
-The parts it drives sit beside it: dataset readers (:mod:`emoprep.extraction.readers`), extractors
-(:mod:`emoprep.extraction.extractors`), decoding (:mod:`emoprep.extraction.media`) and the writing engine
-(:mod:`emoprep.extraction.engine`); everything is written through the contract, :mod:`emoprep.format`.
+The parts it drives live inside it: dataset readers (:mod:`.readers`), feature extractors
+(:mod:`.extractors`), decoding (:mod:`.media`) and the writing engine (:mod:`.engine`), with their
+helpers: the configuration (:mod:`.config`), the records passed between stages (:mod:`.records`),
+faces, GloVe, tokens, a quiet TensorFlow and the cache folder.  Everything is written through the
+contract, :mod:`emoprep.format`; nothing here imports the trainer or the report.
 """
 
 from __future__ import annotations

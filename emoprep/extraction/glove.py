@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import cache_dir
 from ..errors import SetupError
+from .cache import cache_dir
 
 GLOVE_ENV = "EMOPREP_GLOVE"
 BLOCK_BYTES = 1 << 22

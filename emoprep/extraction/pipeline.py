@@ -18,25 +18,25 @@ from typing import Any
 
 import pyarrow as pa
 
-from .config import ALL_MODALITIES, ExtractConfig
-from .readers import ReadResult, get_reader
-from .readers.check import compare_expected
 from ..errors import SetupError
-from .glove import ensure_glove_cache, file_checksum, resolve_glove_path
 from ..format.failures import FAILURES_SCHEMA
 from ..format.manifest import Counts, Manifest, ShardEntry, TextSummary, dataset_card, remove_manifest, write_manifest
 from ..format.names import CARD, FAILURES, TMP_MARKER, UTTERANCES, is_shard_name
-from ..format.schema import SCHEMA_VERSION
-from .records import ReaderIssue, ShardReport, ShardSpec
 from ..format.release_counts import count_differences
-from .runtime import Outcome, open_executor
+from ..format.schema import SCHEMA_VERSION
+from ..version import __version__
+from .config import ALL_MODALITIES, ExtractConfig
 from .engine.lock import OutputLock
 from .engine.plan import part_ranges, part_rows, plan_shards
 from .engine.replace import check_replacement
 from .engine.utterances import utterances_table
 from .engine.worker import ShardJob, complete_shard, probe_extractors, shard_graph
 from .engine.writer import write_atomic
-from ..version import __version__
+from .glove import ensure_glove_cache, file_checksum, resolve_glove_path
+from .readers import ReadResult, get_reader
+from .readers.check import compare_expected
+from .records import ReaderIssue, ShardReport, ShardSpec
+from .runtime import Outcome, open_executor
 
 FAILING_READER_ISSUES = ("invalid", "missing_media")
 

@@ -17,9 +17,9 @@ from rich.progress import (
 from rich.table import Table
 
 from ..console import console
-from .pipeline import RunObserver, RunSummary
 from ..format.names import MANIFEST
 from ..format.release_counts import describe_count_differences
+from .pipeline import RunObserver, RunSummary
 
 ISSUE_NOTES = {
     "clamped": "negative starts set to 0",

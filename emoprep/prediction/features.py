@@ -17,12 +17,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..extraction.config import ExtractConfig, config_from_hashed
 from ..errors import SetupError
 from ..extraction import RunObserver, RunSummary, run_extract
+from ..extraction.config import ExtractConfig, config_from_hashed
+from ..extraction.glove import file_checksum, resolve_glove_path
 from ..format.manifest import read_manifest_or_none
 from ..format.run_record import RunRecord
-from ..extraction.glove import file_checksum, resolve_glove_path
 
 MODALITY_OF_COLUMN = {
     "glove": "text", "tokens": "text", "text": "text",

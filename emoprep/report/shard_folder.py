@@ -23,8 +23,8 @@ from ..format.codecs import decode_crop, logmel_from_flat
 from ..format.failures import read_failures
 from ..format.manifest import Manifest, ShardEntry, read_manifest
 from ..format.reader import RowGroup, read_row_group, read_shards, shard_row_groups
-from ..format.schema import feature_names
 from ..format.release_counts import describe_manifest_differences
+from ..format.schema import feature_names
 from . import page, plots
 
 LIGHT_COLUMNS = ["split", "start_s", "end_s", "emotions", "face_missing"]

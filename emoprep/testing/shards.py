@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from ..extraction.engine.columns import rows_to_table
+from ..extraction.engine.writer import write_atomic
 from ..format.codecs import LOGMEL_FRAMES, LOGMEL_MELS, MESH_COORDINATES, MESH_POINTS, encode_crop, logmel_to_flat, mesh_to_flat
 from ..format.files import sha256_file
 from ..format.manifest import Counts, Manifest, ShardEntry, TextSummary, write_manifest
 from ..format.names import shard_name
 from ..format.schema import SCHEMA_VERSION, utterance_schema, validate_table
-from ..extraction.engine.columns import rows_to_table
-from ..extraction.engine.writer import write_atomic
 
 LABELS = ("anger", "happiness", "sadness")
 WORDS = {"anger": "furious", "happiness": "delighted", "sadness": "gloomy"}

@@ -17,11 +17,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..config import ExtractConfig
 from ...errors import SetupError
 from ...format.footer import read_footer
 from ...format.manifest import Manifest, read_manifest_or_none
 from ...format.names import UTTERANCES, is_shard_name
+from ..config import ExtractConfig
 
 _MAX_DIFFERENCES = 6
 

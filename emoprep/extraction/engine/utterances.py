@@ -11,8 +11,8 @@ from functools import lru_cache
 
 import pyarrow as pa
 
-from ..records import COLUMN_NAMES, Utterance, record_fields, record_values
 from ...format.schema import utterance_schema
+from ..records import COLUMN_NAMES, Utterance, record_fields, record_values
 
 PLAN_ONLY_TYPES: dict[str, pa.DataType] = {
     "video_path": pa.string(),

@@ -25,16 +25,16 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..config import ExtractConfig
 from ...errors import SchemaError, UtteranceError
-from ..extractors import Extractor, build_extractor, extractor_names
-from ..media.segment import MediaOptions, UtteranceMedia
 from ...format.files import sha256_file
 from ...format.footer import read_footer
 from ...format.names import shard_stem
 from ...format.schema import SCHEMA_VERSION, utterance_schema, validate_table
-from ..records import COLUMN_NAMES, Failure, ShardReport, ShardSpec, Utterance, record_values
 from ...version import __version__
+from ..config import ExtractConfig
+from ..extractors import Extractor, build_extractor, extractor_names
+from ..media.segment import MediaOptions, UtteranceMedia
+from ..records import COLUMN_NAMES, Failure, ShardReport, ShardSpec, Utterance, record_values
 from .columns import rows_to_table
 from .plan import ids_digest
 from .writer import is_complete, write_atomic

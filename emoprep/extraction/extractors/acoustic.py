@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..config import ExtractConfig
 from ...errors import SetupError, UtteranceError
+from ..config import ExtractConfig
 from ..media.segment import UtteranceMedia
 from .base import Extractor
 

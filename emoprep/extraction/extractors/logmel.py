@@ -25,9 +25,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..config import ExtractConfig, LogmelConfig
 from ...errors import SetupError, UtteranceError
 from ...format.codecs import LOGMEL_FRAMES, LOGMEL_MELS
+from ..config import ExtractConfig, LogmelConfig
 from ..media.segment import UtteranceMedia
 from .base import Extractor
 

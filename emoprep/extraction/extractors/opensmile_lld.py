@@ -34,8 +34,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..config import ExtractConfig
 from ...errors import SetupError, UtteranceError
+from ..config import ExtractConfig
 from ..media.segment import UtteranceMedia
 from .base import Extractor
 from .windows import window_bounds

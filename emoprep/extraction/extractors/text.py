@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..config import ExtractConfig
 from ...errors import SetupError
+from ..config import ExtractConfig
 from ..glove import GloveVectors, ensure_glove_cache
 from ..media.segment import UtteranceMedia
 from ..tokens import tokenize

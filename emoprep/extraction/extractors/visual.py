@@ -24,8 +24,8 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar
 
-from ..config import ExtractConfig
 from ...errors import SetupError, UtteranceError
+from ..config import ExtractConfig
 from ..faces import (
     FRAMINGS,
     PAPER_MARGIN_PX,

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import ExtractConfig, pipeline_defaults
 from ...errors import EmoprepError
-from ..records import SPLITS, ReaderIssue
 from ...format.release_counts import count_differences, describe_count_differences
+from ..config import ExtractConfig, pipeline_defaults
+from ..config.reader_options import default_option_strings
+from ..records import SPLITS, ReaderIssue
 from . import get_reader
 from .base import ReadResult
 from .layouts import IemocapLayout, MoseiLayout
-from ..config.reader_options import default_option_strings
 
 
 @dataclass

@@ -30,13 +30,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..config import ExtractConfig
 from ...errors import DatasetError
+from ..config import ExtractConfig
+from ..config.reader_options import IemocapOptions, parse_options, parse_split_value
 from ..records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
 from .layouts import IemocapLayout
 from .segments import SegmentCleaner
-from ..config.reader_options import IemocapOptions, parse_options, parse_split_value
 from .splitfiles import SplitMap, load_packaged_split, load_split_file
 
 CLASS_SETS: dict[int, dict[str, str]] = {

@@ -23,14 +23,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import ExtractConfig
 from ...errors import DatasetError, SetupError
+from ..config import ExtractConfig
+from ..config.reader_options import MoseiOptions, parse_options
 from ..records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
 from .layouts import MoseiLayout
-from .segments import SegmentCleaner
 from .mosei_labels import LABEL_NAMES, clip_key, match_intervals, read_mturk, read_sdk
-from ..config.reader_options import MoseiOptions, parse_options
+from .segments import SegmentCleaner
 from .splitfiles import SplitMap, load_packaged_split, load_split_file
 
 STANDARD_FOLDS_FILE = "mosei_std_folds.json"

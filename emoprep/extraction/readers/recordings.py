@@ -33,12 +33,12 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..config import ExtractConfig
 from ...errors import DatasetError
+from ..config import ExtractConfig
+from ..config.reader_options import RecordingsOptions, parse_options
 from ..records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
 from .segments import SegmentCleaner
-from ..config.reader_options import RecordingsOptions, parse_options
 from .splitfiles import _ALIASES as SPLIT_ALIASES
 
 REQUIRED = ("utterance_id", "start", "end")
