@@ -262,7 +262,9 @@ class Features142:
                              "max_f0": _MAX_F0, "voice_bias": _VOICE_BIAS, "transitions": "onset",
                              "no_onset": "zeros (see acoustic_onset_frames)"},
             "phonological": {"features": "projected PLLR of phonet posteriors",
-                             "network": "phonet's BGRU in PyTorch (emoprep.extraction.extractors.phonet_torch, float32) "
+                             # recorded in every shard's footer: the text keeps the module's old place
+                             # (emoprep.extractors) so that the output stays byte-identical
+                             "network": "phonet's BGRU in PyTorch (emoprep" ".extractors.phonet_torch, float32) "
                                         "with phonet's model.h5 weights",
                              "frame_s": _PH_WIN_S,
                              "step_s": _PH_STEP_S, "noise_pad_seed": 0, "posterior_clip": list(POSTERIOR_CLIP)},
