@@ -9,14 +9,17 @@ same :class:`~emoprep.errors.MediaError`, and the failure is recorded once, unde
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from ...errors import MediaError
 from ..records import Utterance
 from .audio import decode_audio
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from .video import Frame, VideoFrameSource
@@ -52,36 +55,38 @@ class UtteranceMedia:
 
     def audio(self) -> np.ndarray:
         """Mono float32 samples of the utterance at ``options.sample_rate``."""
-        if self._audio is None:
-            u = self.utterance
-            try:
-                if self.audio_path is None:
-                    raise MediaError("decode_audio", f"utterance {u.utterance_id} has no audio or video file")
-                self._audio = decode_audio(
-                    self.audio_path, u.start_s, u.end_s, self.options.sample_rate, u.audio_channel
-                )
-            except MediaError as exc:
-                self._audio = exc
-        if isinstance(self._audio, MediaError):
-            raise self._audio
-        return self._audio
+        return self._once("_audio", self._decode_audio)
 
     def frames(self) -> list["Frame"]:
         """RGB frames sampled every ``options.frame_interval_s`` inside the utterance."""
-        if self._frames is None:
-            u = self.utterance
-            try:
-                if u.video_path is None:
-                    raise MediaError("decode_video", f"utterance {u.utterance_id} has no video file")
-                if self._video_source is None:
-                    from .video import VideoFrameSource
+        return self._once("_frames", self._decode_frames)
 
-                    self._video_source = VideoFrameSource()
-                self._frames = self._video_source.sample(
-                    u.video_path, u.start_s, u.end_s, self.options.frame_interval_s, u.video_region
-                )
+    def _once(self, slot: str, decode: Callable[[], T]) -> T:
+        """``decode()`` on first use, its result (or its :class:`MediaError`) kept in ``slot``: every
+        extractor that asks again gets the same answer, and the media is decoded once."""
+        if getattr(self, slot) is None:
+            try:
+                setattr(self, slot, decode())
             except MediaError as exc:
-                self._frames = exc
-        if isinstance(self._frames, MediaError):
-            raise self._frames
-        return self._frames
+                setattr(self, slot, exc)
+        value = getattr(self, slot)
+        if isinstance(value, MediaError):
+            raise value
+        return value
+
+    def _decode_audio(self) -> np.ndarray:
+        u = self.utterance
+        if self.audio_path is None:
+            raise MediaError("decode_audio", f"utterance {u.utterance_id} has no audio or video file")
+        return decode_audio(self.audio_path, u.start_s, u.end_s, self.options.sample_rate, u.audio_channel)
+
+    def _decode_frames(self) -> list["Frame"]:
+        u = self.utterance
+        if u.video_path is None:
+            raise MediaError("decode_video", f"utterance {u.utterance_id} has no video file")
+        if self._video_source is None:
+            from .video import VideoFrameSource
+
+            self._video_source = VideoFrameSource()
+        return self._video_source.sample(u.video_path, u.start_s, u.end_s, self.options.frame_interval_s,
+                                         u.video_region)
