@@ -74,3 +74,13 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def object_store():
+    """A real S3 API on localhost (moto's server) for the session; ``object_store.bucket()`` gives a
+    fresh ``s3://`` bucket URL and ``object_store.options`` the storage options that reach it."""
+    from emoprep.testing.object_store import moto_s3
+
+    with moto_s3() as store:
+        yield store
