@@ -40,6 +40,14 @@ def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
     return out
 
 
+storage_option = click.option(
+    "--storage-option", "storage_options", multiple=True, metavar="KEY=VALUE",
+    help="Option of the object store behind s3:// (or gs://, ...) paths, e.g. client_kwargs.endpoint_url=URL "
+         "or profile=NAME (repeatable; also $EMOPREP_STORAGE_OPTIONS). Never written to any output.")
+"""``--storage-option``, shared by every command that takes a path; the command turns the pairs into
+options with :func:`emoprep.format.storage.parse_storage_options`."""
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="emoprep")
 def main() -> None:
