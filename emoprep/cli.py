@@ -115,13 +115,13 @@ def extract(**kw) -> None:
                 limit=kw["limit"],
                 observer=observer,
             )
+        print_summary(summary)  # inside the try: a Ctrl-C while it prints still exits 130, not by the signal
     except EmoprepError as exc:
         console().print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(EXIT_SETUP)
     except KeyboardInterrupt:
         console().print("[yellow]interrupted[/]: finished shards are kept; rerun the same command to resume.")
         sys.exit(EXIT_INTERRUPTED)
-    print_summary(summary)
     if not summary.complete:
         sys.exit(EXIT_INCOMPLETE)
     sys.exit(EXIT_FAILURES if summary.failure_records else EXIT_OK)
