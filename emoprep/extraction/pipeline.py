@@ -204,8 +204,8 @@ def _extract_locked(
                        scheduler_file) as executor:
         summary.executor = executor.description
         observer.stage(f"running on {executor.description}; loading models ({', '.join(config.modalities)})")
-        reports = executor.call_on_every_worker(worker_report, config, access)
-        backends = agreed_backends(reports, worker_report(config, access) if executor.remote else None)
+        installs = executor.call_on_every_worker(worker_report, config, access)
+        backends = agreed_backends(installs, worker_report(config, access) if executor.remote else None)
         job = ShardJob(config, str(out), tuple(result.label_names), backends, overwrite, access)
         observer.shards(0, len(specs))
 
