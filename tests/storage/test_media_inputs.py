@@ -105,3 +105,19 @@ def test_credentials_reach_no_output(object_store, cluster_run: ClusterRun) -> N
     for p in cluster_run.out.rglob("*"):
         if p.is_file():
             assert secret not in p.read_bytes(), p.name
+
+
+def test_cli_extract_from_a_list_url(published: PublishedRecordings, object_store, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from emoprep.cli import main
+
+    out = tmp_path / "shards"
+    result = CliRunner().invoke(main, [
+        "extract", "--dataset", "recordings", "--root", published.remote_list, "--out", str(out),
+        *object_store.option_flags(), "--media-cache", "50MB", "--modalities", "text,logmel", "--limit", "3",
+        "--option", "label_names=anger,disgust,fear,happiness,sadness,surprise", "--synchronous", "--quiet"])
+    assert result.exit_code == 0, result.output
+    rows = sum(pq.read_table(p).num_rows for p in out.glob("*-of-*.parquet"))
+    assert rows == 3 and pq.read_table(out / "failures.parquet").num_rows == 0
+    assert object_store.options["secret"] not in result.output
