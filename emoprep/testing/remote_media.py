@@ -66,16 +66,30 @@ def publish_recordings(utterances: Sequence[Utterance], label_names: Sequence[st
     return PublishedRecordings(local_list, f"{url}/list.csv", {f: f"{url}/{n}" for f, n in names.items()})
 
 
+_REAL: dict[str, Any] = {}
+"""What :func:`pretend_other_install` replaced in this process, for :func:`restore_install`."""
+
+
 def pretend_other_install(emoprep_version: str | None = None, librosa: str | None = None) -> str:
     """Make this process report another emoprep version and/or librosa version (run it on one worker
     with ``client.run(..., workers=[address])``); returns the process id, to show where it ran."""
-    if emoprep_version is not None:
-        from .. import version
+    from .. import version
+    from ..extraction.extractors import logmel
 
+    _REAL.setdefault("version", version.__version__)
+    _REAL.setdefault("librosa", logmel.version)
+    if emoprep_version is not None:
         version.__version__ = emoprep_version
     if librosa is not None:
-        from ..extraction.extractors import logmel
-
-        real = logmel.version
+        real = _REAL["librosa"]
         logmel.version = lambda name: librosa if name == "librosa" else real(name)
     return str(os.getpid())
+
+
+def restore_install() -> None:
+    """Undo :func:`pretend_other_install` in this process."""
+    from .. import version
+    from ..extraction.extractors import logmel
+
+    if _REAL:
+        version.__version__, logmel.version = _REAL["version"], _REAL["librosa"]

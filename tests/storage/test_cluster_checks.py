@@ -11,12 +11,12 @@ import pytest
 from emoprep.errors import SetupError
 from emoprep.extraction import run_extract
 from emoprep.extraction.config import build_config
-from emoprep.testing.remote_media import pretend_other_install
+from emoprep.testing.remote_media import pretend_other_install, restore_install
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def cluster() -> Iterator[tuple[object, list[str]]]:
-    """A fresh LocalCluster of 2 worker processes (a worker patched by a test dies with it)."""
+    """A LocalCluster of 2 worker processes (a test that patches a worker restores it)."""
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as lc, \
@@ -38,8 +38,11 @@ def test_a_worker_with_another_install_is_refused_with_the_difference(
         cluster, small_demo: Path, tmp_path: Path, change: dict, expected: str) -> None:
     client, workers = cluster
     client.run(pretend_other_install, workers=[workers[1]], **change)
-    with pytest.raises(SetupError, match=expected) as info:
-        extract_on(client, small_demo, tmp_path / "out")
+    try:
+        with pytest.raises(SetupError, match=expected) as info:
+            extract_on(client, small_demo, tmp_path / "out")
+    finally:
+        client.run(restore_install, workers=[workers[1]])
     message = str(info.value)
     assert f"worker {workers[1]}" in message and f"worker {workers[0]}" not in message
     assert not list((tmp_path / "out").glob("*-of-*.parquet")), "no shard task ran"

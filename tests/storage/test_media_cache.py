@@ -107,3 +107,17 @@ def test_cache_size_parsing() -> None:
     assert parse_cache_size(None, {"EMOPREP_MEDIA_CACHE": "2GiB"}) == 2 * 2**30
     with pytest.raises(SetupError, match="not a size"):
         parse_cache_size("lots", {})
+
+
+def test_an_object_gone_during_the_run_fails_its_utterance_only(bucket: str, object_store, small_demo: Path) -> None:
+    from emoprep.extraction.engine.worker import extract_rows
+
+    wav = next((small_demo / "Raw" / "Audio").rglob("*.wav"))
+    kept = put(f"{bucket}/kept.wav", object_store.options, wav.read_bytes())
+    utterances = (Utterance("gone", "recordings", "g", 0.0, 1.0, audio_path=f"{bucket}/gone.wav"),
+                  Utterance("kept", "recordings", "k", 0.0, 1.0, audio_path=kept))
+    config = build_config("recordings", {"modalities": ["logmel"]})
+    rows, failures, _ = extract_rows(utterances, config, MediaAccess(object_store.options, 10**8))
+    assert [(f.utterance_id, f.stage) for f in failures] == [("gone", "decode_audio")]
+    assert f"{bucket}/gone.wav" in failures[0].message
+    assert rows[0]["logmel"] is None and rows[1]["logmel"] is not None
