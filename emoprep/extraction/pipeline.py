@@ -36,7 +36,7 @@ from .engine.compat import agreed_backends, worker_report
 from .engine.worker import ShardJob, complete_shard, shard_graph
 from .engine.writer import write_atomic
 from .glove import ensure_glove_cache, ensure_remote_glove, file_checksum, resolve_glove_path
-from .media.fetch import DEFAULT_CACHE_BYTES, MediaAccess
+from .media.fetch import MediaAccess, parse_cache_size
 from .readers import ReadResult, read_dataset
 from .readers.check import compare_expected
 from .records import ReaderIssue, ShardReport, ShardSpec
@@ -137,9 +137,10 @@ def run_extract(
     The run holds ``out``'s lock (:mod:`emoprep.extraction.engine.lock`) from before reading to the end, so a
     second run into the same folder fails at once instead of replacing this one's shards.
     ``root``, media and ``glove`` may be URLs, read with ``storage_options``; workers fetch media
-    into a local cache of at most ``media_cache`` bytes each (:mod:`emoprep.extraction.media.fetch`).
+    into a local cache of at most ``media_cache`` bytes each (default: ``$EMOPREP_MEDIA_CACHE``, else
+    10 GB; :mod:`emoprep.extraction.media.fetch`).
     """
-    access = MediaAccess(dict(storage_options or {}), media_cache or DEFAULT_CACHE_BYTES)
+    access = MediaAccess(dict(storage_options or {}), media_cache or parse_cache_size(None))
     out = Path(out)
     observer = observer or RunObserver()
     created = not out.exists()
