@@ -24,15 +24,15 @@ from ..format.failures import FAILURES_SCHEMA
 from ..format.manifest import Counts, Manifest, ShardEntry, TextSummary, dataset_card, remove_manifest, write_manifest
 from ..format.names import CARD, FAILURES, TMP_MARKER, UTTERANCES, is_shard_name
 from ..format.release_counts import count_differences
-from ..format.storage import redact
 from ..format.schema import SCHEMA_VERSION
+from ..format.storage import redact
 from ..version import __version__
 from .config import ALL_MODALITIES, ExtractConfig
+from .engine.compat import agreed_backends, worker_report
 from .engine.lock import OutputLock
 from .engine.plan import part_ranges, part_rows, plan_shards
 from .engine.replace import check_replacement
 from .engine.utterances import utterances_table
-from .engine.compat import agreed_backends, worker_report
 from .engine.worker import ShardJob, complete_shard, shard_graph
 from .engine.writer import write_atomic
 from .glove import ensure_glove_cache, ensure_remote_glove, file_checksum, resolve_glove_path
