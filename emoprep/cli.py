@@ -56,9 +56,13 @@ def main() -> None:
 
 @main.command()
 @click.option("--dataset", required=True, help="mosei, iemocap, recordings (your own; old name: manifest) or demo (built-in, offline).")
-@click.option("--root", type=click.Path(path_type=Path), help="Raw dataset folder (or the recordings list file). Optional for demo.")
+@click.option("--root", help="Raw dataset folder (or the recordings list file, which may be a URL: s3://bucket/list.csv). "
+                            "Optional for demo.")
 @click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder for shards.")
-@click.option("--glove", help="GloVe text file (glove.840B.300d.txt). Default: $EMOPREP_GLOVE; none = tokens only.")
+@click.option("--glove", help="GloVe text file (glove.840B.300d.txt) or its URL. Default: $EMOPREP_GLOVE; none = tokens only.")
+@storage_option
+@click.option("--media-cache", metavar="SIZE",
+              help="Bound of each worker's cache of media fetched from URLs (default 10GB; also $EMOPREP_MEDIA_CACHE).")
 @click.option("--modalities", help="Comma list of text,acoustic,logmel,visual (default: the dataset's spec).")
 @click.option("--acoustic", "acoustic_backends", help="Acoustic sets: disvoice,egemaps,compare (default disvoice).")
 @click.option("--au-backend", type=click.Choice(["none", "openface", "pyfeat"]), help="Action-unit backend.")
@@ -69,6 +73,8 @@ def main() -> None:
 @click.option("--option", "dataset_options", multiple=True, metavar="KEY=VALUE", help="Dataset reader option (see README).")
 @click.option("--spec", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML run spec overriding defaults.")
 @click.option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786) to run on.")
+@click.option("--scheduler-file", type=click.Path(dir_okay=False),
+              help="A running Dask scheduler's --scheduler-file (JSON) to run on (SLURM, dask-jobqueue; docs/cluster.md).")
 @click.option("--workers", type=int, help="Worker processes of the local cluster (default: one per core).")
 @click.option("--synchronous", is_flag=True, help="Run in this process with Dask's synchronous scheduler (debugging).")
 @click.option("--overwrite", is_flag=True,
@@ -82,7 +88,9 @@ def extract(**kw) -> None:
     from emoprep.extraction.config import build_config
     from emoprep.errors import EmoprepError
     from emoprep.extraction import run_extract
+    from emoprep.extraction.media.fetch import parse_cache_size
     from emoprep.extraction.progress import console, print_summary, progress_bar
+    from emoprep.format.storage import parse_storage_options
 
     overrides: dict = {"shard_size": kw["shard_size"]}
     if kw["modalities"]:
@@ -108,7 +116,10 @@ def extract(**kw) -> None:
                 kw["root"],
                 kw["out"],
                 glove=kw["glove"],
+                storage_options=parse_storage_options(kw["storage_options"]),
+                media_cache=parse_cache_size(kw["media_cache"]),
                 scheduler=kw["scheduler"],
+                scheduler_file=kw["scheduler_file"],
                 workers=kw["workers"],
                 synchronous=kw["synchronous"],
                 overwrite=kw["overwrite"],

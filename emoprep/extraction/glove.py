@@ -9,6 +9,12 @@ every worker with ``mmap="r"`` — the OS page cache then shares one copy betwee
 
 The cache is keyed by the file's sha256, so an edited or different file never reuses a stale cache;
 the checksum itself is remembered per (path, size, mtime) so it is computed once per file.
+
+``--glove`` may be a URL (``s3://bucket/glove.840B.300d.txt``): a cluster without a shared disk then
+needs no copy on each machine.  Each machine that needs the vectors (the driver, and every worker
+machine) streams the file once into its own cache (:func:`ensure_remote_glove`: download, sha256
+checked against the run's, parse, download removed); the checksum of a URL is remembered per
+(URL, size, ETag), so a rerun does not read the file again.
 """
 
 from __future__ import annotations
@@ -19,13 +25,15 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import SetupError
+from ..format.storage import filesystem, is_file, is_url, redact
 from .cache import cache_dir
 
 GLOVE_ENV = "EMOPREP_GLOVE"
@@ -33,8 +41,9 @@ BLOCK_BYTES = 1 << 22
 """Text per parsed block: small enough that pyarrow's blocks in flight stay ~150 MB (see stream_glove_text)."""
 
 
-def resolve_glove_path(path: str | None) -> Path | None:
-    """The GloVe file from ``--glove`` or ``$EMOPREP_GLOVE``; None when neither is set.
+def resolve_glove_path(path: str | None, options: Mapping[str, Any] | None = None) -> Path | str | None:
+    """The GloVe file from ``--glove`` or ``$EMOPREP_GLOVE`` (a path, or a URL kept as a string);
+    None when neither is set.
 
     A path that is set but missing is an error *now*, before any work: a typo must not silently
     produce a run without vectors.
@@ -42,6 +51,12 @@ def resolve_glove_path(path: str | None) -> Path | None:
     chosen = path or os.environ.get(GLOVE_ENV) or None
     if chosen is None:
         return None
+    if is_url(chosen):
+        if not is_file(chosen, options):
+            source = "--glove" if path else f"${GLOVE_ENV}"
+            raise SetupError(f"GloVe file not found: {redact(chosen)} (from {source}); check the URL and the "
+                             "--storage-option credentials, or drop the option to write tokens without vectors.")
+        return chosen
     p = Path(chosen).expanduser()
     if not p.is_file():
         source = "--glove" if path else f"${GLOVE_ENV}"
@@ -53,27 +68,78 @@ def resolve_glove_path(path: str | None) -> Path | None:
     return p
 
 
-def file_checksum(path: Path) -> str:
-    """sha256 of ``path``, remembered in the cache per (real path, size, mtime)."""
-    st = path.stat()
-    index_path = cache_dir() / "checksums.json"
-    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+def _remembered_checksums() -> dict[str, str]:
     try:
-        index = json.loads(index_path.read_text())
+        return json.loads((cache_dir() / "checksums.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
-        index = {}
-    if key in index:
-        return index[key]
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 24), b""):
-            h.update(block)
-    index[key] = h.hexdigest()
+        return {}
+
+
+def _remember_checksum(key: str, checksum: str) -> None:
+    index_path = cache_dir() / "checksums.json"
+    index = _remembered_checksums()
+    index[key] = checksum
     index_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = index_path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(index, indent=0))
     os.replace(tmp, index_path)
-    return index[key]
+
+
+def file_checksum(path: Path) -> str:
+    """sha256 of ``path``, remembered in the cache per (real path, size, mtime)."""
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    known = _remembered_checksums().get(key)
+    if known is not None:
+        return known
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            h.update(block)
+    _remember_checksum(key, h.hexdigest())
+    return h.hexdigest()
+
+
+def _cache_target(checksum: str) -> Path:
+    return cache_dir() / "glove" / checksum[:24] / "vectors.kv"
+
+
+def ensure_remote_glove(url: str, options: Mapping[str, Any] | None = None,
+                        checksum: str | None = None) -> tuple[Path, str]:
+    """``(cache file, sha256)`` of the GloVe file at ``url``, fetched once into this machine's cache.
+
+    Known checksum (the run's, on a worker) and a cache for it: nothing is read.  Otherwise the file
+    is streamed to a temporary file beside the cache while it is hashed, checked against
+    ``checksum`` (a file replaced during the run is refused), parsed, and removed."""
+    if checksum and _cache_target(checksum).is_file():
+        return _cache_target(checksum), checksum
+    fs, key = filesystem(url, options)
+    info = fs.info(key)
+    remembered = f"{redact(url)}|{info.get('size')}|{info.get('ETag') or info.get('LastModified') or ''}"
+    checksum = checksum or _remembered_checksums().get(remembered)
+    if checksum and _cache_target(checksum).is_file():
+        return _cache_target(checksum), checksum
+    (cache_dir() / "glove").mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".download-", suffix=_suffix(key), dir=cache_dir() / "glove")
+    download = Path(name)
+    try:
+        h = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, fs.open(key, "rb", block_size=1 << 24) as remote:
+            for block in iter(lambda: remote.read(1 << 24), b""):
+                h.update(block)
+                out.write(block)
+        if checksum and h.hexdigest() != checksum:
+            raise SetupError(f"GloVe file {redact(url)} changed during the run (sha256 {h.hexdigest()[:12]}..., "
+                             f"the run uses {checksum[:12]}...); rerun to use the new file")
+        _remember_checksum(remembered, h.hexdigest())
+        return ensure_glove_cache(download, h.hexdigest()), h.hexdigest()
+    finally:
+        download.unlink(missing_ok=True)
+
+
+def _suffix(key: str) -> str:
+    """``.gz`` of ``bucket/glove.txt.gz``: kept on the download, pyarrow detects compression by it."""
+    return os.path.splitext(key)[1]
 
 
 def _first_line(path: Path) -> str:
@@ -204,16 +270,20 @@ class NpyAppender:
             self._file.close()
 
 
-def ensure_glove_cache(path: Path, checksum: str | None = None) -> Path:
-    """Build (once) and return the gensim cache file of the GloVe file ``path``.
+def ensure_glove_cache(path: Path | str, checksum: str | None = None) -> Path:
+    """Build (once) and return the gensim cache file of the GloVe file ``path`` (a URL: fetched
+    through :func:`ensure_remote_glove`, with the credentials of the environment).
 
     The vectors are streamed into the cache's ``.npy`` as they are parsed, so the peak memory is
     the vocabulary (words and their index, ~0.5 GB for 840B), not the 2.6 GB matrix on top of it.
     The files are what ``KeyedVectors.save`` writes, so gensim opens them as before.
     """
+    if is_url(str(path)):
+        return ensure_remote_glove(str(path), None, checksum)[0]  # its cache, when there, is returned unread
+    path = Path(path)
     checksum = checksum or file_checksum(path)
-    target_dir = cache_dir() / "glove" / checksum[:24]
-    target = target_dir / "vectors.kv"
+    target = _cache_target(checksum)
+    target_dir = target.parent
     if target.is_file():
         return target
     from gensim.models import KeyedVectors

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,16 +25,19 @@ from ..format.manifest import Counts, Manifest, ShardEntry, TextSummary, dataset
 from ..format.names import CARD, FAILURES, TMP_MARKER, UTTERANCES, is_shard_name
 from ..format.release_counts import count_differences
 from ..format.schema import SCHEMA_VERSION
+from ..format.storage import redact
 from ..version import __version__
 from .config import ALL_MODALITIES, ExtractConfig
+from .engine.compat import agreed_backends, worker_report
 from .engine.lock import OutputLock
 from .engine.plan import part_ranges, part_rows, plan_shards
 from .engine.replace import check_replacement
 from .engine.utterances import utterances_table
-from .engine.worker import ShardJob, complete_shard, probe_extractors, shard_graph
+from .engine.worker import ShardJob, complete_shard, shard_graph
 from .engine.writer import write_atomic
-from .glove import ensure_glove_cache, file_checksum, resolve_glove_path
-from .readers import ReadResult, get_reader
+from .glove import ensure_glove_cache, ensure_remote_glove, file_checksum, resolve_glove_path
+from .media.fetch import MediaAccess, parse_cache_size
+from .readers import ReadResult, read_dataset
 from .readers.check import compare_expected
 from .records import ReaderIssue, ShardReport, ShardSpec
 from .runtime import Outcome, open_executor
@@ -84,15 +88,20 @@ class RunObserver:
         """``done`` of ``total`` shard tasks have finished (``done == 0`` when they are submitted)."""
 
 
-def prepare_text(config: ExtractConfig, glove_flag: str | None, observer: RunObserver | None = None) -> ExtractConfig:
-    """Resolve the GloVe file and build its cache once, in the client, before any task runs."""
-    path = resolve_glove_path(glove_flag if glove_flag is not None else config.text.glove)
+def prepare_text(config: ExtractConfig, glove_flag: str | None, observer: RunObserver | None = None,
+                 storage_options: Mapping[str, Any] | None = None) -> ExtractConfig:
+    """Resolve the GloVe file and build its cache once, in the client, before any task runs (a URL:
+    fetched into this machine's cache; workers elsewhere fetch it into theirs)."""
+    path = resolve_glove_path(glove_flag if glove_flag is not None else config.text.glove, storage_options)
     if path is None or "text" not in config.modalities:
         return dataclasses.replace(config, text=dataclasses.replace(config.text, glove=None, glove_checksum=None))
     if observer:
-        observer.stage(f"GloVe: checking {path.name} (the cache is built once per file; 840B takes a few minutes)")
-    checksum = file_checksum(path)
-    ensure_glove_cache(path, checksum)
+        observer.stage(f"GloVe: checking {Path(str(path)).name} (the cache is built once per file; 840B takes a few minutes)")
+    if isinstance(path, str):
+        checksum = ensure_remote_glove(path, storage_options)[1]
+    else:
+        checksum = file_checksum(path)
+        ensure_glove_cache(path, checksum)
     return dataclasses.replace(config, text=dataclasses.replace(config.text, glove=str(path), glove_checksum=checksum))
 
 
@@ -109,11 +118,14 @@ def _failures_table(rows: list[dict[str, Any]]) -> pa.Table:
 
 def run_extract(
     config: ExtractConfig,
-    root: Path | None,
+    root: Path | str | None,
     out: Path,
     *,
     glove: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    media_cache: int | None = None,
     scheduler: str | None = None,
+    scheduler_file: str | None = None,
     workers: int | None = None,
     synchronous: bool = False,
     overwrite: bool = False,
@@ -124,7 +136,11 @@ def run_extract(
 
     The run holds ``out``'s lock (:mod:`emoprep.extraction.engine.lock`) from before reading to the end, so a
     second run into the same folder fails at once instead of replacing this one's shards.
+    ``root``, media and ``glove`` may be URLs, read with ``storage_options``; workers fetch media
+    into a local cache of at most ``media_cache`` bytes each (default: ``$EMOPREP_MEDIA_CACHE``, else
+    10 GB; :mod:`emoprep.extraction.media.fetch`).
     """
+    access = MediaAccess(dict(storage_options or {}), media_cache or parse_cache_size(None))
     out = Path(out)
     observer = observer or RunObserver()
     created = not out.exists()
@@ -133,7 +149,8 @@ def run_extract(
         with OutputLock(out) as lock:
             if lock.cleared is not None:
                 observer.stage(f"took over the lock of a run that is gone ({lock.cleared.describe()})")
-            return _extract_locked(config, root, out, glove=glove, scheduler=scheduler, workers=workers,
+            return _extract_locked(config, root, out, glove=glove, access=access, scheduler=scheduler,
+                                   scheduler_file=scheduler_file, workers=workers,
                                    synchronous=synchronous, overwrite=overwrite, limit=limit, observer=observer)
     finally:
         if created and out.is_dir() and not any(out.iterdir()):
@@ -142,11 +159,13 @@ def run_extract(
 
 def _extract_locked(
     config: ExtractConfig,
-    root: Path | None,
+    root: Path | str | None,
     out: Path,
     *,
     glove: str | None,
+    access: MediaAccess,
     scheduler: str | None,
+    scheduler_file: str | None,
     workers: int | None,
     synchronous: bool,
     overwrite: bool,
@@ -157,12 +176,12 @@ def _extract_locked(
     t0 = time.perf_counter()
 
     # 1. read: utterance records and everything the reader could not use
-    observer.stage(f"reading the {config.dataset} dataset" + (f" from {root}" if root else ""))
-    result = get_reader(config.dataset).read(Path(root) if root is not None else None, config)
+    observer.stage(f"reading the {config.dataset} dataset" + (f" from {redact(str(root))}" if root else ""))
+    result = read_dataset(config.dataset, root, config, access.options)
     utterances = result.utterances[:limit] if limit else result.utterances
     if not utterances:
-        raise SetupError(f"the {config.dataset} reader found no utterances to extract under {root}")
-    config = prepare_text(config, glove, observer)
+        raise SetupError(f"the {config.dataset} reader found no utterances to extract under {redact(str(root))}")
+    config = prepare_text(config, glove, observer, access.options)
     replacing = check_replacement(out, config, overwrite)  # refuses, before any write, without --overwrite
     if replacing:
         observer.stage(replacing)
@@ -182,11 +201,13 @@ def _extract_locked(
     reports: list[ShardReport] = []
     rows_per_part = part_rows(len(utterances))
     observer.stage(f"{len(utterances)} utterances in {len(specs)} shards; starting workers")
-    with open_executor(scheduler, workers, synchronous, len(utterances) // rows_per_part + 1) as executor:
+    with open_executor(scheduler, workers, synchronous, len(utterances) // rows_per_part + 1,
+                       scheduler_file) as executor:
         summary.executor = executor.description
         observer.stage(f"running on {executor.description}; loading models ({', '.join(config.modalities)})")
-        backends = executor.call_on_every_worker(probe_extractors, config)[0]
-        job = ShardJob(config, str(out), tuple(result.label_names), backends, overwrite)
+        installs = executor.call_on_every_worker(worker_report, config, access)
+        backends = agreed_backends(installs, worker_report(config, access) if executor.remote else None)
+        job = ShardJob(config, str(out), tuple(result.label_names), backends, overwrite, access)
         observer.shards(0, len(specs))
 
         def record(outcome: Outcome, done: list[ShardReport]) -> None:

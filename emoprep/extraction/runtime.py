@@ -3,8 +3,11 @@
 * default: ``distributed.LocalCluster`` with one single-threaded worker process per core (capped by the
   number of shards): the extractors are CPU-bound and hold non-thread-safe models (phonet's
   network, mediapipe), so processes, not threads, are the unit of parallelism;
-* ``--scheduler tcp://host:8786``: join a running cluster; its workers must have emoprep installed
-  and see the dataset and output paths (shared filesystem);
+* ``--scheduler tcp://host:8786`` or ``--scheduler-file PATH`` (the JSON file a scheduler started
+  with ``--scheduler-file`` writes, as dask-jobqueue and SLURM setups use): join a running cluster;
+  its workers must have emoprep installed (the same version and extraction backends: the pipeline
+  checks) and reach the dataset and output paths, a shared filesystem or object storage
+  (docs/cluster.md);
 * ``--synchronous``: Dask's synchronous scheduler in this process, for debugging and tests.
 
 All three run the same task functions; :class:`Executor` hides only how futures come back.
@@ -17,7 +20,10 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from ..errors import SetupError
 
 
 @dataclass
@@ -34,15 +40,17 @@ class Executor:
     graphs as they complete (``compute_unordered``)."""
 
     description = "synchronous"
+    remote = False
+    """Whether the workers run outside this machine's installation (a cluster this run joined)."""
 
     def call(self, fn: Callable, *args: Any) -> Any:
         import dask
 
         return dask.compute(dask.delayed(fn, pure=False)(*args), scheduler="synchronous")[0]
 
-    def call_on_every_worker(self, fn: Callable, *args: Any) -> list[Any]:
-        """``fn(*args)`` once in every worker process, all at once; their results."""
-        return [self.call(fn, *args)]
+    def call_on_every_worker(self, fn: Callable, *args: Any) -> dict[str, Any]:
+        """``fn(*args)`` once in every worker process, all at once; their results by worker address."""
+        return {"this process": self.call(fn, *args)}
 
     def map_unordered(self, fn: Callable, items: list[tuple[Any, tuple]]) -> Iterator[Outcome]:
         for key, args in items:
@@ -64,19 +72,20 @@ class Executor:
 
 
 class DistributedExecutor(Executor):
-    def __init__(self, client: Any, description: str) -> None:
+    def __init__(self, client: Any, description: str, remote: bool = False) -> None:
         self.client = client
         self.description = description
+        self.remote = remote
 
     def call(self, fn: Callable, *args: Any) -> Any:
         return self.client.submit(fn, *args, pure=False).result()
 
-    def call_on_every_worker(self, fn: Callable, *args: Any) -> list[Any]:
+    def call_on_every_worker(self, fn: Callable, *args: Any) -> dict[str, Any]:
         """One task pinned to each worker, so that every worker loads its models at the same time at
         the start, rather than each when its first shard task reaches it."""
         workers = list(self.client.scheduler_info()["workers"])
         futures = [self.client.submit(fn, *args, pure=False, workers=[w], allow_other_workers=False) for w in workers]
-        return self.client.gather(futures)
+        return dict(zip(workers, self.client.gather(futures)))
 
     def map_unordered(self, fn: Callable, items: list[tuple[Any, tuple]]) -> Iterator[Outcome]:
         futures = {self.client.submit(fn, *args, pure=False, key=f"shard-{key}"): key for key, args in items}
@@ -108,7 +117,8 @@ def default_workers(n_tasks: int) -> int:
 
 @contextmanager
 def open_executor(
-    scheduler: str | None = None, workers: int | None = None, synchronous: bool = False, n_tasks: int = 1
+    scheduler: str | None = None, workers: int | None = None, synchronous: bool = False, n_tasks: int = 1,
+    scheduler_file: str | None = None,
 ) -> Iterator[Executor]:
     """The executor for the chosen mode; clusters it started are shut down on exit."""
     if synchronous:
@@ -116,9 +126,11 @@ def open_executor(
         return
     from distributed import Client, LocalCluster
 
-    if scheduler:
-        with Client(scheduler, timeout="30s") as client:
-            yield DistributedExecutor(client, f"cluster at {scheduler}")
+    if scheduler or scheduler_file:
+        with connect(scheduler, scheduler_file) as client:
+            where = f"at {scheduler}" if scheduler else f"from {scheduler_file}"
+            yield DistributedExecutor(client, f"cluster {where}, {len(client.scheduler_info()['workers'])} worker(s)",
+                                      remote=True)
         return
     n = workers or default_workers(n_tasks)
     with LocalCluster(
@@ -130,3 +142,21 @@ def open_executor(
     ) as cluster, Client(cluster) as client:
         client.wait_for_workers(n)
         yield DistributedExecutor(client, f"local cluster, {n} worker process(es)")
+
+
+def connect(scheduler: str | None = None, scheduler_file: str | None = None) -> Any:
+    """A ``distributed.Client`` of a running cluster, by address or by scheduler file (not both);
+    a file that does not exist, or a scheduler that does not answer, is a SetupError."""
+    from distributed import Client
+
+    if scheduler and scheduler_file:
+        raise SetupError("give --scheduler or --scheduler-file, not both")
+    if scheduler_file and not Path(scheduler_file).is_file():
+        raise SetupError(f"scheduler file not found: {scheduler_file} (the scheduler writes it when started "
+                         "with --scheduler-file; is it running, and is the path on a disk this machine sees?)")
+    try:
+        if scheduler_file:
+            return Client(scheduler_file=scheduler_file, timeout="30s")
+        return Client(scheduler, timeout="30s")
+    except OSError as exc:
+        raise SetupError(f"no Dask scheduler answered at {scheduler or scheduler_file}: {exc}") from exc

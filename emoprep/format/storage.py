@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -311,3 +312,50 @@ class Folder:
         p = self.local
         if p is not None and p.is_dir() and not any(p.iterdir()):
             p.rmdir()
+
+
+def join_url(base: str, relative: str) -> str:
+    """``relative`` (``clip.mp4``, ``../v2/clip.mp4``) resolved against the URL prefix ``base``."""
+    scheme, rest = base.split("://", 1)
+    return f"{scheme}://{posixpath.normpath(rest.rstrip('/') + '/' + relative)}"
+
+
+@dataclass
+class RemoteFile:
+    """One file at a URL, with the few ``Path`` members readers of small metadata files use
+    (``read_bytes``, ``is_file``, ``suffix``, ``name``, ``parent``), so a reader handles a list on
+    object storage as it handles a local one.  ``str()`` is the URL without credentials."""
+
+    url: str
+    options: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __str__(self) -> str:
+        return redact(self.url)
+
+    @property
+    def name(self) -> str:
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def suffix(self) -> str:
+        return posixpath.splitext(self.name)[1]
+
+    @property
+    def parent(self) -> str:
+        """The URL of the folder holding the file."""
+        return self.url.rstrip("/").rsplit("/", 1)[0]
+
+    def is_file(self) -> bool:
+        fs, path = filesystem(self.url, self.options)
+        return bool(fs.isfile(path))
+
+    def read_bytes(self) -> bytes:
+        fs, path = filesystem(self.url, self.options)
+        return bytes(fs.cat_file(path))
+
+
+def is_file(location: str | Path, options: Mapping[str, Any] | None = None) -> bool:
+    """Whether ``location`` (a local path or a URL) is an existing file."""
+    if is_url(location):
+        return RemoteFile(str(location), dict(options or {})).is_file()
+    return local_path(location).is_file()

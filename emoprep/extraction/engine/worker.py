@@ -30,9 +30,12 @@ from ...format.files import sha256_file
 from ...format.footer import read_footer
 from ...format.names import shard_stem
 from ...format.schema import SCHEMA_VERSION, utterance_schema, validate_table
+from ...format.storage import is_url
 from ...version import __version__
 from ..config import ExtractConfig
 from ..extractors import Extractor, build_extractor, extractor_names
+from ..glove import ensure_remote_glove
+from ..media.fetch import MediaAccess
 from ..media.segment import MediaOptions, UtteranceMedia
 from ..records import COLUMN_NAMES, Failure, ShardReport, ShardSpec, Utterance, record_values
 from .columns import rows_to_table
@@ -49,12 +52,22 @@ class ShardJob:
     label_names: tuple[str, ...]
     backends: dict[str, Any] = field(default_factory=dict)
     overwrite: bool = False
+    media: MediaAccess = field(default_factory=MediaAccess)
+    """How workers fetch media given as URLs (storage options, cache bound); never written out."""
 
 
 @lru_cache(maxsize=2)
 def extractors_for(config: ExtractConfig) -> tuple[Extractor, ...]:
     """The enabled extractors, built once per process per configuration."""
     return tuple(build_extractor(name, config) for name in extractor_names(config))
+
+
+def fetch_resources(config: ExtractConfig, access: MediaAccess | None) -> None:
+    """Fetch what this worker's extractors read from object storage (a GloVe URL, into this
+    machine's GloVe cache, once) with the run's storage options, before the extractors are built."""
+    glove = config.text.glove
+    if access is not None and glove and is_url(glove) and "text" in config.modalities:
+        ensure_remote_glove(glove, access.options, config.text.glove_checksum)
 
 
 def probe_extractors(config: ExtractConfig) -> dict[str, Any]:
@@ -99,8 +112,12 @@ class PartResult:
     stats: dict[str, int]
 
 
-def extract_rows(utterances: tuple[Utterance, ...], config: ExtractConfig) -> tuple[list[dict[str, Any]], list[Failure], dict]:
-    """Rows of ``utterances``, the failures met and the extractors' counters."""
+def extract_rows(
+    utterances: tuple[Utterance, ...], config: ExtractConfig, access: MediaAccess | None = None
+) -> tuple[list[dict[str, Any]], list[Failure], dict]:
+    """Rows of ``utterances``, the failures met and the extractors' counters (``access``: how to
+    fetch media given as URLs)."""
+    fetch_resources(config, access)  # a worker that joined after the probe fetches here
     extractors = extractors_for(config)
     for ex in extractors:
         ex.run_stats()  # reset counters left by an earlier task in this process
@@ -114,7 +131,7 @@ def extract_rows(utterances: tuple[Utterance, ...], config: ExtractConfig) -> tu
     try:
         for u in utterances:
             row = identity_row(u)
-            media = UtteranceMedia(u, options, video_source)
+            media = UtteranceMedia(u, options, video_source, access)
             failed_stages: set[str] = set()
             for ex in extractors:
                 try:
@@ -141,7 +158,7 @@ def extract_rows(utterances: tuple[Utterance, ...], config: ExtractConfig) -> tu
 def extract_part(spec: ShardSpec, start: int, stop: int, job: ShardJob) -> PartResult:
     """Utterances ``start:stop`` of ``spec`` as a table that satisfies the schema: a row whose
     values an extractor made invalid has that extractor's columns nulled and a recorded failure."""
-    rows, failures, stats = extract_rows(spec.utterances[start:stop], job.config)
+    rows, failures, stats = extract_rows(spec.utterances[start:stop], job.config, job.media)
     table = rows_to_table(rows, utterance_schema())
     try:
         validate_table(table, job.label_names)

@@ -26,7 +26,7 @@ class TextExtractor(Extractor):
         self.config = config.text
         self.vectors: GloveVectors | None = None
         if self.config.glove:
-            cache = ensure_glove_cache(Path(self.config.glove), self.config.glove_checksum)
+            cache = ensure_glove_cache(self.config.glove, self.config.glove_checksum)
             self.vectors = GloveVectors(cache)
             if self.vectors.dim != 300:
                 raise SetupError(

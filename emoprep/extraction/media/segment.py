@@ -5,19 +5,23 @@ Extractors never open files themselves: they ask the :class:`UtteranceMedia` for
 whether one or three audio extractors run, and a run without visual extractors never touches the
 video stream.  A decode error is cached too: every extractor that needs the broken stream gets the
 same :class:`~emoprep.errors.MediaError`, and the failure is recorded once, under the decode stage.
+Media given as URLs are decoded from this worker's local copy (:mod:`emoprep.extraction.media.fetch`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from ...errors import MediaError
+from ...format.storage import redact
 from ..records import Utterance
 from .audio import decode_audio
+from .fetch import MediaAccess, local_media
 
 T = TypeVar("T")
 
@@ -41,10 +45,12 @@ class UtteranceMedia:
         utterance: Utterance,
         options: MediaOptions | None = None,
         video_source: "VideoFrameSource | None" = None,
+        access: MediaAccess | None = None,
     ) -> None:
         self.utterance = utterance
         self.options = options or MediaOptions()
         self._video_source = video_source
+        self._access = access
         self._audio: np.ndarray | MediaError | None = None
         self._frames: list["Frame"] | MediaError | None = None
 
@@ -78,7 +84,10 @@ class UtteranceMedia:
         u = self.utterance
         if self.audio_path is None:
             raise MediaError("decode_audio", f"utterance {u.utterance_id} has no audio or video file")
-        return decode_audio(self.audio_path, u.start_s, u.end_s, self.options.sample_rate, u.audio_channel)
+        path = self.audio_path
+        local = local_media(path, self._access, "decode_audio")
+        with _named_as(path, local):
+            return decode_audio(local, u.start_s, u.end_s, self.options.sample_rate, u.audio_channel)
 
     def _decode_frames(self) -> list["Frame"]:
         u = self.utterance
@@ -88,5 +97,17 @@ class UtteranceMedia:
             from .video import VideoFrameSource
 
             self._video_source = VideoFrameSource()
-        return self._video_source.sample(u.video_path, u.start_s, u.end_s, self.options.frame_interval_s,
-                                         u.video_region)
+        local = local_media(u.video_path, self._access, "decode_video")
+        with _named_as(u.video_path, local):
+            return self._video_source.sample(local, u.start_s, u.end_s, self.options.frame_interval_s, u.video_region)
+
+
+@contextmanager
+def _named_as(path: str, local: str) -> Iterator[None]:
+    """Decode errors of a cached copy name the recording's URL, not the worker's cache file."""
+    try:
+        yield
+    except MediaError as exc:
+        if local == path:
+            raise
+        raise MediaError(exc.stage, str(exc).replace(local, redact(path)), exc.partial) from None

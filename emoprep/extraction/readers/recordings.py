@@ -11,6 +11,11 @@ clip never blocks the rest.  Times are repaired and counted by the clean-up ever
 (:mod:`emoprep.extraction.readers.segments`): a negative start becomes 0 (``clamped``), an end beyond the media
 becomes the media's end (``clamped_end``), so ``end_s`` always says where the row's features stop.
 
+The list and its media may live on object storage: ``--root s3://bucket/list.csv``, cells that are
+URLs (``s3://bucket/v01.mp4``) or relative to the list's URL.  The reader then reads the list, checks
+that each recording exists and probes its header (ranged reads) through fsspec with the run's storage
+options; the recordings themselves are fetched by the workers (:mod:`emoprep.extraction.media.fetch`).
+
 Default ``video_id``: the media file's path relative to the list's folder, without extension
 (``Raw/v01/0.mp4`` -> ``Raw/v01/0``; absolute for files outside that folder), so clips of
 different recordings that share a file name (``0.mp4``, ``1.mp4`` in every folder) do not share an
@@ -29,13 +34,18 @@ import io
 import json
 import math
 import os
+import posixpath
 from collections import Counter
+from collections.abc import Mapping
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ...errors import DatasetError
+from ...format.storage import RemoteFile, is_file, is_url, join_url, redact
 from ..config import ExtractConfig
 from ..config.reader_options import RecordingsOptions, parse_options
+from ..media.probe import media_end_s
 from ..records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
 from .segments import SegmentCleaner
@@ -63,7 +73,7 @@ NO_EMOTION = "none"
 """``emotions`` value of a labelled utterance that shows none of the emotions (all zeros)."""
 
 
-def _rows(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
+def _rows(path: Path | RemoteFile) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
     """(line number, row) pairs from a CSV (header row) or JSONL file, plus syntax errors."""
     text = path.read_bytes().decode("utf-8-sig")
     errors: list[str] = []
@@ -135,16 +145,25 @@ def _names(value: Any) -> list[str] | None:
     return [] if names == [NO_EMOTION] else names
 
 
-def _media_path(value: Any, base: Path) -> Path:
-    """A media cell as a normalised absolute path (relative cells: relative to the list's folder)."""
-    p = Path(str(value).strip()).expanduser()
+def _media_path(value: Any, base: Path | str) -> Path | str:
+    """A media cell as a normalised absolute path or a URL (relative cells: relative to the list's
+    folder, which is a URL prefix when the list is on object storage)."""
+    cell = str(value).strip()
+    if is_url(cell):
+        return cell
+    p = Path(cell).expanduser()
+    if isinstance(base, str) and not p.is_absolute():
+        return join_url(base, cell)
     return Path(os.path.normpath(p if p.is_absolute() else base / p))
 
 
-def _relative_id(path: Path, base: Path) -> str:
+def _relative_id(path: Path | str, base: Path | str) -> str:
     """``path`` relative to ``base`` with '/' separators (through symlinks if only that puts it
     inside ``base``); the absolute path for a file outside ``base``, which is as unique and more
-    readable than a chain of ``..``."""
+    readable than a chain of ``..``.  URLs: relative to a URL ``base`` they lie under, else whole."""
+    if isinstance(path, str) or isinstance(base, str):
+        shown, prefix = (redact(path) if isinstance(path, str) else path.as_posix()), f"{base}/"
+        return shown[len(prefix):] if isinstance(base, str) and str(path).startswith(prefix) else shown
     for candidate in (path, path.resolve()):
         try:
             rel = Path(os.path.relpath(candidate, base))
@@ -155,16 +174,22 @@ def _relative_id(path: Path, base: Path) -> str:
     return path.as_posix()
 
 
-def default_video_ids(files: list[Path], base: Path) -> dict[Path, str]:
+def _without_suffix(rel: str) -> str:
+    if is_url(rel):  # PurePosixPath would fold the '//' after the scheme
+        return posixpath.splitext(rel)[0]
+    return str(PurePosixPath(rel).with_suffix("")) if PurePosixPath(rel).suffix else rel
+
+
+def default_video_ids(files: list[Path | str], base: Path | str) -> dict[Path | str, str]:
     """Default ``video_id`` of each media file: its path relative to ``base`` without extension,
     with the extension kept for files whose ids would otherwise coincide (``a.mp4``, ``a.mov``)."""
     rel = {f: _relative_id(f, base) for f in dict.fromkeys(files)}
-    stem = {f: str(PurePosixPath(r).with_suffix("")) if PurePosixPath(r).suffix else r for f, r in rel.items()}
+    stem = {f: _without_suffix(r) for f, r in rel.items()}
     users = Counter(stem.values())
     return {f: (stem[f] if users[stem[f]] == 1 else rel[f]) for f in rel}
 
 
-def _video_ids(parsed: list[tuple[str, dict[str, Any]]], base: Path, errors: list[str]) -> list[str]:
+def _video_ids(parsed: list[tuple[str, dict[str, Any]]], base: Path | str, errors: list[str]) -> list[str]:
     """Each row's ``video_id``: its explicit one, else the default of its file (the row's video,
     else its audio, as written, found or not).  One id naming two different files is an error in
     ``errors``: two recordings would look like one to anything that groups rows by video."""
@@ -172,7 +197,7 @@ def _video_ids(parsed: list[tuple[str, dict[str, Any]]], base: Path, errors: lis
     files = [_media_path(row["video"] if not _blank(row.get("video")) else row["audio"], base) for _, row in rows]
     defaults = default_video_ids(files, base)
     ids: list[str] = []
-    first: dict[str, tuple[Path, str, bool]] = {}
+    first: dict[str, tuple[Path | str, str, bool]] = {}
     for (where, row), f in zip(rows, files):
         explicit = not _blank(row.get("video_id"))
         vid = str(row["video_id"]).strip() if explicit else defaults[f]
@@ -194,10 +219,15 @@ class RecordingsReader:
     """
 
     name = "recordings"
+    reads_urls = True
+    """The list and its media may be URLs (``s3://bucket/list.csv``; cells ``s3://...`` or relative)."""
 
-    def read(self, root: Path, config: ExtractConfig) -> ReadResult:
+    def read(self, root: Path | str, config: ExtractConfig, storage_options: Mapping[str, Any] | None = None
+             ) -> ReadResult:
         options = parse_options(RecordingsOptions, config.dataset_options)  # fails before the file is read
-        path = Path(root).expanduser().resolve()
+        self._storage = dict(storage_options or {})
+        path: Path | RemoteFile = (RemoteFile(str(root), self._storage) if is_url(str(root))
+                                   else Path(root).expanduser().resolve())
         if not path.is_file():
             raise DatasetError(
                 f"{path}: recordings list not found (give the .csv or .jsonl file itself as the root)"
@@ -260,14 +290,15 @@ class RecordingsReader:
         return self._build(path, parsed, names_order, video_ids, config.dataset)
 
     def _build(
-        self, path: Path, parsed: list[tuple[str, dict[str, Any]]], names: tuple[str, ...], video_ids: list[str],
+        self, path: Path | RemoteFile, parsed: list[tuple[str, dict[str, Any]]], names: tuple[str, ...], video_ids: list[str],
         dataset: str,
     ) -> ReadResult:
         base = path.parent
         issues: list[ReaderIssue] = []
         counts: Counter[str] = Counter()
         utterances: list[Utterance] = []
-        segments = SegmentCleaner(issues, counts)
+        exists: dict[Path | str, bool] = {}
+        segments = SegmentCleaner(issues, counts, media_end=partial(media_end_s, options=self._storage))
         for (where, row), video_id in zip(parsed, video_ids):
             uid = str(row["utterance_id"]).strip()
             start, end = float(row["start"]), float(row["end"])
@@ -278,11 +309,13 @@ class RecordingsReader:
                     media[key] = None
                     continue
                 p = _media_path(row[key], base)
-                if p.is_file():
+                if p not in exists:  # a recording cut into many rows is looked up once
+                    exists[p] = is_file(p, self._storage)
+                if exists[p]:
                     media[key] = str(p)
                 else:
                     media[key] = None
-                    missing.append(str(p))
+                    missing.append(redact(str(p)))
             if missing:
                 issues.append(ReaderIssue("missing_media", f"not found: {', '.join(missing)}", where, uid))
                 counts["missing_media"] += 1
