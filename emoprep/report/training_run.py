@@ -36,7 +36,8 @@ def _read_json_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
-def overview(run: RunRecord, metrics: dict[str, Any], name: str) -> page.Section:
+def overview(run: RunRecord, metrics: dict[str, Any], run_dir: Path, name: str) -> page.Section:
+    """``name``: the run folder's name (``run_dir`` may be a local copy of it)."""
     s = page.Section("Overview")
     shards = run.shards
     test_avg = metrics.get("test", {}).get("average", {})
@@ -219,7 +220,7 @@ def run_report(run_dir: Path, out: Path, shards: str | Path | None = None, *,
     shards_dir = folder if has_manifest(folder) else None
     wrong = wrong_predictions(run_dir / PREDICTIONS, labels)
     sections = [
-        overview(run, metrics, name),
+        overview(run, metrics, run_dir, name),
         curves_section(_read_json_lines(run_dir / HISTORY), metrics.get("chosen_epoch")),
         metrics_section(metrics),
         wrong_section(run_dir, labels, shards_dir, wrong),
