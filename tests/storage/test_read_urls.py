@@ -100,3 +100,12 @@ def test_inspect_of_a_prefix_without_manifest_says_so(object_store) -> None:  # 
     empty = object_store.bucket()
     result = CliRunner().invoke(cli.main, ["inspect", empty, *object_store.option_flags()])
     assert result.exit_code == 2 and "not found" in result.output and object_store.options["secret"] not in result.output
+
+
+def test_loader_workers_read_their_row_groups_from_s3(s3_shards: str, demo_shards: Path, object_store) -> None:  # noqa: ANN001
+    from torch.utils.data import DataLoader
+
+    stream = ShardStream(s3_shards, "train", ["utterance_id"], rank=0, world_size=1, storage_options=object_store.options)
+    rows = list(DataLoader(stream, batch_size=None, num_workers=2, multiprocessing_context="fork"))
+    train_ids = emoprep.read_shards(demo_shards, "train", ["utterance_id"]).column("utterance_id").to_pylist()
+    assert sorted(r["utterance_id"] for r in rows) == sorted(train_ids)
