@@ -14,6 +14,11 @@ the next batch and the batch's contiguous copy; ``benchmarks/bench_reader.py`` m
     for batch in emoprep.iter_shards("shards/mosei", split="train", columns=["utterance_id", "acoustic"],
                                      batch_rows=256):
         ids = batch.column("utterance_id")            # a pyarrow.RecordBatch of <= 256 rows
+
+Every reader takes a local path or an fsspec URL (``s3://bucket/prefix``) with ``storage_options=``
+(credentials, endpoint): a URL is read through pyarrow over the fsspec filesystem, footers and row
+groups with ranged requests, so streaming a split from object storage downloads only the chosen
+columns' pages, once.
 """
 
 from __future__ import annotations

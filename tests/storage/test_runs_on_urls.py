@@ -172,3 +172,16 @@ def test_report_of_a_run_on_s3_is_the_local_runs(s3_run: str, local_run: Path, o
     page = (tmp_path / "s3.html").read_text()
     assert "Wrong predictions" in page and content(page) == content((tmp_path / "local.html").read_text())
     assert object_store.options["secret"] not in page + remote.output
+
+
+def test_predict_loads_a_run_from_s3(s3_run: str, local_run: Path, object_store) -> None:  # noqa: ANN001
+    from emoprep.prediction.api import load_run_model
+    from emoprep.train.trained import load_trained
+
+    remote = load_run_model(s3_run, "cpu", object_store.options)
+    local = load_trained(local_run)
+    assert remote.where == s3_run and local.where == str(local_run.resolve())
+    assert not remote.folder.exists()  # the local copy is gone once the weights are loaded
+    assert remote.net.state_dict().keys() == local.net.state_dict().keys()
+    assert all(torch.equal(a, b) for a, b in zip(remote.net.state_dict().values(), local.net.state_dict().values()))
+    assert list(remote.thresholds) == list(local.thresholds)
