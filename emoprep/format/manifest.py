@@ -14,8 +14,8 @@ in one place and a default for a field that older emoprep versions did not write
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
 from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
