@@ -48,6 +48,35 @@ storage_option = click.option(
 options with :func:`emoprep.format.storage.parse_storage_options`."""
 
 
+class PathOrURL(click.ParamType):
+    """A local path, checked like ``click.Path(**checks)`` (``file://`` URLs included), or an fsspec URL
+    (``s3://bucket/prefix``), passed on as it is: only the command reaches its store, with the
+    storage options."""
+
+    name = "path|url"
+
+    def __init__(self, **checks: bool) -> None:
+        self.path = click.Path(path_type=Path, **checks)
+
+    def convert(self, value: str | Path, param: click.Parameter | None, ctx: click.Context | None) -> str | Path:
+        from emoprep.format.storage import is_url, local_path
+
+        if is_url(value):
+            return value
+        return self.path.convert(local_path(value), param, ctx)
+
+
+def _storage_options(pairs: tuple[str, ...]) -> dict:
+    """The options of ``--storage-option`` and the environment; bad usage exits with status 2."""
+    from emoprep.errors import SetupError
+    from emoprep.format.storage import parse_storage_options
+
+    try:
+        return parse_storage_options(pairs)
+    except SetupError as exc:
+        raise click.BadParameter(str(exc), param_hint="--storage-option") from None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="emoprep")
 def main() -> None:
@@ -139,30 +168,36 @@ def extract(**kw) -> None:
 
 
 @main.command()
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.argument("path", type=PathOrURL(exists=True))
 @click.option("--verify", is_flag=True,
               help="First check every file against manifest.json (sizes, sha256); exit 1 on any mismatch.")
-def inspect(path: Path, verify: bool) -> None:
-    """Summarise a shard folder: rows per split, columns and shapes, failures, backends, OOV rate."""
+@storage_option
+def inspect(path: Path | str, verify: bool, storage_options: tuple[str, ...]) -> None:
+    """Summarise a shard folder (a local folder or a URL): rows per split, columns and shapes, failures,
+    backends, OOV rate."""
+    from emoprep.errors import EmoprepError
+    from emoprep.format.storage import redact
     from emoprep.report.folder_summary import inspect_output
 
+    options = _storage_options(storage_options)
+    shown = redact(str(path))
     try:
         if verify:
             from emoprep.format.verify import verify_output
 
-            checked, problems = verify_output(path)
+            checked, problems = verify_output(path, options)
             if problems:
                 for problem in problems:
                     click.echo(f"verify: {problem}", err=True)
-                click.echo(f"verify: {len(problems)} problem(s) in {path}; rerun the extraction that wrote it "
+                click.echo(f"verify: {len(problems)} problem(s) in {shown}; rerun the extraction that wrote it "
                            "(or copy the folder again) to repair it", err=True)
                 sys.exit(EXIT_INCOMPLETE)
-        inspect_output(path)
+        inspect_output(path, options)
         if verify:
             from emoprep.format.names import MANIFEST
 
             click.echo(f"verify: {checked} file(s) match {MANIFEST}", err=True)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, EmoprepError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_SETUP)
 
@@ -230,9 +265,10 @@ def check_raw_command(dataset: str, root: Path | None, dataset_options: tuple[st
 
 @main.command(context_settings={"show_default": True})
 @click.argument("model")
-@click.option("--shards", "shards_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
-              help="A finished shard folder (written by `emoprep extract`).")
-@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Run folder to create (or resume).")
+@click.option("--shards", "shards_dir", required=True, type=PathOrURL(file_okay=False),
+              help="A finished shard folder (written by `emoprep extract`): a path or a URL (s3://bucket/prefix).")
+@click.option("--out", required=True, type=PathOrURL(file_okay=False),
+              help="Run folder to create (or resume): a path or a URL; checkpoints are put there after every epoch.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="YAML overriding pipelines/train/MODEL.yaml.")
 @click.option("--preset", metavar="NAME",
@@ -243,8 +279,10 @@ def check_raw_command(dataset: str, root: Path | None, dataset_options: tuple[st
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]), help="auto uses a GPU when present.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last finished epoch.")
 @click.option("--quiet", is_flag=True, help="No progress bars or tables.")
-def train(model: str, shards_dir: Path, out: Path, config_file: Path | None, preset: str | None, sets: tuple[str, ...],
-          seed: int | None, device: str, resume: bool, quiet: bool) -> None:
+@storage_option
+def train(model: str, shards_dir: Path | str, out: Path | str, config_file: Path | None, preset: str | None,
+          sets: tuple[str, ...], seed: int | None, device: str, resume: bool, quiet: bool,
+          storage_options: tuple[str, ...]) -> None:
     """Train MODEL on a shard folder with the MESM paper's protocol: lf-lstm, lf-trans, mult, emoembs
     (hand-crafted features) or fe2e, mesm (end to end on face crops and log-mel chunks).
 
@@ -260,9 +298,10 @@ def train(model: str, shards_dir: Path, out: Path, config_file: Path | None, pre
     from emoprep.train.run import train as run_training
 
     console = TrainingProgress().console
+    options = _storage_options(storage_options)
     try:
         run_training(model, shards_dir, out, config_file=config_file, sets=parse_sets(sets), seed=seed, device=device,
-                     resume=resume, quiet=quiet, preset=preset)
+                     resume=resume, quiet=quiet, preset=preset, storage_options=options)
     except EmoprepError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(EXIT_SETUP)
@@ -272,13 +311,14 @@ def train(model: str, shards_dir: Path, out: Path, config_file: Path | None, pre
 
 
 @main.command()
-@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--shards", "shards_dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Shard folder to score (default: the one the run trained on).")
+@click.argument("run", type=PathOrURL(exists=True, file_okay=False))
+@click.option("--shards", "shards_dir", type=PathOrURL(file_okay=False),
+              help="Shard folder to score, a path or a URL (default: the one the run trained on).")
 @click.option("--split", default="test", show_default=True, help="Split to score.")
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]))
-def evaluate(run: Path, shards_dir: Path | None, split: str, device: str) -> None:
-    """Score a finished training RUN on a split, with the thresholds it chose on validation."""
+@storage_option
+def evaluate(run: Path | str, shards_dir: Path | str | None, split: str, device: str, storage_options: tuple[str, ...]) -> None:
+    """Score a finished training RUN (a folder or a URL) on a split, with the thresholds it chose on validation."""
     from rich.markup import escape
 
     from emoprep.errors import EmoprepError
@@ -286,14 +326,14 @@ def evaluate(run: Path, shards_dir: Path | None, split: str, device: str) -> Non
     from emoprep.train.run import evaluate as run_evaluation
 
     try:
-        run_evaluation(run, shards_dir, split, device)
+        run_evaluation(run, shards_dir, split, device, storage_options=_storage_options(storage_options))
     except EmoprepError as exc:
         TrainingProgress().console.print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(EXIT_SETUP)
 
 
 @main.command()
-@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("run", type=PathOrURL(exists=True, file_okay=False))
 @click.argument("media", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--recordings", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A recordings list (.csv/.jsonl, the format of --dataset recordings) instead of MEDIA: its rows are the utterances.")
@@ -311,10 +351,12 @@ def evaluate(run: Path, shards_dir: Path | None, split: str, device: str) -> Non
 @click.option("--synchronous", is_flag=True, help="Run in this process with Dask's synchronous scheduler (debugging).")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def predict(run: Path, media: tuple[Path, ...], recordings: Path | None, out: Path, transcript: Path | None, window: float,
-            hop: float, glove: str | None, keep_features: Path | None, scheduler: str | None, workers: int | None,
-            synchronous: bool, device: str, quiet: bool) -> None:
-    """Apply a trained RUN to new recordings: MEDIA files (or --recordings LIST) in, one row per utterance out.
+@storage_option
+def predict(run: Path | str, media: tuple[Path, ...], recordings: Path | None, out: Path, transcript: Path | None,
+            window: float, hop: float, glove: str | None, keep_features: Path | None, scheduler: str | None,
+            workers: int | None, synchronous: bool, device: str, quiet: bool, storage_options: tuple[str, ...]) -> None:
+    """Apply a trained RUN (a folder or a URL) to new recordings: MEDIA files (or --recordings LIST) in, one
+    row per utterance out.
 
     Features are extracted exactly as for the run's training shards.  A media file is cut into its
     transcript's cues (.srt/.vtt beside it, or --transcript) or into --window second windows every
@@ -329,11 +371,12 @@ def predict(run: Path, media: tuple[Path, ...], recordings: Path | None, out: Pa
     from emoprep.extraction.progress import console, progress_bar
     from emoprep.prediction import predict as run_prediction
 
+    options = _storage_options(storage_options)
     try:
         with progress_bar(disable=quiet) as observer:
             table = run_prediction(run, list(media), recordings=recordings, transcript=transcript, window=window, hop=hop,
                                    glove=glove, scheduler=scheduler, workers=workers, synchronous=synchronous,
-                                   work_dir=keep_features, device=device, observer=observer)
+                                   work_dir=keep_features, device=device, observer=observer, storage_options=options)
     except EmoprepError as exc:
         console().print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(EXIT_SETUP)
@@ -424,14 +467,16 @@ def attention(run: Path, out: Path, utterance: str | None, split: str) -> None:
 
 
 @main.command()
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.argument("path", type=PathOrURL(exists=True))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="HTML file to write.")
-@click.option("--shards", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="For a training run: its shard folder, when it is no longer where the run was trained.")
+@click.option("--shards", type=PathOrURL(exists=True, file_okay=False),
+              help="For a training run: its shard folder (a path or a URL), when it is no longer where the run was trained.")
 @click.option("--sample", "sample_groups", default=12, show_default=True,
               help="For a shard folder: Parquet row groups (16 rows each) the pictures are drawn from.")
-def report(path: Path, out: Path, shards: Path | None, sample_groups: int) -> None:
-    """Write one self-contained HTML page about a shard folder, a training run or predictions (images embedded).
+@storage_option
+def report(path: Path | str, out: Path, shards: Path | str | None, sample_groups: int, storage_options: tuple[str, ...]) -> None:
+    """Write one self-contained HTML page about a shard folder, a training run (either a folder or a URL)
+    or predictions (images embedded).
 
     A shard folder: rows and labels per split, durations, faces found and a contact sheet of crops,
     a log-mel example, acoustic features and AUs per label, GloVe OOV, failures, backends.  A run:
@@ -450,9 +495,10 @@ def report(path: Path, out: Path, shards: Path | None, sample_groups: int) -> No
 
     console = terminal()
     started = time.perf_counter()
+    options = _storage_options(storage_options)
     try:
         with console.status("rendering the report"):
-            written = build_report(path, out, shards, sample_groups)
+            written = build_report(path, out, shards, sample_groups, options)
     except EmoprepError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(EXIT_SETUP)

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .names import FAILURES
+from .storage import Folder
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,11 @@ FAILURES_SCHEMA = _failures_schema()
 """Non-null strings, except ``shard`` (null for reader-stage failures)."""
 
 
-def read_failures(folder: Path, name: str = FAILURES) -> pa.Table | None:
-    """The failures table of a shard folder, None when the run wrote none (an unfinished run)."""
-    path = Path(folder) / name
-    return pq.read_table(path) if path.is_file() else None
+def read_failures(folder: Path | Folder, name: str = FAILURES) -> pa.Table | None:
+    """The failures table of a shard folder (local or on object storage), None when the run wrote
+    none (an unfinished run)."""
+    root = Folder.of(folder)
+    if not root.exists(name):
+        return None
+    fs, base = root.arrow()
+    return pq.read_table(f"{base}/{name}", filesystem=fs)

@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .names import temporary_path
 
@@ -24,8 +24,14 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 def sha256_file(path: Path) -> str:
     """The hex sha256 of a file, read in 4 MiB blocks."""
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
+        return sha256_stream(f)
+
+
+def sha256_stream(f: BinaryIO) -> str:
+    """The hex sha256 of what is left in an open binary file, read in 4 MiB blocks (an object on
+    object storage is streamed, never held whole)."""
+    h = hashlib.sha256()
+    for block in iter(lambda: f.read(1 << 22), b""):
+        h.update(block)
     return h.hexdigest()

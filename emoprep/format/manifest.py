@@ -14,6 +14,7 @@ in one place and a default for a field that older emoprep versions did not write
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from .codecs import LOGMEL_FRAMES, LOGMEL_MELS
 from .files import write_json_atomic
 from .names import FAILURES, MANIFEST, UTTERANCES
+from .storage import Folder, is_url, local_path
 
 READER_COUNT_PREFIX = "reader."
 """Counts a dataset reader reported, stored flat in ``counts`` as ``reader.<name>``."""
@@ -180,41 +182,61 @@ class Manifest:
         )
 
 
-def manifest_path(path: str | Path) -> Path:
-    """``path`` itself when it is the file, else the folder's ``manifest.json``."""
-    p = Path(path)
-    return p / MANIFEST if p.is_dir() else p
+StorageOptions = Mapping[str, Any] | None
+"""Options of the object store behind a URL (credentials, endpoint); ignored for a local path."""
 
 
-def folder_of(path: str | Path) -> Path:
-    """The shard folder of ``path`` (the folder, or the folder of its ``manifest.json``)."""
-    p = Path(path)
-    return p if p.is_dir() else p.parent
+def shard_folder(path: str | Path | Folder, storage_options: StorageOptions = None) -> Folder:
+    """The shard folder of ``path`` (the folder, or its ``manifest.json``; a local path or a URL)."""
+    if isinstance(path, Folder):
+        return path
+    if not is_url(path):
+        p = local_path(path)
+        return Folder.of(p if p.is_dir() else p.parent)
+    url = str(path).rstrip("/")
+    return Folder.of(url.rsplit("/", 1)[0] if url.endswith("/" + MANIFEST) else url, storage_options)
 
 
-def has_manifest(folder: str | Path) -> bool:
-    """Whether ``folder`` is a finished shard folder (one cheap stat, no parsing)."""
-    return (Path(folder) / MANIFEST).is_file()
+def manifest_path(path: str | Path, storage_options: StorageOptions = None) -> Path | str:
+    """``path`` itself when it is the file, else the folder's ``manifest.json`` (a URL for a URL)."""
+    if not is_url(path):
+        p = Path(path)
+        return p / MANIFEST if p.is_dir() else p
+    return shard_folder(path, storage_options).display(MANIFEST)
 
 
-def read_manifest(path: str | Path) -> Manifest:
-    """The manifest of a shard folder (``path`` may be the folder or the file itself).
+def folder_of(path: str | Path, storage_options: StorageOptions = None) -> Path | str:
+    """The shard folder of ``path`` (the folder, or the folder of its ``manifest.json``; a URL for a URL)."""
+    folder = shard_folder(path, storage_options)
+    return folder.local if folder.local is not None else folder.location
+
+
+def has_manifest(folder: str | Path | Folder, storage_options: StorageOptions = None) -> bool:
+    """Whether ``folder`` is a finished shard folder (one cheap stat or HEAD, no parsing)."""
+    return Folder.of(folder, storage_options).exists(MANIFEST)
+
+
+def read_manifest(path: str | Path | Folder, storage_options: StorageOptions = None) -> Manifest:
+    """The manifest of a shard folder (``path`` may be the folder or the file itself, local or a URL).
 
     Raises ``FileNotFoundError`` saying the run is unfinished when there is none."""
-    p = manifest_path(path)
-    if not p.is_file():
+    folder = shard_folder(path, storage_options) if isinstance(path, Folder) or is_url(path) else None
+    where = folder.display(MANIFEST) if folder is not None else str(manifest_path(path))
+    try:
+        text = folder.read_text(MANIFEST) if folder is not None else Path(where).read_text()
+    except FileNotFoundError:
         raise FileNotFoundError(
-            f"{p} not found: the folder is not an emoprep output, or its run has not finished "
+            f"{where} not found: the folder is not an emoprep output, or its run has not finished "
             "(rerun the same `emoprep extract` command to complete it)"
-        )
-    return Manifest.from_dict(json.loads(p.read_text()))
+        ) from None
+    return Manifest.from_dict(json.loads(text))
 
 
-def read_manifest_or_none(folder: str | Path) -> Manifest | None:
+def read_manifest_or_none(folder: str | Path | Folder, storage_options: StorageOptions = None) -> Manifest | None:
     """The manifest of ``folder``, None when it is absent or not readable JSON (a check that must
     not fail on a folder it only looks at)."""
     try:
-        return read_manifest(folder)
+        return read_manifest(folder, storage_options)
     except (OSError, ValueError):
         return None
 

@@ -14,73 +14,113 @@ the next batch and the batch's contiguous copy; ``benchmarks/bench_reader.py`` m
     for batch in emoprep.iter_shards("shards/mosei", split="train", columns=["utterance_id", "acoustic"],
                                      batch_rows=256):
         ids = batch.column("utterance_id")            # a pyarrow.RecordBatch of <= 256 rows
+
+Every reader takes a local path or an fsspec URL (``s3://bucket/prefix``) with ``storage_options=``
+(credentials, endpoint): a URL is read through pyarrow over the fsspec filesystem, footers and row
+groups with ranged requests, so streaming a split from object storage downloads only the chosen
+columns' pages, once.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .manifest import Manifest, folder_of, read_manifest
+from .manifest import Manifest, StorageOptions, read_manifest, shard_folder
 from .names import SPLITS
 from .schema import utterance_schema
+from .storage import Folder, is_url
 
 
-def shard_paths(path: str | Path, split: str | None = None) -> list[Path]:
-    """Shard files listed by the manifest of ``path``, optionally of one split."""
-    root = folder_of(path)
-    return [root / s.file for s in read_manifest(root).shards_of(split)]
+def shard_paths(path: str | Path, split: str | None = None, *, storage_options: StorageOptions = None) -> list[Path | str]:
+    """Shard files listed by the manifest of ``path``, optionally of one split (URLs for a URL)."""
+    root = shard_folder(path, storage_options)
+    return [shard_location(root, s.file) for s in read_manifest(root).shards_of(split)]
 
 
-def read_shards(path: str | Path, split: str | None = None, columns: list[str] | None = None) -> pa.Table:
-    """All rows of a finished run (or of one split) as one table, in shard order."""
-    files = shard_paths(path, split)
+def shard_location(root: Folder, name: str) -> Path | str:
+    """File ``name`` of ``root``: a local path, or its URL (which carries no credential)."""
+    return root.local / name if root.local is not None else f"{root.location}/{name}"
+
+
+def read_shards(path: str | Path, split: str | None = None, columns: list[str] | None = None, *,
+                storage_options: StorageOptions = None) -> pa.Table:
+    """All rows of a finished run (or of one split) as one table, in shard order.  ``path`` may be a
+    URL (``s3://bucket/prefix``), with ``storage_options`` for its store."""
+    root = shard_folder(path, storage_options)
+    files = [s.file for s in read_manifest(root).shards_of(split)]
     if not files:
         schema = utterance_schema()
         return schema.empty_table().select(columns) if columns else schema.empty_table()
-    return pa.concat_tables(pq.read_table(f, columns=columns) for f in files)
+    fs, base = root.arrow()
+    return pa.concat_tables(pq.read_table(f"{base}/{f}", columns=columns, filesystem=fs) for f in files)
 
 
 @dataclass(frozen=True)
 class RowGroup:
-    """One Parquet row group of a shard: the unit that streaming readers divide among workers."""
+    """One Parquet row group of a shard: the unit that streaming readers divide among workers.
 
-    path: Path
+    ``path`` is a local path or a URL; a URL's ``storage_options`` travel with the group (to loader
+    workers) and are kept out of its ``repr``."""
+
+    path: Path | str
     index: int
     rows: int
     split: str
+    storage_options: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
-def row_groups(path: str | Path, split: str | None = None) -> list[RowGroup]:
+def row_groups(path: str | Path, split: str | None = None, *, storage_options: StorageOptions = None) -> list[RowGroup]:
     """Every row group of a finished run (or of one split), in shard order; reads footers only."""
-    root = folder_of(path)
-    return [group for shard in read_manifest(root).shards_of(split) for group in shard_row_groups(root / shard.file, shard.split)]
+    root = shard_folder(path, storage_options)
+    return [group for shard in read_manifest(root).shards_of(split)
+            for group in shard_row_groups(shard_location(root, shard.file), shard.split, storage_options=root.options)]
 
 
-def shard_row_groups(path: Path, split: str) -> list[RowGroup]:
-    """The row groups of one shard file (its footer only)."""
-    meta = pq.read_metadata(path)
-    return [RowGroup(path, i, meta.row_group(i).num_rows, split) for i in range(meta.num_row_groups)]
+def shard_row_groups(path: Path | str, split: str, *, storage_options: StorageOptions = None) -> list[RowGroup]:
+    """The row groups of one shard file (its footer only; a local path or a URL)."""
+    if not is_url(path):
+        meta = pq.read_metadata(path)
+        return [RowGroup(path, i, meta.row_group(i).num_rows, split) for i in range(meta.num_row_groups)]
+    options = dict(storage_options or {})
+    meta = _open(str(path), (), _options_key(options)).metadata
+    return [RowGroup(path, i, meta.row_group(i).num_rows, split, options) for i in range(meta.num_row_groups)]
+
+
+def _options_key(options: StorageOptions) -> str:
+    """Storage options as a hashable cache key (never shown)."""
+    return json.dumps(options or {}, sort_keys=True, default=str)
 
 
 @lru_cache(maxsize=4)
-def _open(path: Path, size: int, mtime_ns: int) -> pq.ParquetFile:
-    """An open shard, reused across its row groups (the footer is parsed once); keyed by size and
-    mtime so a rewritten file is reopened.  Few are kept: reading in order needs one, and every open
+def _open(path: Path | str, stamp: tuple[int, ...], options_key: str = "{}") -> pq.ParquetFile:
+    """An open shard, reused across its row groups (the footer is parsed once); a local file is keyed
+    by size and mtime so a rewritten file is reopened (an object of a finished folder is only replaced
+    by a new run, with a new manifest).  Few are kept: reading in order needs one, and every open
     file holds its footer, so a larger cache would make a streaming reader's memory grow with the
     number of shards."""
-    return pq.ParquetFile(path)
+    if not is_url(path):
+        return pq.ParquetFile(path)
+    folder, name = str(path).rsplit("/", 1)
+    fs, base = Folder.of(folder, json.loads(options_key)).arrow()
+    return pq.ParquetFile(f"{base}/{name}", filesystem=fs)
 
 
 def read_row_group(group: RowGroup, columns: list[str] | None = None) -> pa.Table:
     """The rows of one row group, only ``columns`` decoded."""
-    st = group.path.stat()
-    return _open(group.path, st.st_size, st.st_mtime_ns).read_row_group(group.index, columns=columns)
+    if is_url(group.path):
+        shard = _open(str(group.path), (), _options_key(group.storage_options))
+    else:
+        st = Path(group.path).stat()
+        shard = _open(group.path, (st.st_size, st.st_mtime_ns))
+    return shard.read_row_group(group.index, columns=columns)
 
 
 def iter_shards(
@@ -88,6 +128,8 @@ def iter_shards(
     split: str | None = None,
     columns: list[str] | None = None,
     batch_rows: int = 256,
+    *,
+    storage_options: StorageOptions = None,
 ) -> Iterator[pa.RecordBatch]:
     """The rows of a finished run (or of one split) as record batches of ``batch_rows`` rows (the
     last one shorter), in the same order as :func:`read_shards`, decoding only ``columns``.
@@ -100,30 +142,32 @@ def iter_shards(
     a split outside the schema's, a column outside the shards' or ``batch_rows < 1`` raises
     ``ValueError`` naming what is allowed.
     """
-    manifest = read_manifest(path)  # first: an unfinished folder says so, whatever the other arguments
+    root = shard_folder(path, storage_options)
+    manifest = read_manifest(root)  # first: an unfinished folder says so, whatever the other arguments
     if split is not None and split not in SPLITS:
         present = sorted({s.split for s in manifest.shards})
         raise ValueError(f"unknown split {split!r}: splits are {list(SPLITS)} (this folder has {present})")
     if columns is not None:
-        known = _column_names(folder_of(path), manifest)
+        known = _column_names(root, manifest)
         unknown = [c for c in columns if c not in known]
         if unknown:
             raise ValueError(f"unknown column(s) {unknown}; the shards have {known}")
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
-    groups = row_groups(path, split)
+    groups = row_groups(root, split)
     return _batches(groups, columns, batch_rows)
 
 
-def shard_schema(root: Path, manifest: Manifest) -> pa.Schema:
+def shard_schema(root: Path | Folder, manifest: Manifest) -> pa.Schema:
     """The shards' Arrow schema: one footer's (every shard is validated against the same published
     schema), or the published schema for a run without shards."""
     if manifest.shards:
-        return pq.read_schema(root / manifest.shards[0].file)
+        fs, base = Folder.of(root).arrow()
+        return pq.read_schema(f"{base}/{manifest.shards[0].file}", filesystem=fs)
     return utterance_schema()
 
 
-def _column_names(root: Path, manifest: Manifest) -> list[str]:
+def _column_names(root: Folder, manifest: Manifest) -> list[str]:
     return shard_schema(root, manifest).names
 
 

@@ -22,6 +22,7 @@ import json
 import os
 import posixpath
 import re
+import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,6 +190,11 @@ class Folder:
             return self.url
         return str(Path(self.location) / name) if not self.remote else f"{self.url}/{name}"
 
+    @property
+    def name(self) -> str:
+        """The folder's own name (the last part of its path or key prefix), as titles show it."""
+        return self.location.rstrip("/").rsplit("/", 1)[-1] if self.remote else Path(self.location).name
+
     def child(self, name: str) -> Folder:
         """The sub-folder ``name`` (same options)."""
         location = str(Path(self.location) / name) if not self.remote else f"{self.location}/{name}"
@@ -242,6 +248,39 @@ class Folder:
         import pyarrow.fs as pafs  # noqa: PLC0415
 
         return pafs.PyFileSystem(pafs.FSSpecHandler(self.fs)), self._root
+
+    def files(self) -> list[str]:
+        """Every file under the folder, sub-folders included, as ``/``-separated names relative to it,
+        sorted (a run folder keeps ``evaluations/`` below it); empty when the folder does not exist."""
+        if not self.remote:
+            root = Path(self.location)
+            return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+        prefix = self._root + "/"
+        return sorted(f[len(prefix):] for f in self.fs.find(self._root) if f.startswith(prefix))
+
+    def download(self, name: str, local_file: Path) -> None:
+        """Copy file ``name`` to ``local_file`` (its folder created), streamed, never held in memory whole."""
+        local_file.parent.mkdir(parents=True, exist_ok=True)
+        if not self.remote:
+            shutil.copyfile(Path(self.location) / name, local_file)
+            return
+        self.fs.get_file(self.path(name), str(local_file))
+
+    def put(self, local_file: Path, name: str) -> None:
+        """Copy a finished local file to ``name``, whole or not at all, keeping the local file (unlike
+        :meth:`upload`, for a working copy that goes on changing): one PUT on object storage, a copy
+        to a temporary name and a rename locally."""
+        if not self.remote:
+            target = Path(self.location) / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = temporary_path(target)
+            try:
+                shutil.copyfile(local_file, tmp)
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
+            return
+        self.fs.put_file(str(local_file), self.path(name))
 
     # --- writing -------------------------------------------------------------------------------
     def mkdir(self) -> None:

@@ -17,7 +17,9 @@ import pyarrow as pa
 
 from ..errors import SetupError
 from ..extraction import RunObserver
-from ..train.trained import load_trained
+from ..format.manifest import StorageOptions
+from ..format.working_copy import working_copy
+from ..train.trained import TrainedModel, load_trained
 from .apply import apply_model, output_table
 from .features import (
     FEATURES,
@@ -46,20 +48,22 @@ def predict(
     work_dir: str | Path | None = None,
     device: str = "cpu",
     observer: RunObserver | None = None,
+    storage_options: StorageOptions = None,
 ) -> pa.Table:
     """Per-utterance emotions of ``media`` (or of the rows of a ``recordings`` list) by the run ``run``.
 
     ``work_dir`` keeps the extracted features (a shard folder under ``work_dir/features``, reused when
     the same command runs again); by default they go to a temporary folder that is removed.  Returns the
     table described in :mod:`emoprep.format.predictions`; rows that could not be scored are in it too,
-    with their ``error``.
+    with their ``error``.  ``run`` may be a URL (``s3://bucket/runs/x``, ``storage_options`` for its
+    store): its files are read from a temporary local copy, removed once the model is loaded.
     """
     if bool(media) == (recordings is not None):
         raise SetupError("give MEDIA files or --recordings LIST (one of the two)")
     observer = observer or RunObserver()
-    model = load_trained(run, device)
+    model = load_run_model(run, device, storage_options)
     columns = {m: b.column for m, b in model.featurizer.branches.items()}
-    extraction = recorded_extraction(model.record, Path(run))
+    extraction = recorded_extraction(model.record, model.source or run, storage_options)
     glove_file = check_glove(extraction, columns, glove)
     config = prediction_config(extraction, columns, glove_file)
     observer.stage(f"{model.config.model} run {Path(run).name}: extracting {', '.join(config.modalities)} as for "
@@ -83,4 +87,13 @@ def predict(
     finally:
         if temporary:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def load_run_model(run: str | Path, device: str, storage_options: StorageOptions = None) -> TrainedModel:
+    """The trained model of the run folder ``run`` (local, or a URL read through a local copy)."""
+    with working_copy(run, storage_options) as copy:
+        model = load_trained(copy.path, device)
+    if copy.remote:
+        model.source = copy.url
+    return model
 

@@ -97,4 +97,4 @@ def output_table(model: TrainedModel, rows: list[dict[str, Any]]) -> pa.Table:
     """``rows`` as the predictions table of ``model``'s run (columns absent from a row are null)."""
     table = pa.Table.from_pylist(rows, schema=predictions_schema(model.label_names))
     return table.replace_schema_metadata(predictions_metadata(
-        model.label_names, [float(t) for t in model.thresholds], str(Path(model.folder).resolve()), model.config.model))
+        model.label_names, [float(t) for t in model.thresholds], model.where, model.config.model))

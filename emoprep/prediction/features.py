@@ -21,7 +21,7 @@ from ..errors import SetupError
 from ..extraction import RunObserver, RunSummary, run_extract
 from ..extraction.config import ExtractConfig, config_from_hashed
 from ..extraction.glove import file_checksum, resolve_glove_path
-from ..format.manifest import read_manifest_or_none
+from ..format.manifest import StorageOptions, read_manifest_or_none
 from ..format.run_record import RunRecord
 
 MODALITY_OF_COLUMN = {
@@ -36,11 +36,11 @@ RECORDINGS_LIST = "recordings.jsonl"
 FEATURES = "features"
 
 
-def recorded_extraction(record: RunRecord, run_dir: Path) -> dict[str, Any]:
+def recorded_extraction(record: RunRecord, run_dir: str | Path, storage_options: StorageOptions = None) -> dict[str, Any]:
     """The run's extraction configuration: from ``run.json``, else from its shards' ``manifest.json``."""
     if record.extraction:
         return record.extraction
-    manifest = read_manifest_or_none(record.shards.folder) if record.shards.folder else None
+    manifest = read_manifest_or_none(record.shards.folder, storage_options) if record.shards.folder else None
     if manifest is None or not manifest.config:
         raise SetupError(
             f"{run_dir} records no extraction configuration (an emoprep before it was kept in run.json) and "

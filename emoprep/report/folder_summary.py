@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from ..console import console
 from ..format.failures import read_failures
-from ..format.manifest import Manifest, folder_of, read_manifest
+from ..format.manifest import Manifest, StorageOptions, read_manifest, shard_folder
 from ..format.reader import shard_schema
 from ..format.release_counts import describe_manifest_differences
 
@@ -25,13 +25,13 @@ def _shape(field: pa.Field) -> str:
     return f"{t}[{' x '.join(dims)}]" if dims else str(t)
 
 
-def inspect_output(path: Path) -> Manifest:
-    """Print (and return) a summary of the finished run in ``path``."""
+def inspect_output(path: str | Path, storage_options: StorageOptions = None) -> Manifest:
+    """Print (and return) a summary of the finished run in ``path`` (a local folder or a URL)."""
     from rich.markup import escape
     from rich.table import Table
 
-    manifest = read_manifest(path)
-    root = folder_of(path)
+    root = shard_folder(path, storage_options)
+    manifest = read_manifest(root)
     c = console()
     c.print(f"[bold]{manifest.dataset}[/]  schema v{manifest.schema_version}  emoprep {manifest.emoprep_version}"
             f"  config {manifest.config_hash}  created {manifest.created}")

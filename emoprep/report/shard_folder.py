@@ -22,7 +22,8 @@ import pyarrow as pa
 from ..format.codecs import decode_crop, logmel_from_flat
 from ..format.failures import read_failures
 from ..format.manifest import Manifest, ShardEntry, read_manifest
-from ..format.reader import RowGroup, read_row_group, read_shards, shard_row_groups
+from ..format.reader import RowGroup, read_row_group, read_shards, shard_location, shard_row_groups
+from ..format.storage import Folder
 from ..format.release_counts import describe_manifest_differences
 from ..format.schema import feature_names
 from . import page, plots
@@ -48,7 +49,7 @@ class ShardSample:
     shards: int
 
 
-def sample_row_groups(root: Path, manifest: Manifest, max_groups: int) -> list[RowGroup]:
+def sample_row_groups(root: Folder, manifest: Manifest, max_groups: int) -> list[RowGroup]:
     """Up to ``max_groups`` row groups: the middle row group of shards spread evenly over each split
     (every split in proportion to its shards, at least one each).  Chosen from the manifest, so only the chosen shards' footers are read (a MOSEI folder
     has hundreds), and deterministic, so two reports of one folder agree."""
@@ -60,12 +61,12 @@ def sample_row_groups(root: Path, manifest: Manifest, max_groups: int) -> list[R
     for split, shards in by_split.items():
         k = min(len(shards), max(1, round(max_groups * len(shards) / max(1, total))))
         for i in np.unique(np.linspace(0, len(shards) - 1, k).round().astype(int)):
-            groups = shard_row_groups(root / shards[i].file, split)
+            groups = shard_row_groups(shard_location(root, shards[i].file), split, storage_options=root.options)
             chosen.append(groups[len(groups) // 2])
     return chosen
 
 
-def read_sample(root: Path, manifest: Manifest, max_groups: int) -> ShardSample:
+def read_sample(root: Folder, manifest: Manifest, max_groups: int) -> ShardSample:
     columns = [c for c in SAMPLE_COLUMNS if manifest.counts.present(c) or c in ("utterance_id", "split", "emotions")]
     groups = sample_row_groups(root, manifest, max_groups)
     tables = [read_row_group(g, columns) for g in groups]
@@ -92,7 +93,7 @@ def label_groups(emotions: list[list[int] | None], label_names: list[str]) -> di
 # --- sections -------------------------------------------------------------------------------------
 
 
-def overview(manifest: Manifest, root: Path) -> page.Section:
+def overview(manifest: Manifest, root: Folder) -> page.Section:
     counts = manifest.counts
     per_split = counts.rows_per_split
     shards = Counter(s.split for s in manifest.shards)
@@ -283,7 +284,7 @@ def text_section(manifest: Manifest, sample: ShardSample) -> page.Section:
     return s
 
 
-def failures_section(root: Path, manifest: Manifest) -> page.Section:
+def failures_section(root: Folder, manifest: Manifest) -> page.Section:
     s = page.Section("Failures")
     table = read_failures(root, manifest.failures_file)
     if table is None or not table.num_rows:
@@ -314,10 +315,11 @@ def backends_section(manifest: Manifest) -> page.Section:
     return s
 
 
-def shard_folder_report(root: Path, out: Path, max_groups: int = 12) -> Path:
-    """Write the HTML report of the shard folder ``root`` to ``out``."""
+def shard_folder_report(root: Path | Folder, out: Path, max_groups: int = 12) -> Path:
+    """Write the HTML report of the shard folder ``root`` (local, or a :class:`Folder` on object storage)
+    to ``out``."""
     started = time.perf_counter()
-    root = Path(root)
+    root = Folder.of(root)
     manifest = read_manifest(root)
     label_names = list(manifest.label_names)
     light = read_shards(root, columns=LIGHT_COLUMNS)

@@ -20,9 +20,10 @@ import pyarrow.parquet as pq
 
 from ..errors import EmoprepError, SetupError
 from ..format.codecs import decode_crop
-from ..format.manifest import has_manifest
+from ..format.manifest import StorageOptions, has_manifest
 from ..format.names import BEST_WEIGHTS, FINISHED_RUN_FILES, HISTORY, METRICS, PREDICTIONS, RUN_CONFIG
 from ..format.reader import read_row_group, row_groups
+from ..format.storage import Folder
 from ..format.run_record import RunRecord, read_run_record
 from . import page, plots
 
@@ -35,14 +36,15 @@ def _read_json_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
-def overview(run: RunRecord, metrics: dict[str, Any], run_dir: Path) -> page.Section:
+def overview(run: RunRecord, metrics: dict[str, Any], run_dir: Path, name: str) -> page.Section:
+    """``name``: the run folder's name (``run_dir`` may be a local copy of it)."""
     s = page.Section("Overview")
     shards = run.shards
     test_avg = metrics.get("test", {}).get("average", {})
     acc = "wacc" if metrics.get("task") == "multilabel" else "acc"
     rows = [
         ("model", run.model),
-        ("run folder", run_dir.name),
+        ("run folder", name),
         ("status", run.status),
         ("task", metrics.get("task")),
         ("chosen epoch", f"{metrics.get('chosen_epoch')} of {metrics.get('epochs_run')} run"),
@@ -128,7 +130,7 @@ def wrong_predictions(predictions_path: Path, labels: list[str], split: str = "t
     return [{"utterance_id": ids[i], "probs": probs[i], "pred": preds[i], "true": truth[i]} for i in order]
 
 
-def shard_rows(folder: Path, split: str, ids: list[str], columns: list[str]) -> dict[str, dict[str, Any]]:
+def shard_rows(folder: Folder, split: str, ids: list[str], columns: list[str]) -> dict[str, dict[str, Any]]:
     """The rows ``ids`` of ``split`` (``columns`` only), reading the id column of each row group and
     then only the groups that hold one of them."""
     wanted, out = set(ids), {}
@@ -147,7 +149,7 @@ def _names(labels: list[str], flags: np.ndarray) -> str:
     return ", ".join(name for name, f in zip(labels, flags) if f) or "none"
 
 
-def wrong_section(run_dir: Path, labels: list[str], shards: Path | None, wrong: list[dict[str, Any]]) -> page.Section:
+def wrong_section(run_dir: Path, labels: list[str], shards: Folder | None, wrong: list[dict[str, Any]]) -> page.Section:
     s = page.Section("Wrong predictions")
     if not wrong:
         return s.add(page.paragraph("Every test utterance is predicted right on every class."))
@@ -178,7 +180,7 @@ def wrong_section(run_dir: Path, labels: list[str], shards: Path | None, wrong: 
     return s.add('<div class="grid">' + "".join(cards) + "</div>")
 
 
-def attention_section(run_dir: Path, shards: Path | None, ids: list[str]) -> page.Section:
+def attention_section(run_dir: Path, shards: Folder | None, ids: list[str]) -> page.Section:
     """MESM's attention pictures for a few test utterances (the model is loaded for this)."""
     from ..train.inspection import attention_picture
 
@@ -197,22 +199,28 @@ def attention_section(run_dir: Path, shards: Path | None, ids: list[str]) -> pag
     return s
 
 
-def run_report(run_dir: Path, out: Path, shards: Path | None = None) -> Path:
-    """Write the HTML report of the training run ``run_dir`` to ``out``."""
+def run_report(run_dir: Path, out: Path, shards: str | Path | None = None, *,
+               storage_options: StorageOptions = None, shown: str | None = None) -> Path:
+    """Write the HTML report of the training run ``run_dir`` to ``out``.
+
+    ``run_dir`` is local (a run folder on object storage is reported from its local working copy,
+    ``shown`` then names it); its shards may be a URL, read with ``storage_options``."""
     started = time.perf_counter()
     run_dir = Path(run_dir)
+    shown = shown or str(run_dir)
+    name = Folder.of(shown).name
     missing = [f for f in FINISHED_RUN_FILES if not (run_dir / f).is_file()]
     if missing:
-        raise SetupError(f"{run_dir} is not a finished run ({', '.join(missing)} missing); "
+        raise SetupError(f"{shown} is not a finished run ({', '.join(missing)} missing); "
                          "finish it with `emoprep train ... --resume`")
     run = read_run_record(run_dir)
     metrics = json.loads((run_dir / METRICS).read_text())
     labels = list(metrics["label_names"])
-    folder = Path(shards) if shards else Path(run.shards.folder)
+    folder = Folder.of(shards or run.shards.folder, storage_options)
     shards_dir = folder if has_manifest(folder) else None
     wrong = wrong_predictions(run_dir / PREDICTIONS, labels)
     sections = [
-        overview(run, metrics, run_dir),
+        overview(run, metrics, run_dir, name),
         curves_section(_read_json_lines(run_dir / HISTORY), metrics.get("chosen_epoch")),
         metrics_section(metrics),
         wrong_section(run_dir, labels, shards_dir, wrong),
@@ -222,4 +230,4 @@ def run_report(run_dir: Path, out: Path, shards: Path | None = None) -> Path:
         sections.append(attention_section(run_dir, shards_dir, [w["utterance_id"] for w in wrong]))
     sections = [s for s in sections if s is not None]
     sections[0].add(page.note(f"Rendered in {time.perf_counter() - started:.1f} s."))
-    return page.write_page(out, f"emoprep run: {run_dir.name}", f"{run.model} on {folder.name}", sections)
+    return page.write_page(out, f"emoprep run: {name}", f"{run.model} on {folder.name}", sections)

@@ -35,7 +35,9 @@ import numpy as np
 import pyarrow as pa
 from torch.utils.data import IterableDataset, get_worker_info
 
+from ..format.manifest import StorageOptions, shard_folder
 from ..format.reader import RowGroup, read_row_group, row_groups
+from ..format.storage import Folder
 
 
 def deal(groups: list[RowGroup], parts: int) -> list[list[RowGroup]]:
@@ -96,14 +98,16 @@ class ShardStream(IterableDataset):
     process group if one is initialised (torchrun), else a single process (the whole split): make
     the stream after ``init_process_group``.  They are resolved in the process that makes the
     stream and travel with it into DataLoader workers, which under the spawn and forkserver start
-    methods (macOS; Linux from Python 3.14) have no process group of their own.  Call
+    methods (macOS; Linux from Python 3.14) have no process group of their own.  ``folder`` may be
+    a URL (``s3://bucket/prefix``) with ``storage_options`` for its store: every rank and worker
+    then reads its row groups from the store with ranged reads, and the deal is the same.  Call
     :meth:`set_epoch` before each epoch so that the shuffle differs between epochs and agrees
     between ranks.
     """
 
     def __init__(
         self,
-        folder: str | Path,
+        folder: str | Path | Folder,
         split: str,
         columns: list[str] | None = None,
         *,
@@ -113,9 +117,10 @@ class ShardStream(IterableDataset):
         buffer_size: int = 1024,
         rank: int | None = None,
         world_size: int | None = None,
+        storage_options: StorageOptions = None,
     ) -> None:
         super().__init__()
-        self.folder = Path(folder)
+        self.folder = shard_folder(folder, storage_options)
         self.split = split
         self.columns = list(columns) if columns is not None else None
         self.transform = transform

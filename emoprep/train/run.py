@@ -48,7 +48,7 @@ from torch.utils.data import DataLoader
 
 from ..errors import SetupError
 from ..format.files import write_json_atomic
-from ..format.manifest import Manifest, read_manifest, read_manifest_or_none
+from ..format.manifest import Manifest, StorageOptions, read_manifest, read_manifest_or_none
 from ..format.names import (
     BEST_WEIGHTS,
     EVALUATIONS,
@@ -62,6 +62,8 @@ from ..format.names import (
     evaluation_name,
 )
 from ..format.run_record import RunRecord, ShardsUsed, read_run_record, write_run_record
+from ..format.storage import Folder
+from ..format.working_copy import WorkingCopy, working_copy
 from ..version import __version__
 from . import albert
 from . import metrics as M
@@ -81,7 +83,8 @@ from .progress import TrainingProgress
 
 @dataclass(frozen=True)
 class Shards:
-    folder: Path
+    folder: Folder
+    """A local folder or a prefix on object storage (with its storage options)."""
     manifest: Manifest
 
     @property
@@ -92,20 +95,27 @@ class Shards:
     def splits(self) -> set[str]:
         return self.manifest.splits
 
+    @property
+    def where(self) -> str:
+        """Where the shards are, as records keep it: the absolute local path, or the URL (no credential)."""
+        return self.folder.url if self.folder.remote else str(Path(self.folder.location).resolve())
+
     def used(self) -> ShardsUsed:
         """How ``run.json`` records these shards."""
         m = self.manifest
-        return ShardsUsed(str(Path(self.folder).resolve()), m.config_hash, m.dataset, m.emoprep_version,
+        return ShardsUsed(self.where, m.config_hash, m.dataset, m.emoprep_version,
                           m.label_names, m.counts.rows_per_split)
 
 
-def open_shards(folder: Path) -> Shards:
-    """A finished shard folder with labels and the splits training needs, or a SetupError saying why not."""
+def open_shards(location: str | Path | Folder, storage_options: StorageOptions = None) -> Shards:
+    """A finished shard folder (local or a URL) with labels and the splits training needs, or a
+    SetupError saying why not."""
+    folder = Folder.of(location, storage_options)
     try:
         manifest = read_manifest(folder)
     except FileNotFoundError as exc:
         raise SetupError(str(exc)) from None
-    shards = Shards(Path(folder), manifest)
+    shards = Shards(folder, manifest)
     if not shards.label_names or not manifest.counts.present("emotions"):
         raise SetupError(f"{folder} holds no emotion labels (column 'emotions' is null): it cannot be trained on")
     missing = {"train", "valid"} - shards.splits
@@ -238,13 +248,13 @@ class Trainer:
         return merged
 
 
-def _check_run_folder(out: Path, resume: bool) -> None:
+def _check_run_folder(work: WorkingCopy, resume: bool) -> None:
     if resume:
-        if not (out / RUN_CONFIG).is_file():
-            raise SetupError(f"--resume: {out} is not a run folder (no {RUN_CONFIG}); start it without --resume")
+        if not (work.path / RUN_CONFIG).is_file():
+            raise SetupError(f"--resume: {work.url} is not a run folder (no {RUN_CONFIG}); start it without --resume")
         return
-    if out.exists() and any(out.iterdir()):
-        raise SetupError(f"{out} already holds a run: continue it with --resume, or choose another --out")
+    if work.holds_anything():
+        raise SetupError(f"{work.url} already holds a run: continue it with --resume, or choose another --out")
 
 
 def _context(cfg: TrainConfig, shards: Shards, featurizer: Featurizer) -> tuple[ModelContext, dict[str, Any]]:
@@ -255,52 +265,67 @@ def _context(cfg: TrainConfig, shards: Shards, featurizer: Featurizer) -> tuple[
     return ModelContext(shards.label_names, vectors), ({"label_vectors": note} if note else {})
 
 
-def _dataset_of(folder: Path) -> str | None:
+def _dataset_of(folder: str | Path, storage_options: StorageOptions = None) -> str | None:
     """The shards' dataset (``manifest.json``), None when the manifest cannot be read: then the
     configuration is still checked in full, and :func:`open_shards` says what is wrong with the folder."""
-    manifest = read_manifest_or_none(folder)
+    manifest = read_manifest_or_none(folder, storage_options)
     return manifest.dataset if manifest is not None else None
 
 
-def train(model: str, shards_dir: Path, out: Path, *, config_file: Path | None = None, sets: dict[str, Any] | None = None,
-          seed: int | None = None, device: str = "auto", resume: bool = False, quiet: bool = False,
-          preset: str | None = None) -> dict[str, Any]:
+def train(model: str, shards_dir: str | Path, out: str | Path, *, config_file: Path | None = None,
+          sets: dict[str, Any] | None = None, seed: int | None = None, device: str = "auto", resume: bool = False,
+          quiet: bool = False, preset: str | None = None, storage_options: StorageOptions = None) -> dict[str, Any]:
     """Train ``model`` on ``shards_dir`` into the run folder ``out``; returns ``metrics.json``'s content.
 
     ``preset`` (``"paper"``) starts from the paper's settings for the shards' dataset
     (:func:`emoprep.train.config.preset_file`).  The configuration is resolved and checked before
-    any shard is read; the dataset-dependent choices are recorded in ``run.json`` (``chosen``)."""
-    out = Path(out)
+    any shard is read; the dataset-dependent choices are recorded in ``run.json`` (``chosen``).
+    ``shards_dir`` and ``out`` may be URLs (``s3://bucket/prefix``), with ``storage_options`` for
+    their store: a run folder there is worked on in a local copy whose files are put back after
+    every epoch (:mod:`emoprep.format.working_copy`), so ``--resume`` continues it from anywhere."""
     procs = start(device)
     progress = TrainingProgress(enabled=procs.main and not quiet)
     try:
-        _check_run_folder(out, resume)
-        barrier(procs)  # every rank has looked before the first one writes
-        if resume:
-            if sets or config_file is not None or seed is not None or preset is not None:
-                raise SetupError("--resume continues with the run's saved config.yaml; drop --preset, --config, --set and --seed")
-            cfg = load_run_config(out / RUN_CONFIG)
-            if cfg.model != model:
-                raise SetupError(f"{out} is a {cfg.model} run, not {model}")
-            if (out / METRICS).is_file():
-                progress.stage(f"{out} is already complete; its metrics are in {out / METRICS}")
-                return json.loads((out / METRICS).read_text())
-            notes: dict[str, Any] = {}  # run.json already holds them
-        else:
-            # A preset is picked by the shards' dataset, so their folder must be readable first; otherwise
-            # the configuration is checked before the folder is looked at.
-            dataset = open_shards(shards_dir).manifest.dataset if preset else _dataset_of(shards_dir)
-            resolved = resolve(model, config_file, sets, seed, dataset=dataset, preset=preset)
-            cfg = resolved.config
-            notes = {"chosen": resolved.chosen, **({"preset": resolved.preset} if resolved.preset else {})}
-            for key, choice in resolved.chosen.items():
-                progress.stage(f"{key} = {choice['value']} ({choice['reason']})")
-        shards = open_shards(shards_dir)
-        share_cpu(procs, cfg.data.workers)
-        trainer, run_info = _prepare(cfg, shards, out, procs, progress, resume, notes)
-        return _fit_and_evaluate(trainer, out, run_info, progress)
+        with working_copy(out, storage_options, pull=resume) as work:
+            return _train_into(work, model, shards_dir, config_file=config_file, sets=sets, seed=seed, resume=resume,
+                               preset=preset, storage_options=storage_options, procs=procs, progress=progress)
     finally:
         stop()
+
+
+def _train_into(work: WorkingCopy, model: str, shards_dir: str | Path, *, config_file: Path | None,
+                sets: dict[str, Any] | None, seed: int | None, resume: bool, preset: str | None,
+                storage_options: StorageOptions, procs: Processes, progress: TrainingProgress) -> dict[str, Any]:
+    """:func:`train` inside its working copy ``work`` (the run folder itself when it is local)."""
+    out = work.path
+    _check_run_folder(work, resume)
+    barrier(procs)  # every rank has looked before the first one writes
+    if resume:
+        if sets or config_file is not None or seed is not None or preset is not None:
+            raise SetupError("--resume continues with the run's saved config.yaml; drop --preset, --config, --set and --seed")
+        cfg = load_run_config(out / RUN_CONFIG)
+        if cfg.model != model:
+            raise SetupError(f"{work.url} is a {cfg.model} run, not {model}")
+        if (out / METRICS).is_file():
+            progress.stage(f"{work.url} is already complete; its metrics are in {work.shown(METRICS)}")
+            return json.loads((out / METRICS).read_text())
+        notes: dict[str, Any] = {}  # run.json already holds them
+    else:
+        # A preset is picked by the shards' dataset, so their folder must be readable first; otherwise
+        # the configuration is checked before the folder is looked at.
+        dataset = (open_shards(shards_dir, storage_options).manifest.dataset if preset
+                   else _dataset_of(shards_dir, storage_options))
+        resolved = resolve(model, config_file, sets, seed, dataset=dataset, preset=preset)
+        cfg = resolved.config
+        notes = {"chosen": resolved.chosen, **({"preset": resolved.preset} if resolved.preset else {})}
+        for key, choice in resolved.chosen.items():
+            progress.stage(f"{key} = {choice['value']} ({choice['reason']})")
+    shards = open_shards(shards_dir, storage_options)
+    share_cpu(procs, cfg.data.workers)
+    trainer, run_info = _prepare(cfg, shards, out, procs, progress, resume, notes)
+    if procs.main:
+        work.push()
+    return _fit_and_evaluate(trainer, work, run_info, progress)
 
 
 def _prepare(cfg: TrainConfig, shards: Shards, out: Path, procs: Processes, progress: TrainingProgress,
@@ -404,8 +429,9 @@ def _save_last(trainer: Trainer, path: Path, state: dict[str, Any], rng: list[di
     tmp.replace(path)
 
 
-def _fit_and_evaluate(trainer: Trainer, out: Path, run_info: RunRecord, progress: TrainingProgress) -> dict[str, Any]:
-    cfg, procs = trainer.cfg, trainer.procs
+def _fit_and_evaluate(trainer: Trainer, work: WorkingCopy, run_info: RunRecord, progress: TrainingProgress) -> dict[str, Any]:
+    """The epochs (from ``last.pt`` when resuming), each one's files put to the run folder when it ends."""
+    cfg, procs, out = trainer.cfg, trainer.procs, work.path
     state = {"epoch": 0, "best_f1": -1.0, "best_epoch": 0, "bad_epochs": 0}
     if (out / LAST_STATE).is_file():
         # on the CPU: RNG states must stay there; weights and optimiser state are copied to the device
@@ -414,7 +440,7 @@ def _fit_and_evaluate(trainer: Trainer, out: Path, run_info: RunRecord, progress
         try:
             trainer.optimizer.load_state_dict(blob["optimizer"])
         except ValueError as exc:  # e.g. an older emoprep put a text branch trained from scratch in its own group
-            raise SetupError(f"--resume: the optimiser state in {out / LAST_STATE} does not fit this emoprep's parameter "
+            raise SetupError(f"--resume: the optimiser state in {work.shown(LAST_STATE)} does not fit this emoprep's parameter "
                              f"groups ({exc}); the run was started by another version: finish it with that "
                              "version, or start a new run") from None
         if blob.get("scaler"):
@@ -457,15 +483,18 @@ def _fit_and_evaluate(trainer: Trainer, out: Path, run_info: RunRecord, progress
             with open(out / HISTORY, "a") as f:
                 f.write(json.dumps(record) + "\n")
             _save_last(trainer, out / LAST_STATE, state, rng)
+            work.push()
         barrier(procs)
         progress.epoch_done(record, better)
-    return _final_evaluation(trainer, out, run_info, state, progress)
+    return _final_evaluation(trainer, work, run_info, state, progress)
 
 
-def _final_evaluation(trainer: Trainer, out: Path, run_info: RunRecord, state: dict[str, Any],
+def _final_evaluation(trainer: Trainer, work: WorkingCopy, run_info: RunRecord, state: dict[str, Any],
                       progress: TrainingProgress) -> dict[str, Any]:
     """Best weights -> thresholds on valid -> metrics of valid and test, predictions file, metrics file."""
-    procs, labels = trainer.procs, trainer.shards.label_names
+    procs, labels, out = trainer.procs, trainer.shards.label_names, work.path
+    if not procs.main:
+        work.fetch(BEST_WEIGHTS)  # the first process put it (a run folder on object storage)
     trainer.net.load_state_dict(torch.load(out / BEST_WEIGHTS, map_location=procs.device, weights_only=True))
     preds = {split: trainer.predict_split(split) for split in ("valid", "test") if split in trainer.shards.splits}
     thresholds = M.choose_thresholds(preds["valid"]["probs"], preds["valid"]["targets"])
@@ -483,10 +512,11 @@ def _final_evaluation(trainer: Trainer, out: Path, run_info: RunRecord, state: d
         write_json_atomic(out / METRICS, result)
         write_run_record(out, dataclasses.replace(run_info, status="complete",
                                                   finished=datetime.now(timezone.utc).isoformat(timespec="seconds")))
+        work.push()
         for split in preds:
             progress.metrics_table(result[split], f"{split} ({len(preds[split]['ids'])} utterances, epoch {state['best_epoch']})",
                                  {"average": result[split]["all_positive"]})
-        progress.stage(f"run folder: {out}")
+        progress.stage(f"run folder: {work.url}")
     barrier(procs)
     return result
 
@@ -513,17 +543,23 @@ def write_predictions(path: Path, preds: dict[str, dict[str, Any]], thresholds: 
     pq.write_table(table.replace_schema_metadata(meta), path)
 
 
-def load_run(run_dir: Path, shards_dir: Path | None = None, device: str = "cpu",
-             need: tuple[str, ...] = (RUN_CONFIG, RUN_RECORD, FEATURIZER, BEST_WEIGHTS)) -> tuple[Trainer, RunRecord]:
+def load_run(run_dir: Path, shards_dir: str | Path | None = None, device: str = "cpu",
+             need: tuple[str, ...] = (RUN_CONFIG, RUN_RECORD, FEATURIZER, BEST_WEIGHTS), *,
+             storage_options: StorageOptions = None, shown: str | None = None) -> tuple[Trainer, RunRecord]:
     """A finished run's trainer with its best weights (in eval mode) over its shards, or over other
-    shards with the same labels, and its ``run.json``; ``need`` names the files that must exist."""
+    shards with the same labels, and its ``run.json``; ``need`` names the files that must exist.
+
+    ``run_dir`` is a local folder (a run on object storage is read through its
+    :func:`~emoprep.format.working_copy.working_copy`, ``shown`` then names it in messages); the
+    shards may be a URL, read with ``storage_options``."""
     run_dir = Path(run_dir)
     for name in need:
         if not (run_dir / name).is_file():
-            raise SetupError(f"{run_dir} is not a finished run: {name} is missing (finish it with `emoprep train ... --resume`)")
+            raise SetupError(f"{shown or run_dir} is not a finished run: {name} is missing "
+                             "(finish it with `emoprep train ... --resume`)")
     cfg = load_run_config(run_dir / RUN_CONFIG)
     run_info = read_run_record(run_dir)
-    shards = open_shards(Path(shards_dir) if shards_dir else Path(run_info.shards.folder))
+    shards = open_shards(shards_dir or run_info.shards.folder, storage_options)
     featurizer = Featurizer.load(run_dir / FEATURIZER)
     if shards.label_names != featurizer.label_names:
         raise SetupError(f"labels differ: the run learned {list(featurizer.label_names)}, the shards hold {list(shards.label_names)}")
@@ -535,12 +571,23 @@ def load_run(run_dir: Path, shards_dir: Path | None = None, device: str = "cpu",
     return trainer, run_info
 
 
-def evaluate(run_dir: Path, shards_dir: Path | None = None, split: str = "test", device: str = "cpu",
-             quiet: bool = False) -> dict[str, Any]:
+def evaluate(run_dir: str | Path, shards_dir: str | Path | None = None, split: str = "test", device: str = "cpu",
+             quiet: bool = False, storage_options: StorageOptions = None) -> dict[str, Any]:
     """Score a finished run's best weights on ``split`` of its shards (or of other shards with the
-    same labels), with the thresholds chosen on validation during training."""
-    run_dir = Path(run_dir)
-    trainer, run_info = load_run(run_dir, shards_dir, device, need=(RUN_CONFIG, RUN_RECORD, FEATURIZER, BEST_WEIGHTS, METRICS))
+    same labels), with the thresholds chosen on validation during training.  The run folder and the
+    shards may be URLs (``storage_options`` for their store); the evaluation is put into the run
+    folder's ``evaluations/``."""
+    with working_copy(run_dir, storage_options) as work:
+        result = _evaluate_in(work, shards_dir, split, device, quiet, storage_options)
+        work.push()
+    return result
+
+
+def _evaluate_in(work: WorkingCopy, shards_dir: str | Path | None, split: str, device: str, quiet: bool,
+                 storage_options: StorageOptions) -> dict[str, Any]:
+    run_dir = work.path
+    trainer, run_info = load_run(run_dir, shards_dir, device, need=(RUN_CONFIG, RUN_RECORD, FEATURIZER, BEST_WEIGHTS, METRICS),
+                                 storage_options=storage_options, shown=work.url)
     shards = trainer.shards
     if split not in shards.splits:
         raise SetupError(f"{shards.folder} has no {split!r} split (it has {', '.join(sorted(shards.splits))})")
@@ -549,7 +596,7 @@ def evaluate(run_dir: Path, shards_dir: Path | None = None, split: str = "test",
     p = trainer.predict_split(split)
     result = M.compute_metrics(p["probs"], p["targets"], thresholds, shards.label_names, trainer.task)
     config_hash = shards.manifest.config_hash
-    result["shards"] = {"folder": str(Path(shards.folder).resolve()), "config_hash": config_hash, "split": split}
+    result["shards"] = {"folder": shards.where, "config_hash": config_hash, "split": split}
     if config_hash != run_info.shards.config_hash:
         progress.stage(f"note: these shards (config {config_hash}) are not the ones the run trained on "
                      f"({run_info.shards.config_hash})")

@@ -42,6 +42,14 @@ class TrainedModel:
     thresholds: np.ndarray
     """Per class, chosen on the validation split during training (``metrics.json``)."""
     device: torch.device
+    source: str | None = None
+    """Where the run is, as records name it, when ``folder`` is only a local copy of it (a run folder
+    on object storage); None: ``folder`` itself."""
+
+    @property
+    def where(self) -> str:
+        """The run folder as records name it: its URL, or the absolute local path."""
+        return self.source or str(Path(self.folder).resolve())
 
     @property
     def label_names(self) -> tuple[str, ...]:
