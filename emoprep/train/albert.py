@@ -108,18 +108,17 @@ def check_folder(folder: Path, max_len: int | None = None) -> None:
                          f"positions), got {max_len}")
 
 
-def text_choice(settings: dict[str, Any], modalities: tuple[str, ...]) -> AlbertChoice | None:
+def text_choice(settings: Any, modalities: tuple[str, ...]) -> AlbertChoice | None:
     """The checked ALBERT folder when the model's text encoder is ALBERT and text is used, else None.
 
-    The run calls it before any training work, so that a missing library or folder stops it at once.
+    ``settings`` is the model's typed settings (already validated: ``text_encoder`` is one of
+    :data:`TEXT_ENCODERS`); a model without a ``text_encoder`` setting never uses ALBERT.  The run
+    calls it before any training work, so that a missing library or folder stops it at once.
     """
-    encoder = settings.get("text_encoder", "auto")
-    if encoder not in TEXT_ENCODERS:
-        raise SetupError(f"settings.text_encoder must be one of {', '.join(TEXT_ENCODERS)}, got {encoder!r}")
-    if encoder != "albert" or "text" not in modalities:
+    if getattr(settings, "text_encoder", "auto") != "albert" or "text" not in modalities:
         return None
-    folder = albert_folder(settings.get("albert_path", ""))
-    max_len = int(settings.get("text_max_len", 100))
+    folder = albert_folder(settings.albert_path)
+    max_len = settings.text_max_len
     check_folder(folder, max_len)
     return AlbertChoice(str(folder), max_len)
 

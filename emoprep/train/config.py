@@ -3,11 +3,13 @@
 Resolution order: dataclass defaults < ``pipelines/train/<model>.yaml`` (the paper's settings for
 that model) < the paper's value for the shards' dataset where it depends on the dataset
 (:data:`DATASET_DEFAULTS`: MESM's ``p``) < ``--preset paper`` (``pipelines/train/<model>-<dataset>.yaml``)
-< ``--config FILE.yaml`` < ``--set KEY=VALUE`` (dotted keys, YAML values).  Every key is checked
-against the dataclasses (and the model's own settings dataclass) and every value against its range
-(the settings' ``validate()``) before any work starts, so a typo or a bad value is an error that says
-what is wrong, not a silently ignored setting or a failure after the featuriser's pass.  How each
-dataset-dependent value was chosen is returned (:class:`Resolved`) and recorded in ``run.json``.
+< ``--config FILE.yaml`` < ``--set KEY=VALUE`` (dotted keys, YAML values).  The layers are merged,
+then built into :class:`TrainConfig` and the model's own settings dataclass by
+:func:`emoprep.settings.build`: every key is checked against the dataclasses, every value coerced to
+its field's type and checked against its range (each dataclass's ``validate()``) before any work
+starts, so a typo or a bad value is an error that says what is wrong, not a silently ignored setting
+or a failure after the featuriser's pass.  How each dataset-dependent value was chosen is returned
+(:class:`Resolved`) and recorded in ``run.json``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 import yaml
 
 from ..errors import SetupError
+from ..settings import build
 from . import albert
 from .batch import MODALITIES
 from .precision import AMP_MODES
@@ -49,6 +52,18 @@ class OptimConfig:
     bfloat16), ``fp16`` (autocast to float16 with a gradient scaler) or ``auto``: off on CPU, bf16
     on a GPU that supports it.  ``run.json`` records what ran."""
 
+    def validate(self) -> None:
+        _check([
+            (self.lr > 0, f"optim.lr must be positive, got {self.lr}"),
+            (self.batch_size >= 1, f"optim.batch_size must be at least 1, got {self.batch_size}"),
+            (self.epochs >= 1, f"optim.epochs must be at least 1, got {self.epochs}"),
+            (self.patience >= 0, f"optim.patience must be >= 0, got {self.patience}"),
+            (self.grad_clip >= 0, f"optim.grad_clip must be >= 0, got {self.grad_clip}"),
+            (self.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {self.weight_decay}"),
+            (self.text_lr_scale > 0, f"optim.text_lr_scale must be positive, got {self.text_lr_scale}"),
+            (self.amp in AMP_MODES, f"optim.amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}"),
+        ])
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -67,6 +82,18 @@ class DataConfig:
     lowercase_tokens: bool = True
     """Lower-case tokens before the vocabulary lookup (learned-embedding text only)."""
 
+    def validate(self) -> None:
+        methods = multiprocessing.get_all_start_methods()
+        _check([
+            (self.shuffle_buffer >= 1, f"data.shuffle_buffer must be at least 1, got {self.shuffle_buffer}"),
+            (self.workers >= 0, f"data.workers must be >= 0, got {self.workers}"),
+            (self.start_method in ("default", *methods),
+             f"data.start_method must be default or one of this platform's {', '.join(methods)}, "
+             f"got {self.start_method!r}"),
+            (self.max_len >= 1, f"data.max_len must be at least 1, got {self.max_len}"),
+            (self.min_token_count >= 1, f"data.min_token_count must be at least 1, got {self.min_token_count}"),
+        ])
+
 
 @dataclass(frozen=True)
 class InputsConfig:
@@ -78,6 +105,21 @@ class InputsConfig:
     """``auto`` (= acoustic), ``acoustic`` (142 DisVoice), ``egemaps_lld``, ``compare_lld``."""
     visual: str = "auto"
     """``auto`` (aus when written, else face_mesh), ``aus``, ``face_mesh`` (normalised landmarks)."""
+
+    def validate(self) -> None:
+        """Each branch names ``auto`` or a column some model family reads (:data:`.inputs.FAMILIES`);
+        whether the run's model reads it is checked with the shards' manifest (``choose_branches``)."""
+        from .inputs import FAMILIES
+
+        for name in ("text", "acoustic", "visual"):
+            choices = ("auto", *dict.fromkeys(c for family in FAMILIES.values() for c in family[name]))
+            value = getattr(self, name)
+            if value not in choices:
+                raise SetupError(f"inputs.{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+TASKS = ("auto", "singlelabel", "multilabel")
+"""Values of ``task`` (see :attr:`TrainConfig.task`)."""
 
 
 @dataclass(frozen=True)
@@ -91,8 +133,16 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     inputs: InputsConfig = field(default_factory=InputsConfig)
-    settings: dict[str, Any] = field(default_factory=dict)
-    """The model's hyper-parameters (see its settings dataclass); resolved in full before training."""
+    settings: Any = None
+    """The model's hyper-parameters: an instance of its settings dataclass (see
+    :mod:`emoprep.train.models`), resolved in full and validated before training."""
+
+    def validate(self) -> None:
+        bad = sorted(set(self.modalities) - set(MODALITIES))
+        if bad or not self.modalities:
+            raise SetupError(f"modalities must be a non-empty subset of {', '.join(MODALITIES)}, got {list(self.modalities)}")
+        if self.task not in TASKS:
+            raise SetupError(f"task must be auto, singlelabel or multilabel, got {self.task!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -183,46 +233,6 @@ def parse_sets(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
     return out
 
 
-def _coerce(value: Any, default: Any, key: str) -> Any:
-    """YAML gives ints for ``1`` and strings for ``1e-3``; make values the type of the default."""
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise SetupError(f"{key} must be true or false, got {value!r}")
-        return value
-    if isinstance(default, (int, float)) and not isinstance(value, bool):
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise SetupError(f"{key} must be a number, got {value!r}") from None
-        if isinstance(default, int):
-            if number != int(number):
-                raise SetupError(f"{key} must be an integer, got {value!r}")
-            return int(number)
-        return number
-    if isinstance(default, str) and not isinstance(value, str):
-        raise SetupError(f"{key} must be a string, got {value!r}")
-    return value
-
-
-def _apply_section(cls: type, current: dict[str, Any], values: Any, where: str) -> dict[str, Any]:
-    if not isinstance(values, dict):
-        raise SetupError(f"{where} must be a mapping of settings, got {values!r}")
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise SetupError(f"unknown setting(s) {', '.join(f'{where}.{k}' for k in unknown)}; known: {', '.join(sorted(known))}")
-    out = dict(current)
-    for key, value in values.items():
-        out[key] = _coerce(value, _field_default(known[key]), f"{where}.{key}")
-    return out
-
-
-def _field_default(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    return f.default_factory()  # type: ignore[misc]
-
-
 @dataclass(frozen=True)
 class Resolved:
     """A resolved configuration and how its dataset-dependent values were chosen."""
@@ -256,57 +266,39 @@ def resolve(model: str, config_file: Path | None = None, sets: dict[str, Any] | 
     if seed is not None:
         layers.append(("--seed", {"seed": seed}))
 
-    top: dict[str, Any] = {"seed": 0, "modalities": list(MODALITIES), "task": "auto"}
-    sections = {name: dataclasses.asdict(cls()) for name, cls in SECTIONS.items()}
-    settings = dataclasses.asdict(entry.settings())
+    nested = (*SECTIONS, "settings")
+    merged: dict[str, Any] = {name: {} for name in nested}
     sources: dict[str, str] = {}
     """Dotted key -> the layer that set it last (keys left at the dataclass default are absent)."""
     for source, layer in layers:
+        if not isinstance(layer, dict):
+            raise SetupError(f"{source}: a configuration must be a mapping of settings, got {layer!r}")
         layer = dict(layer)
         named = layer.pop("model", model)
         if named != model:
             raise SetupError(f"configuration is for model {named!r}, but {model!r} was asked for")
-        for name, cls in SECTIONS.items():
-            if name in layer:
-                values = layer.pop(name) or {}
-                sections[name] = _apply_section(cls, sections[name], values, name)
-                sources.update({f"{name}.{key}": source for key in values})
-        if "settings" in layer:
-            values = layer.pop("settings") or {}
-            settings = _apply_section(entry.settings, settings, values, "settings")
-            sources.update({f"settings.{key}": source for key in values})
-        unknown = sorted(set(layer) - set(top))
-        if unknown:
-            raise SetupError(
-                f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted([*top, 'model', 'settings', *SECTIONS]))}"
-            )
-        top.update(layer)
-        sources.update(dict.fromkeys(layer, source))
+        for key, value in layer.items():
+            if key in nested:
+                if value is not None and not isinstance(value, dict):
+                    raise SetupError(f"{key} must be a mapping of settings, got {value!r}")
+                merged[key].update(value or {})
+                sources.update({f"{key}.{name}": source for name in value or {}})
+            else:
+                merged[key] = value
+                sources[key] = source
 
-    resolved = {**sections, "settings": settings}
     chosen = {}
     for key, by_dataset in DATASET_DEFAULTS.get(model, {}).items():
         section, name = key.split(".")
-        chosen[key] = _choose(key, resolved[section], name, by_dataset, sources.get(key), dataset)
+        default = entry.settings() if section == "settings" else SECTIONS[section]()
+        chosen[key] = _choose(key, merged[section], name, by_dataset, sources.get(key), dataset, getattr(default, name))
 
-    modalities = tuple(top["modalities"] if isinstance(top["modalities"], (list, tuple)) else [top["modalities"]])
-    bad = sorted(set(modalities) - set(MODALITIES))
-    if bad or not modalities:
-        raise SetupError(f"modalities must be a non-empty subset of {', '.join(MODALITIES)}, got {list(modalities)}")
-    if top["task"] not in ("auto", "singlelabel", "multilabel"):
-        raise SetupError(f"task must be auto, singlelabel or multilabel, got {top['task']!r}")
-    cfg = TrainConfig(
-        model=model,
-        seed=_coerce(top["seed"], 0, "seed"),
-        modalities=tuple(m for m in MODALITIES if m in modalities),
-        task=top["task"],
-        optim=OptimConfig(**sections["optim"]),
-        data=DataConfig(**sections["data"]),
-        inputs=InputsConfig(**sections["inputs"]),
-        settings=settings,
-    )
-    _check_ranges(cfg)
-    entry.settings(**settings).validate()
+    settings = build(entry.settings, merged.pop("settings"), prefix="settings.")
+    cfg = build(TrainConfig, {**merged, "model": model, "settings": settings})
+    for key, record in chosen.items():  # the value as typed (``p: 1`` is 1.0)
+        section, name = key.split(".")
+        record["value"] = getattr(getattr(cfg, section), name)
+    cfg = dataclasses.replace(cfg, modalities=tuple(m for m in MODALITIES if m in cfg.modalities))
     if preset_info is not None:
         _check_albert_given(cfg, preset)
     return Resolved(cfg, chosen, preset_info)
@@ -323,8 +315,11 @@ USER_LAYERS = ("--preset", "--config", "--set")
 
 
 def _choose(key: str, values: dict[str, Any], name: str, by_dataset: dict[str, Any], source: str | None,
-            dataset: str | None) -> dict[str, Any]:
-    """Set ``values[name]`` to the paper's value for ``dataset`` unless the user set ``key``; says why."""
+            dataset: str | None, default: Any) -> dict[str, Any]:
+    """Set ``values[name]`` (raw values; ``default`` when absent) to the paper's value for ``dataset``
+    unless the user set ``key``; says why."""
+    if name not in values:
+        values[name] = default
     if source is not None and source.startswith(USER_LAYERS):
         return {"value": values[name], "reason": f"set by {source}"}
     shape = PAPER_DATASET.get(dataset or "")
@@ -343,30 +338,16 @@ def _choose(key: str, values: dict[str, Any], name: str, by_dataset: dict[str, A
 def _check_albert_given(cfg: TrainConfig, preset: str) -> None:
     """A preset that trains ALBERT (as the paper did) must be given its folder: otherwise stop now,
     rather than fail later or train something else."""
-    if cfg.settings.get("text_encoder") != "albert" or "text" not in cfg.modalities:
+    if getattr(cfg.settings, "text_encoder", None) != "albert" or "text" not in cfg.modalities:
         return
-    if not cfg.settings.get("albert_path") and not os.environ.get(albert.ENV):
+    if not getattr(cfg.settings, "albert_path", "") and not os.environ.get(albert.ENV):
         raise SetupError(f"--preset {preset} fine-tunes ALBERT as the text encoder, as the paper did, but no ALBERT "
                          f"folder is given (settings.albert_path is empty and {albert.ENV} is not set); to get one, "
                          f"{albert.HOW_TO_GET}")
 
 
-def _check_ranges(cfg: TrainConfig) -> None:
-    o, d = cfg.optim, cfg.data
-    checks = [
-        (o.lr > 0, "optim.lr must be positive"),
-        (o.batch_size >= 1, "optim.batch_size must be at least 1"),
-        (o.epochs >= 1, "optim.epochs must be at least 1"),
-        (o.patience >= 0, "optim.patience must be >= 0"),
-        (o.grad_clip >= 0, "optim.grad_clip must be >= 0"),
-        (o.text_lr_scale > 0, "optim.text_lr_scale must be positive"),
-        (o.amp in AMP_MODES, f"optim.amp must be one of {', '.join(AMP_MODES)}, got {o.amp!r}"),
-        (d.shuffle_buffer >= 1, "data.shuffle_buffer must be at least 1"),
-        (d.workers >= 0, "data.workers must be >= 0"),
-        (d.start_method in ("default", *multiprocessing.get_all_start_methods()),
-         f"data.start_method must be default or one of this platform's {', '.join(multiprocessing.get_all_start_methods())}"),
-        (d.max_len >= 1, "data.max_len must be at least 1"),
-    ]
+def _check(checks: list[tuple[bool, str]]) -> None:
+    """The message of the first failed check, as a SetupError."""
     for ok, message in checks:
         if not ok:
             raise SetupError(message)
@@ -379,15 +360,9 @@ def load_run_config(path: Path) -> TrainConfig:
     from .models import get_model
 
     d = yaml.safe_load(Path(path).read_text())
-    saved_before = getattr(get_model(d["model"]).settings, "SAVED_BEFORE", {})
-    d["settings"] = {**saved_before, **d["settings"]}
-    return TrainConfig(
-        model=d["model"],
-        seed=d["seed"],
-        modalities=tuple(d["modalities"]),
-        task=d["task"],
-        optim=OptimConfig(**d["optim"]),
-        data=DataConfig(**d["data"]),
-        inputs=InputsConfig(**d["inputs"]),
-        settings=dict(d["settings"]),
-    )
+    entry = get_model(d["model"])
+    saved_before = getattr(entry.settings, "SAVED_BEFORE", {})
+    # Typed, not range-checked again: the run was checked when it started (on its own machine: e.g. its
+    # data.start_method), and the model's constructor checks its settings.
+    settings = build(entry.settings, {**saved_before, **d["settings"]}, prefix="settings.", validate=False)
+    return build(TrainConfig, {**d, "settings": settings}, validate=False)

@@ -55,7 +55,7 @@ def flops_of_fresh_model(model: str, sets: dict[str, Any] | None, face_size: int
     if entry.family != "end_to_end":
         raise SetupError(f"{model} reads hand-crafted features; FLOPs tables are for the end-to-end models (fe2e, mesm)")
     torch.manual_seed(cfg.seed)
-    net = entry.build(specs, 6, entry.settings(**cfg.settings), ModelContext(tuple(f"c{i}" for i in range(6))))
+    net = entry.build(specs, 6, cfg.settings, ModelContext(tuple(f"c{i}" for i in range(6))))
     lengths = {"text": tokens, "acoustic": chunks, "visual": frames}
     return cfg, count_flops(net, synthetic_inputs(specs, lengths))
 
@@ -112,7 +112,7 @@ def attention_picture(run_dir: Path, out: Path, utterance: str | None = None, sp
         ax.set_yticks([])
     truth = [n for n, t in zip(labels, batch.targets[0].tolist()) if t]
     guess = ", ".join(f"{n} {p:.2f}" for n, p in sorted(zip(labels, probs), key=lambda t: -t[1])[:3])
-    fig.suptitle(f"{batch.ids[0]}  (p = {run.cfg.settings.get('p')})\ntrue: {', '.join(truth) or 'none'}   predicted: {guess}",
+    fig.suptitle(f"{batch.ids[0]}  (p = {getattr(run.cfg.settings, 'p', None)})\ntrue: {', '.join(truth) or 'none'}   predicted: {guess}",
                  fontsize=10)
     fig.tight_layout()
     out = Path(out)

@@ -190,7 +190,7 @@ class Trainer:
         self.cfg, self.shards, self.featurizer, self.task, self.procs = cfg, shards, featurizer, task, procs
         _seed_everything(cfg.seed)
         entry = get_model(cfg.model)
-        net = entry.build(featurizer.specs(), len(shards.label_names), entry.settings(**cfg.settings), context)
+        net = entry.build(featurizer.specs(), len(shards.label_names), cfg.settings, context)
         self.net = net.to(procs.device)
         self.model: nn.Module = self.net
         if procs.distributed:
@@ -208,9 +208,9 @@ class Trainer:
         """How this run computes, as resolved for its device (``run.json``): the mixed-precision
         mode and, for MESM, the sparse stages' implementation."""
         record = {"amp": self.amp}
-        if "sparse_impl" in self.cfg.settings:
-            record["sparse_impl"] = resolve_impl(self.cfg.settings["sparse_impl"], self.procs.device,
-                                                 self.cfg.settings["p"])
+        settings = self.cfg.settings
+        if hasattr(settings, "sparse_impl"):
+            record["sparse_impl"] = resolve_impl(settings.sparse_impl, self.procs.device, settings.p)
         return record
 
     def stream(self, split: str, shuffle: bool = False, whole: bool = False) -> ShardStream:

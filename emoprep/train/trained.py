@@ -99,7 +99,7 @@ def load_trained(folder: str | Path, device: str = "cpu") -> TrainedModel:
     # EmoEmbs keeps its label-name vectors as a parameter: their trained values come with the weights,
     # so the shards they were first looked up in are not needed.
     context = ModelContext(featurizer.label_names, state.get("text_emotions"))
-    net = entry.build(featurizer.specs(), len(featurizer.label_names), entry.settings(**cfg.settings), context)
+    net = entry.build(featurizer.specs(), len(featurizer.label_names), cfg.settings, context)
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:

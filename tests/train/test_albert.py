@@ -17,6 +17,8 @@ from emoprep.train import albert
 from emoprep.train.config import parse_sets, resolve_config
 from emoprep.train.inputs import Featurizer
 from emoprep.train.models import ModelContext, get_model
+from emoprep.train.models.fe2e import FE2ESettings
+from emoprep.train.models.lf_lstm import LFLSTMSettings
 from emoprep.train.run import _param_groups, train
 
 transformers = pytest.importorskip("transformers", reason='the ALBERT text encoder needs transformers: pip install "emoprep[albert]"')
@@ -118,7 +120,7 @@ def test_albert_text_is_trained_end_to_end(model: str, albert_dir: Path, shards:
     specs = featurizer.specs()
     assert specs["text"].kind == "tokens" and specs["text"].column == "text"
     assert specs["text"].vocab_size == len(transformers.AutoTokenizer.from_pretrained(albert_dir, local_files_only=True))
-    net = entry.build(specs, 3, entry.settings(**cfg.settings), ModelContext(("a", "b", "c")))
+    net = entry.build(specs, 3, cfg.settings, ModelContext(("a", "b", "c")))
     groups = _param_groups(net, cfg)
     text_group = next(g for g in groups if g["lr"] == pytest.approx(cfg.optim.lr * 0.1))
     ids = {id(p) for p in text_group["params"]}
@@ -136,7 +138,7 @@ def test_albert_featuriser_tokenises_raw_text(albert_dir: Path, shards: Path) ->
     from emoprep.train.data import ShardStream
     from emoprep.train.inputs import choose_branches
 
-    choice = albert.text_choice({"text_encoder": "albert", "albert_path": str(albert_dir), "text_max_len": 5}, ("text",))
+    choice = albert.text_choice(FE2ESettings(text_encoder="albert", albert_path=str(albert_dir), text_max_len=5), ("text",))
     branches = choose_branches(read_manifest(shards), ("text",), {}, "end_to_end", choice)
     featurizer, _ = Featurizer.fit(shards, branches, ("anger", "happiness", "sadness"), 500)
     tokenizer = transformers.AutoTokenizer.from_pretrained(albert_dir, local_files_only=True)
@@ -202,5 +204,5 @@ def test_paper_preset_trains_albert_at_a_tenth_of_the_lr(albert_dir: Path, shard
 def test_text_encoder_setting_is_checked(shards: Path, tmp_path: Path) -> None:
     with pytest.raises(SetupError, match="text_encoder must be one of auto, transformer, albert"):
         train("fe2e", shards, tmp_path / "run", sets=parse_sets([*TINY, "settings.text_encoder=bert"]), quiet=True)
-    assert albert.text_choice({"text_encoder": "albert"}, ("acoustic", "visual")) is None  # no text, no ALBERT
-    assert albert.text_choice({}, ("text",)) is None  # models without the setting
+    assert albert.text_choice(FE2ESettings(text_encoder="albert"), ("acoustic", "visual")) is None  # no text, no ALBERT
+    assert albert.text_choice(LFLSTMSettings(), ("text",)) is None  # models without the setting

@@ -246,7 +246,7 @@ def test_choices_can_be_set_from_the_command_line() -> None:
     cfg = resolve_config("fe2e", sets=parse_sets([
         "settings.norm=pre", "settings.fusion=softmax", "settings.positions=none", "settings.head_dropout=true",
         "settings.text_summary=pooler"]))
-    assert {k: cfg.settings[k] for k in ("norm", "fusion", "positions", "head_dropout", "text_summary")} == {
+    assert {k: getattr(cfg.settings, k) for k in ("norm", "fusion", "positions", "head_dropout", "text_summary")} == {
         "norm": "pre", "fusion": "softmax", "positions": "none", "head_dropout": True, "text_summary": "pooler"}
     with pytest.raises(SetupError, match="settings.norm"):
         resolve_config("mesm", sets=parse_sets(["settings.norm=middle"]))
@@ -259,17 +259,17 @@ def test_a_run_saved_before_the_choices_existed_loads_with_what_it_was_built_wit
         del saved["settings"][key]
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
     old = load_run_config(tmp_path / "config.yaml").settings
-    assert {k: old[k] for k in FE2ESettings.SAVED_BEFORE} == FE2ESettings.SAVED_BEFORE
+    assert {k: getattr(old, k) for k in FE2ESettings.SAVED_BEFORE} == FE2ESettings.SAVED_BEFORE
     entry = get_model(name)
     weights = build(name, **FE2ESettings.SAVED_BEFORE).state_dict()  # what such a run saved
-    again = entry.build(SPECS, N_CLASSES, dataclasses.replace(entry.settings(**old), **TINY), CONTEXT)
+    again = entry.build(SPECS, N_CLASSES, dataclasses.replace(old, **TINY), CONTEXT)
     again.load_state_dict(weights)  # strict: pre-LN's final norms and the softmax fusion's weights
     with pytest.raises(RuntimeError):  # what loading them into today's defaults would meet
         build(name).load_state_dict(weights)
     # a run saved with every key keeps its own values
     full = resolve_config(name).to_dict()
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(full, sort_keys=False))
-    assert load_run_config(tmp_path / "config.yaml").settings == full["settings"]
+    assert dataclasses.asdict(load_run_config(tmp_path / "config.yaml").settings) == full["settings"]
 
 
 @pytest.mark.parametrize("name", ["fe2e", "mesm"])

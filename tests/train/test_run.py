@@ -213,7 +213,7 @@ def test_a_model_learns_and_noise_does_not(tmp_path: Path) -> None:
     [
         (["optim.lrr=1"], "unknown setting.*optim.lrr.*known: .*lr"),
         (["settings.nope=1"], "unknown setting.*settings.nope"),
-        (["optim.epochs=many"], "optim.epochs must be a number"),
+        (["optim.epochs=many"], "optim.epochs='many': use a whole number"),
         (["modalities=[text,smell]"], "modalities must be"),
         (["wat=1"], "unknown setting.*wat"),
         (["data.start_method=threads"], "data.start_method must be default or one of .*spawn"),

@@ -96,20 +96,20 @@ def test_the_registry_refuses_settings_without_validate() -> None:
 ])
 def test_mesm_p_follows_the_shards_dataset(dataset: str | None, p: float, reason: str) -> None:
     r = resolve("mesm", dataset=dataset)
-    assert r.config.settings["p"] == p
+    assert r.config.settings.p == p
     assert r.chosen["settings.p"]["value"] == p and reason in r.chosen["settings.p"]["reason"]
 
 
 def test_an_explicit_p_wins_and_is_recorded_as_such(tmp_path: Path) -> None:
     r = resolve("mesm", sets=parse_sets(["settings.p=0.9"]), dataset="iemocap")
-    assert r.config.settings["p"] == 0.9 and r.chosen["settings.p"] == {"value": 0.9, "reason": "set by --set"}
+    assert r.config.settings.p == 0.9 and r.chosen["settings.p"] == {"value": 0.9, "reason": "set by --set"}
     config = tmp_path / "mine.yaml"
     config.write_text("settings: {p: 0.5}\n")
     r = resolve("mesm", config, dataset="iemocap")
-    assert r.config.settings["p"] == 0.5 and r.chosen["settings.p"]["reason"] == f"set by --config {config}"
+    assert r.config.settings.p == 0.5 and r.chosen["settings.p"]["reason"] == f"set by --config {config}"
     # another setting does not make p explicit
     r = resolve("mesm", sets=parse_sets(["settings.d_model=32"]), dataset="iemocap")
-    assert r.config.settings["p"] == 0.7
+    assert r.config.settings.p == 0.7
 
 
 def test_models_without_dataset_dependent_settings_record_nothing() -> None:
@@ -131,12 +131,12 @@ def test_paper_preset_sets_everything_the_paper_states(model: str, dataset: str,
     assert (cfg.optim.lr, cfg.optim.text_lr_scale, cfg.optim.batch_size, cfg.optim.epochs, cfg.optim.patience) == \
         (5e-5, 0.1, batch, 40, 6)
     s = cfg.settings
-    assert (s["text_encoder"], s["text_max_len"], s["d_model"], s["layers"], s["heads"], s["cnn_width"]) == \
+    assert (s.text_encoder, s.text_max_len, s.d_model, s.layers, s.heads, s.cnn_width) == \
         ("albert", 100, 64, 4, 4, 1.0)
     assert cfg.modalities == ("text", "acoustic", "visual")
     assert cfg.task == ("singlelabel" if shape == "iemocap" else "multilabel")
     if p is not None:
-        assert s["p"] == p and r.chosen["settings.p"]["reason"].startswith("set by --preset paper")
+        assert s.p == p and r.chosen["settings.p"]["reason"].startswith("set by --preset paper")
     # --config and --set still override the preset
     again = resolve(model, sets=parse_sets(["settings.albert_path=/a", "optim.epochs=3"]), dataset=dataset, preset="paper")
     assert again.config.optim.epochs == 3
@@ -146,7 +146,7 @@ def test_paper_preset_without_an_albert_folder_stops_before_any_work(monkeypatch
     with pytest.raises(SetupError, match=r"(?s)--preset paper fine-tunes ALBERT.*settings\.albert_path.*EMOPREP_ALBERT"):
         resolve("mesm", dataset="iemocap", preset="paper")
     monkeypatch.setenv(albert.ENV, "/models/albert-base-v2")
-    assert resolve("mesm", dataset="iemocap", preset="paper").config.settings["text_encoder"] == "albert"
+    assert resolve("mesm", dataset="iemocap", preset="paper").config.settings.text_encoder == "albert"
 
 
 @pytest.mark.parametrize(("model", "dataset", "preset", "message"), [

@@ -3,8 +3,9 @@
 Each reader has one frozen dataclass here whose fields are its options: the type, the default and
 a docstring (``doc=``) per option.  Options arrive as strings (the CLI, or YAML values turned into
 strings by :func:`emoprep.extraction.config.build_config`); :func:`parse_options` turns them into the dataclass
-once, before any work, and fails with a :class:`~emoprep.errors.SetupError` that names the option,
-what is allowed, and (for an unknown key) every known option.
+once, before any work, with :func:`emoprep.settings.build` (the coercion every configuration of
+emoprep uses), and fails with a :class:`~emoprep.errors.SetupError` that names the option, the bad
+value, what is allowed, and (for an unknown key) every known option.
 
 The defaults live only here.  :func:`default_option_strings` renders them as the strings the YAML
 specs used to hold (``str(False)`` is ``"False"``, ``str(0.05)`` is ``"0.05"``), and the config
@@ -18,25 +19,18 @@ importing any reader.
 from __future__ import annotations
 
 import dataclasses
-import math
-import types
-import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar, TypeVar
 
 from ...errors import SetupError
+from ...settings import build, setting
 
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-
-
-def option(default: Any, doc: str, *, choices: tuple[Any, ...] = (), hint: str | None = None) -> Any:
-    """A dataclass field for one reader option: its default, its documentation, for a closed set
-    of values the allowed ones (compared after the value is converted to the field's type), and
-    the ``hint`` an error about a bad value gives (default: what the type allows)."""
-    return dataclasses.field(default=default, metadata={"doc": doc, "choices": choices, "hint": hint})
+option = setting
+"""A dataclass field for one reader option: its default, its documentation (``doc``), for a closed
+set of values the allowed ones (``choices``, compared after the value is converted to the field's
+type) and the ``hint`` an error about a bad value gives (default: what the type allows)."""
 
 
 @dataclass(frozen=True)
@@ -58,27 +52,23 @@ class ReaderOptions:
 
     @classmethod
     def from_strings(cls, values: Mapping[str, str]) -> ReaderOptions:
-        """The options of ``values`` (string values; absent keys take the defaults), validated."""
+        """The options of ``values`` (string values; absent keys take the defaults), validated by
+        :func:`emoprep.settings.build` (errors name ``option KEY``); an empty string is no value."""
         unknown = sorted(set(values) - set(cls.known()))
         if unknown:
             raise SetupError(
                 f"unknown option(s) {', '.join(unknown)} for --dataset {cls.dataset}; "
                 f"known: {', '.join(sorted(cls.known()))}"
             )
-        hints = typing.get_type_hints(cls)
-        kwargs = {}
-        for f in dataclasses.fields(cls):
-            if f.name in values:
-                try:
-                    kwargs[f.name] = _convert(f.name, values[f.name], hints[f.name], f.metadata["choices"])
-                except SetupError:
-                    if f.metadata["hint"] is None:
-                        raise
-                    raise SetupError(f"option {f.name}={values[f.name]!r}: {f.metadata['hint']}") from None
-        parsed = cls(**kwargs)
-        parsed.validate()
+        own = {f.name: f for f in dataclasses.fields(cls)}
+        given = {k: str(v).strip() for k, v in values.items() if k in own}
+        for key, text in given.items():
+            if not text and own[key].default is not None:
+                hint = own[key].metadata.get("hint") or "give a value or leave the option out for its default"
+                raise SetupError(f"option {key}='': {hint}")
+        parsed = build(cls, given, prefix="option ")
         if cls.passthrough is not None:
-            cls.passthrough.from_strings({k: v for k, v in values.items() if k not in kwargs})
+            cls.passthrough.from_strings({k: v for k, v in values.items() if k not in own})
         return parsed
 
     @classmethod
@@ -94,42 +84,6 @@ def _shown(default: Any) -> str:
     if default is None:
         return ""
     return str(default).lower() if isinstance(default, bool) else str(default)
-
-
-def _convert(name: str, value: str, kind: Any, choices: tuple[Any, ...]) -> Any:
-    """``value`` as a ``kind`` (bool, int, float, str, or str | None); SetupError when it is not one."""
-    text = str(value).strip()
-    optional = typing.get_origin(kind) in (typing.Union, types.UnionType)
-    if optional:
-        if not text:
-            return None
-        kind = next(a for a in typing.get_args(kind) if a is not type(None))
-    elif not text:
-        raise SetupError(f"option {name}='': give a value or leave the option out for its default")
-    if kind is bool:
-        low = text.lower()
-        if low in _TRUE:
-            return True
-        if low in _FALSE:
-            return False
-        raise SetupError(f"option {name}={value!r}: use true or false")
-    if kind is int:
-        try:
-            out: Any = int(text)
-        except ValueError:
-            raise SetupError(f"option {name}={value!r}: use a whole number") from None
-    elif kind is float:
-        try:
-            out = float(text)
-        except ValueError:
-            out = math.nan
-        if not math.isfinite(out):
-            raise SetupError(f"option {name}={value!r}: use a number")
-    else:
-        out = text.lower() if choices else text  # a closed set of words is matched case-insensitively
-    if choices and out not in choices:
-        raise SetupError(f"option {name}={value!r}: use {', '.join(str(c) for c in choices)}")
-    return out
 
 
 def parse_split_value(value: str) -> tuple[str, int | None, int | None]:

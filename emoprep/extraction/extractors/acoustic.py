@@ -22,17 +22,9 @@ from ..config import ExtractConfig
 from ..media.segment import UtteranceMedia
 from .base import Extractor
 
-KNOWN_BACKENDS = ("disvoice", "egemaps", "compare")
-
-
 def check_acoustic_config(config: ExtractConfig) -> None:
     """Fail fast on settings the acoustic extractors cannot honour."""
-    acfg = config.acoustic
-    unknown = set(acfg.backends) - set(KNOWN_BACKENDS)
-    if unknown:
-        raise SetupError(f"unknown acoustic backend(s) {sorted(unknown)}; choose from {', '.join(KNOWN_BACKENDS)}")
-    if acfg.window_s <= 0 or acfg.hop_s <= 0:
-        raise SetupError(f"acoustic.window_s and acoustic.hop_s must be positive (got {acfg.window_s}, {acfg.hop_s})")
+    config.acoustic.validate()  # the backends and the window sizes (emoprep.extraction.config)
 
 
 class AcousticExtractor(Extractor):

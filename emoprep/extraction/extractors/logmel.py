@@ -25,8 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ...errors import SetupError, UtteranceError
-from ...format.codecs import LOGMEL_FRAMES, LOGMEL_MELS
+from ...errors import UtteranceError
 from ..config import ExtractConfig, LogmelConfig
 from ..media.segment import UtteranceMedia
 from .base import Extractor
@@ -51,10 +50,7 @@ class LogmelComputer:
     def __init__(self, cfg: LogmelConfig, sample_rate: int = 16000) -> None:
         import librosa
 
-        if cfg.win_length > cfg.n_fft:
-            raise SetupError(f"logmel.win_length ({cfg.win_length}) must not exceed logmel.n_fft ({cfg.n_fft})")
-        if cfg.log_floor <= 0 or cfg.chunk_frames < 1 or cfg.hop_length < 1:
-            raise SetupError("logmel.log_floor must be > 0, chunk_frames and hop_length >= 1")
+        cfg.validate()
         self.cfg = cfg
         self.sample_rate = sample_rate
         with warnings.catch_warnings():
@@ -147,13 +143,7 @@ class LogmelExtractor(Extractor):
         self._computer = LogmelComputer(config.logmel, config.sample_rate)
 
     def check(self) -> None:
-        cfg = self.config.logmel
-        size = LOGMEL_MELS * LOGMEL_FRAMES
-        if cfg.n_mels * cfg.chunk_frames != size:
-            raise SetupError(
-                f"logmel column is fixed_size_list[{size}] (schema v1): n_mels x chunk_frames must be {size}, "
-                f"got {cfg.n_mels} x {cfg.chunk_frames}"
-            )
+        self.config.logmel.validate()  # the ranges, and n_mels x chunk_frames = the schema's 4096
 
     def describe(self) -> dict[str, Any]:
         cfg = self.config.logmel

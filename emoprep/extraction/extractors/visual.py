@@ -24,10 +24,9 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar
 
-from ...errors import SetupError, UtteranceError
+from ...errors import UtteranceError
 from ..config import ExtractConfig
 from ..faces import (
-    FRAMINGS,
     PAPER_MARGIN_PX,
     FaceBox,
     FaceDetector,
@@ -36,7 +35,7 @@ from ..faces import (
     frame_face,
     pick_face,
 )
-from ...format.codecs import CROP_FORMATS, encode_crop
+from ...format.codecs import encode_crop
 from ..media.segment import UtteranceMedia
 from ..media.video import NEAR_TARGET_FRAMES, SKIPPED_FRAMES
 from .au import AU_NAMES, AURequest, build_au_backend
@@ -96,19 +95,7 @@ class VisualExtractor(Extractor):
         self._stats = {"frames": 0, "frames_without_face": 0, "aus_failed": 0}
 
     def check(self) -> None:
-        cfg = self.cfg
-        if cfg.face_size < 8:
-            raise SetupError(f"visual.face_size must be at least 8 px, got {cfg.face_size}")
-        if cfg.face_margin < 0:
-            raise SetupError(f"visual.face_margin must be >= 0, got {cfg.face_margin}")
-        if cfg.face_framing not in FRAMINGS:
-            raise SetupError(f"visual.face_framing must be one of {', '.join(FRAMINGS)}, got {cfg.face_framing!r}")
-        if cfg.image_format.lower() not in CROP_FORMATS:
-            raise SetupError(f"visual.image_format must be png or jpeg, got {cfg.image_format!r}")
-        if not 1 <= cfg.jpeg_quality <= 100:
-            raise SetupError(f"visual.jpeg_quality must be 1-100, got {cfg.jpeg_quality}")
-        if cfg.frame_interval_s <= 0:
-            raise SetupError(f"visual.frame_interval_s must be positive, got {cfg.frame_interval_s}")
+        self.cfg.validate()  # sizes, framing, format and quality (emoprep.extraction.config)
         if self.au_backend is not None:
             self.au_backend.check()
 

@@ -11,7 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
+
+
+class _Under:
+    """A path of a layout below its root, read as an attribute: ``layout.video_dir`` is
+    ``layout.root / VIDEO_DIR`` (a plain class attribute, so the dataclass takes it for no field)."""
+
+    def __init__(self, relative: str) -> None:
+        self.relative = relative
+
+    def __get__(self, layout: Any, owner: type | None = None) -> Any:
+        return self if layout is None else layout.root / self.relative
 
 
 @dataclass(frozen=True)
@@ -49,26 +60,12 @@ class MoseiLayout:
     )
     """(folder, required) for check-raw: the transcripts define the segments; the rest may be absent."""
 
-    @property
-    def video_dir(self) -> Path:
-        return self.root / self.VIDEO_DIR
-
-    @property
-    def audio_dir(self) -> Path:
-        return self.root / self.AUDIO_DIR
-
-    @property
-    def transcript_dir(self) -> Path:
-        return self.root / self.TRANSCRIPT_DIR
-
-    @property
-    def label_dir(self) -> Path:
-        return self.root / self.LABEL_DIR
-
-    @property
-    def sdk_labels(self) -> Path:
-        """Where a tree written by emoprep puts the SDK labels (the first candidate)."""
-        return self.root / self.SDK_LABEL_NAME
+    video_dir = _Under(VIDEO_DIR)
+    audio_dir = _Under(AUDIO_DIR)
+    transcript_dir = _Under(TRANSCRIPT_DIR)
+    label_dir = _Under(LABEL_DIR)
+    sdk_labels = _Under(SDK_LABEL_NAME)
+    """Where a tree written by emoprep puts the SDK labels (the first candidate)."""
 
     def video(self, video_id: str) -> Path:
         return self.video_dir / f"{video_id}.mp4"

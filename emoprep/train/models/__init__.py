@@ -1,10 +1,12 @@
 """Models registered by name: the one place ``emoprep train MODEL`` looks them up.
 
-A model module declares a settings dataclass (its hyper-parameters, every field with a default) and
-an ``nn.Module`` built as ``Model(inputs, n_classes, settings, context)`` whose ``forward`` takes
-``{modality: ModalityInput}`` and returns logits ``(B, n_classes)``.  It registers both with
-:func:`register`.  The run resolves ``model:`` settings against the dataclass, so an unknown key is
-an error before any work, and the resolved values are saved in the run folder.
+A model module declares a frozen settings dataclass (its hyper-parameters, every field with a
+default) and an ``nn.Module`` built as ``Model(inputs, n_classes, settings, context)`` whose
+``forward`` takes ``{modality: ModalityInput}`` and returns logits ``(B, n_classes)``.  It registers
+both with :func:`register`.  The run builds the ``settings:`` of its configuration into that
+dataclass with :func:`emoprep.settings.build` (an unknown key or a value of the wrong type is an error
+before any work), keeps the instance as ``TrainConfig.settings`` and hands it to the model; its values
+are saved in the run folder.
 
 The settings dataclass also has a ``validate()`` method that raises a
 :class:`~emoprep.errors.SetupError` naming the bad key (``settings.p must be in (0, 1], got 1.5``):

@@ -11,7 +11,6 @@ fused.  The mappings, not per-modality class weights, are what make the embeddin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import nn
@@ -26,14 +25,14 @@ from .lf_lstm import LFLSTMSettings, LSTMBranch
 MAPPINGS = ("linear", "mlp")
 
 
-@dataclass
+@dataclass(frozen=True)
 class EmoEmbsSettings:
     hidden: int = 128
     """LSTM width per direction, and the size of the acoustic and visual embedding spaces."""
     emb_dim: int = 300
     """Size of the text space when no label vectors are given (else their width)."""
-    mapping: Literal["linear", "mlp"] = "mlp"
-    """Form of the text -> acoustic / visual mapping functions."""
+    mapping: str = "mlp"
+    """Form of the text -> acoustic / visual mapping functions: ``linear`` or ``mlp``."""
     freeze_text_embeddings: bool = False
     """Keep the text-space emotion embeddings at their initial vectors."""
     dropout: float = 0.1

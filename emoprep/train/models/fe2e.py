@@ -49,7 +49,7 @@ FUSIONS = ("linear", "softmax")
 TEXT_SUMMARIES = ("cls", "pooler")
 
 
-@dataclass
+@dataclass(frozen=True)
 class FE2ESettings:
     d_model: int = 64
     layers: int = 4
@@ -109,7 +109,7 @@ class FE2ESettings:
         check_one_of(self, "positions", POSITIONS)
         check_one_of(self, "fusion", FUSIONS)
         check_one_of(self, "text_summary", TEXT_SUMMARIES)
-        for name in ("input_dropout", "head_dropout"):
+        for name in ("input_dropout", "head_dropout"):  # for a model built without emoprep.settings.build
             if not isinstance(getattr(self, name), bool):
                 raise SetupError(f"settings.{name} must be true or false, got {getattr(self, name)!r}")
 

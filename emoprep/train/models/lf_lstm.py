@@ -17,7 +17,7 @@ from . import ModelContext, check_dropout, check_positive, register
 from .common import InputProjection, LateFusionModel, compact, masked_mean
 
 
-@dataclass
+@dataclass(frozen=True)
 class LFLSTMSettings:
     hidden: int = 128
     """Width of the input projection and of each LSTM direction."""

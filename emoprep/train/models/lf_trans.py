@@ -23,7 +23,7 @@ from .common import (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class LFTransSettings:
     d_model: int = 64
     layers: int = 2

@@ -66,7 +66,7 @@ from .fe2e import FE2E, FE2ESettings, ImageBranch
 from .sparse import SPARSE_IMPLS, Sites, nucleus
 
 
-@dataclass
+@dataclass(frozen=True)
 class MESMSettings(FE2ESettings):
     p: float = 0.5
     """Attention mass the nucleus keeps per frame/chunk and stage (paper: 0.7 IEMOCAP, 0.5 MOSEI);

@@ -32,7 +32,7 @@ from .common import (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class MulTSettings:
     d_model: int = 32
     heads: int = 4
