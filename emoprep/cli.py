@@ -40,6 +40,17 @@ def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
     return out
 
 
+def _output_location(value: str) -> str | Path:
+    """``--out``: a URL as given, else a local path that must not be a file."""
+    from emoprep.format.storage import is_url
+
+    if is_url(value):
+        return value
+    if Path(value).is_file():
+        raise click.BadParameter(f"{value} is a file; --out is a folder", param_hint="--out")
+    return Path(value)
+
+
 storage_option = click.option(
     "--storage-option", "storage_options", multiple=True, metavar="KEY=VALUE",
     help="Option of the object store behind s3:// (or gs://, ...) paths, e.g. client_kwargs.endpoint_url=URL "
@@ -57,7 +68,8 @@ def main() -> None:
 @main.command()
 @click.option("--dataset", required=True, help="mosei, iemocap, recordings (your own; old name: manifest) or demo (built-in, offline).")
 @click.option("--root", type=click.Path(path_type=Path), help="Raw dataset folder (or the recordings list file). Optional for demo.")
-@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder for shards.")
+@click.option("--out", required=True, callback=lambda ctx, param, value: _output_location(value),
+              help="Output folder for shards, or an object-storage prefix (s3://bucket/prefix, gs://..., memory://...).")
 @click.option("--glove", help="GloVe text file (glove.840B.300d.txt). Default: $EMOPREP_GLOVE; none = tokens only.")
 @click.option("--modalities", help="Comma list of text,acoustic,logmel,visual (default: the dataset's spec).")
 @click.option("--acoustic", "acoustic_backends", help="Acoustic sets: disvoice,egemaps,compare (default disvoice).")
@@ -75,6 +87,12 @@ def main() -> None:
               help="Recompute every shard, replacing shards of another configuration (refused without it).")
 @click.option("--limit", type=int, help="Only the first N utterances (a quick trial run).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@storage_option
+@click.option("--break-lock", is_flag=True,
+              help="Take over the output of a run that is gone: an expired lease on object storage, or a local "
+                   "lock recorded by another host. Only when you know that run no longer writes.")
+@click.option("--lease-ttl", type=click.FloatRange(min=1), default=120, show_default=True, metavar="SECONDS",
+              help="Object storage: the run's lease on --out expires this long after the run stops renewing it.")
 def extract(**kw) -> None:
     """Extract features from a dataset into Parquet shards (resumable: rerun to continue)."""
     from rich.markup import escape
@@ -83,6 +101,7 @@ def extract(**kw) -> None:
     from emoprep.errors import EmoprepError
     from emoprep.extraction import run_extract
     from emoprep.extraction.progress import console, print_summary, progress_bar
+    from emoprep.format.storage import parse_storage_options
 
     overrides: dict = {"shard_size": kw["shard_size"]}
     if kw["modalities"]:
@@ -102,6 +121,7 @@ def extract(**kw) -> None:
     _note_old_name(kw["dataset"])
     try:
         config = build_config(kw["dataset"], overrides, kw["spec"])
+        storage_options = parse_storage_options(kw["storage_options"])
         with progress_bar(disable=kw["quiet"]) as observer:
             summary = run_extract(
                 config,
@@ -114,6 +134,9 @@ def extract(**kw) -> None:
                 overwrite=kw["overwrite"],
                 limit=kw["limit"],
                 observer=observer,
+                storage_options=storage_options,
+                break_lock=kw["break_lock"],
+                lease_ttl_s=kw["lease_ttl"],
             )
     except EmoprepError as exc:
         console().print(f"[bold red]error:[/] {escape(str(exc))}")

@@ -92,4 +92,4 @@ def print_summary(s: RunSummary) -> None:
         for name, err in sorted(s.shard_errors.items())[:10]:
             c.print(f"  {name}: {err}")
     else:
-        c.print(f"[bold green]complete[/]: {s.out_dir / MANIFEST}")
+        c.print(f"[bold green]complete[/]: {s.out_dir}/{MANIFEST}")

@@ -10,22 +10,32 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .names import temporary_path
+
+
+def json_text(data: dict[str, Any]) -> str:
+    """``data`` as the contract writes JSON files: indented, keys in their given order."""
+    return json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """``data`` as indented JSON at ``path``, via a temporary file and ``os.replace``."""
     tmp = temporary_path(path)
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    tmp.write_text(json_text(data))
     os.replace(tmp, path)
 
 
 def sha256_file(path: Path) -> str:
     """The hex sha256 of a file, read in 4 MiB blocks."""
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
+        return sha256_of(f)
+
+
+def sha256_of(f: IO[bytes]) -> str:
+    """The hex sha256 of what is left to read in ``f`` (a local or a remote file), in 4 MiB blocks."""
+    h = hashlib.sha256()
+    for block in iter(lambda: f.read(1 << 22), b""):
+        h.update(block)
     return h.hexdigest()
