@@ -90,6 +90,11 @@ class RunObserver:
     def shards(self, done: int, total: int) -> None:
         """``done`` of ``total`` shard tasks have finished (``done == 0`` when they are submitted)."""
 
+    def warning(self, message: str) -> None:
+        """Something the user must know even with ``--quiet`` (a lock or lease taken over); by
+        default a stage line."""
+        self.stage(f"warning: {message}")
+
 
 def prepare_text(config: ExtractConfig, glove_flag: str | None, observer: RunObserver | None = None) -> ExtractConfig:
     """Resolve the GloVe file and build its cache once, in the client, before any task runs."""
@@ -148,7 +153,7 @@ def run_extract(
     try:
         with holder:
             if holder.cleared is not None:
-                observer.stage(f"warning: took over the output of a run that is gone ({holder.cleared.describe()})")
+                observer.warning(f"took over the output of a run that is gone ({holder.cleared.describe()})")
             return _extract_locked(config, root, folder, glove=glove, scheduler=scheduler, workers=workers,
                                    synchronous=synchronous, overwrite=overwrite, limit=limit, observer=observer,
                                    still_held=holder.confirm)
