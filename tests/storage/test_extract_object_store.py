@@ -114,3 +114,15 @@ def test_a_worker_killed_before_its_upload_leaves_nothing_partial_and_the_rerun_
     assert resumed.complete and resumed.shards == clean.shards
     assert (resumed.written, resumed.skipped) == (len(missing), clean.shards - len(missing))
     _assert_same_shards(prefix, local)
+
+
+def test_memory_url_in_process_resumes_from_its_footers(small_demo: Path, tmp_path: Path) -> None:
+    """Any fsspec URL works: memory:// (one process only, so --synchronous)."""
+    cfg = build_config("demo", TEXT_ONLY)
+    url = f"memory://emoprep-{tmp_path.name}/demo"
+    first = run_extract(cfg, small_demo, url, synchronous=True)
+    again = run_extract(cfg, small_demo, url, synchronous=True)
+    assert first.complete and first.written == first.shards > 1
+    assert (again.written, again.skipped) == (0, first.shards)
+    run_extract(cfg, small_demo, tmp_path / "local", synchronous=True)
+    _assert_same_shards(Folder.of(url), Folder.of(tmp_path / "local"))

@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
 
+from ...errors import SetupError
 from ...format.storage import Folder
 from .lock import LockOwner, OutputLocked, process_alive
 
@@ -105,7 +106,7 @@ class OutputLease:
     # --- taking it -----------------------------------------------------------------------------
     def acquire(self) -> OutputLease:
         for _ in range(_ATTEMPTS):
-            if self.out.create_exclusive(LEASE_NAME, self.record.to_bytes()):
+            if self._create():
                 self._start_renewing()
                 return self
             try:
@@ -116,6 +117,14 @@ class OutputLease:
             self.out.remove(LEASE_NAME)
         raise OutputLocked(f"{self.out.url} is being leased and released by other runs faster than this run "
                            "can take it; try again in a moment", None)
+
+    def _create(self) -> bool:
+        """Create the lease object; False when one exists.  A store that cannot be written (no such
+        bucket, no permission) is a setup error: nothing has been written yet."""
+        try:
+            return self.out.create_exclusive(LEASE_NAME, self.record.to_bytes())
+        except OSError as exc:
+            raise SetupError(f"{self.out.url}: cannot write there ({type(exc).__name__}: {exc})") from None
 
     def _judge(self, previous: LeaseRecord | None) -> LockOwner | None:
         """The owner of a lease this run may take over; raises while it belongs to a live run."""
