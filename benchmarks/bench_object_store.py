@@ -110,12 +110,12 @@ def main() -> None:
     for target in TARGETS:
         runs = result["runs"][target]
         summary[target] = {
-            "cpu_s": median(r["cpu_s"] for r in runs),
-            "wall_s": median(r["wall_s"] for r in runs),
+            "cpu_s": round(median(r["cpu_s"] for r in runs), 2),
+            "wall_s": round(median(r["wall_s"] for r in runs), 2),
             "utterances_per_cpu_s": round(median(r["utterances"] / r["cpu_s"] for r in runs), 3),
             "utterances_per_wall_s": round(median(r["utterances"] / r["wall_s"] for r in runs), 3),
         }
-    summary["s3"]["store_cpu_s"] = median(r["store_cpu_s"] for r in result["runs"]["s3"])
+    summary["s3"]["store_cpu_s"] = round(median(r["store_cpu_s"] for r in result["runs"]["s3"]), 2)
     summary["s3_over_local"] = {
         key: round(summary["s3"][key] / summary["local"][key], 3)
         for key in ("utterances_per_cpu_s", "utterances_per_wall_s")

@@ -237,6 +237,17 @@ def write_manifest(folder: str | Path | Folder, manifest: Manifest) -> str:
     return target.display(MANIFEST)
 
 
+def manifest_in(folder: Folder) -> Manifest | None:
+    """The manifest of an output :class:`Folder` (local or object storage), None when absent or not
+    readable JSON: what a run about to write into ``folder`` checks (it only looks)."""
+    if folder.local is not None:
+        return read_manifest_or_none(folder.local)
+    try:
+        return Manifest.from_dict(json.loads(folder.read_text(MANIFEST)))
+    except (OSError, ValueError):
+        return None
+
+
 def remove_manifest(folder: str | Path | Folder) -> None:
     """Mark ``folder`` unfinished: a run that starts writing into it removes the old manifest first."""
     Folder.of(folder).remove(MANIFEST)

@@ -17,8 +17,8 @@ import json
 from typing import Any
 
 from ...errors import SetupError
-from ...format.manifest import Manifest, read_manifest_or_none
-from ...format.names import MANIFEST, UTTERANCES, is_shard_name
+from ...format.manifest import Manifest, manifest_in
+from ...format.names import UTTERANCES, is_shard_name
 from ...format.storage import Folder
 from ..config import ExtractConfig
 from .writer import footer_in
@@ -62,18 +62,8 @@ def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             if a.get(k) != b.get(k)]
 
 
-def _manifest_in(out: Folder) -> Manifest | None:
-    """``out``'s manifest, None when absent or unreadable (this check only looks)."""
-    if out.local is not None:
-        return read_manifest_or_none(out.local)
-    try:
-        return Manifest.from_dict(json.loads(out.read_text(MANIFEST)))
-    except (OSError, ValueError):
-        return None
-
-
 def _previous_run(out: Folder, config_hash: str) -> Manifest | None:
-    manifest = _manifest_in(out)
+    manifest = manifest_in(out)
     return manifest if manifest is not None and manifest.config_hash == config_hash else None
 
 
