@@ -1,6 +1,7 @@
 """`emoprep extract --out s3://...` against moto's real S3 server, on a LocalCluster of 2 worker
 processes: the shards equal the local run's, and a worker killed before its upload leaves nothing
-partial under the prefix, after which a second run writes only the missing shard."""
+partial under the prefix, after which a second run writes only the missing shard; the replace check
+and the clean-up of stale shards work on the prefix; memory:// works in-process."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from emoprep.errors import SetupError
 from emoprep.extraction import run_extract
 from emoprep.extraction.config import build_config
 from emoprep.extraction.engine.lease import LEASE_NAME
@@ -126,3 +128,22 @@ def test_memory_url_in_process_resumes_from_its_footers(small_demo: Path, tmp_pa
     assert (again.written, again.skipped) == (0, first.shards)
     run_extract(cfg, small_demo, tmp_path / "local", synchronous=True)
     _assert_same_shards(Folder.of(url), Folder.of(tmp_path / "local"))
+
+
+def test_on_s3_another_configuration_is_refused_and_stale_shards_are_removed(
+    small_demo: Path, object_store,  # noqa: ANN001
+) -> None:
+    prefix = Folder.of(object_store.bucket() + "/demo", object_store.options)
+    first = run_extract(build_config("demo", TEXT_ONLY), small_demo, prefix.location, synchronous=True,
+                        storage_options=object_store.options)
+    other = build_config("demo", {**TEXT_ONLY, "text": {"drop_nonverbal": False}})
+    with pytest.raises(SetupError, match=f"{first.shards} shard\\(s\\) written with config"):
+        run_extract(other, small_demo, prefix.location, synchronous=True, storage_options=object_store.options)
+    assert MANIFEST in prefix.names() and LEASE_NAME not in prefix.names(), "a refused run changes nothing"
+
+    stale = "train-00098-of-00099.parquet"  # a shard of a plan no longer in use
+    prefix.write_bytes(stale, b"not a shard")
+    replaced = run_extract(other, small_demo, prefix.location, synchronous=True, overwrite=True,
+                           storage_options=object_store.options)
+    assert replaced.complete and replaced.written == replaced.shards and stale not in prefix.names()
+    assert json.loads(prefix.read_text(MANIFEST))["config_hash"] == other.config_hash
