@@ -157,8 +157,8 @@ class OutputLease:
         while not self._stop.wait(self.record.ttl_s / 3):
             try:
                 self.renew()
-            except OSError:
-                if self.record.expired():  # a network failure is retried until the lease runs out
+            except Exception:  # noqa: BLE001 - a store or network failure: retried until the lease runs out
+                if self.record.expired():
                     self.lost = "the lease could not be renewed before it expired"
             if self.lost:
                 return
