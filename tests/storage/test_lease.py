@@ -1,6 +1,7 @@
 """One writer per object-storage prefix: the lease object (emoprep.extraction.engine.lease) on moto's
 real S3 server — exclusive, renewed, released, refused with its holder, taken over only when expired
-(with --break-lock) — and a second `emoprep extract` refused while a lease is live."""
+(with --break-lock) — a second `emoprep extract` refused while a lease is live, and the manifest
+created only once."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from click.testing import CliRunner
 from cli import main
 from emoprep.extraction.engine.lease import LEASE_NAME, LeaseRecord, OutputLease
 from emoprep.extraction.engine.lock import LockOwner, OutputLocked
+from emoprep.format.manifest import Manifest, remove_manifest, write_manifest
+from emoprep.format.names import MANIFEST
 from emoprep.format.storage import Folder
 
 
@@ -99,3 +102,15 @@ def test_a_second_extract_is_refused_while_the_lease_is_live(prefix: Folder, obj
     said = " ".join(taken.output.split())
     assert "warning: took over the output of a run that is gone (pid 4242 on host gpu-node-7.example" in said
     assert "manifest.json" in prefix.names() and LEASE_NAME not in prefix.names()
+
+
+def test_on_object_storage_the_manifest_is_created_only_once(prefix: Folder) -> None:
+    """The last guard of one writer: of two runs that reach the end in one prefix, one finishes it."""
+    first = Manifest(dataset="demo", config_hash="aaa")
+    assert write_manifest(prefix, first) == f"{prefix.url}/{MANIFEST}"
+    with pytest.raises(FileExistsError, match="written by another run"):
+        write_manifest(prefix, Manifest(dataset="demo", config_hash="bbb"))
+    assert json.loads(prefix.read_text(MANIFEST))["config_hash"] == "aaa"
+    remove_manifest(prefix)  # what a run does at its start
+    write_manifest(prefix, Manifest(dataset="demo", config_hash="ccc"))
+    assert json.loads(prefix.read_text(MANIFEST))["config_hash"] == "ccc"
