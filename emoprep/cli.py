@@ -87,7 +87,8 @@ def main() -> None:
 @click.option("--dataset", required=True, help="mosei, iemocap, recordings (your own; old name: manifest) or demo (built-in, offline).")
 @click.option("--root", help="Raw dataset folder (or the recordings list file, which may be a URL: s3://bucket/list.csv). "
                             "Optional for demo.")
-@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder for shards.")
+@click.option("--out", required=True, type=PathOrURL(file_okay=False),
+              help="Output folder for shards, or an object-storage prefix (s3://bucket/prefix, gs://..., memory://...).")
 @click.option("--glove", help="GloVe text file (glove.840B.300d.txt) or its URL. Default: $EMOPREP_GLOVE; none = tokens only.")
 @storage_option
 @click.option("--media-cache", metavar="SIZE",
@@ -110,6 +111,11 @@ def main() -> None:
               help="Recompute every shard, replacing shards of another configuration (refused without it).")
 @click.option("--limit", type=int, help="Only the first N utterances (a quick trial run).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--break-lock", is_flag=True,
+              help="Take over the output of a run that is gone: an expired lease on object storage, or a local "
+                   "lock recorded by another host. Only when you know that run no longer writes.")
+@click.option("--lease-ttl", type=click.FloatRange(min=1), default=120, show_default=True, metavar="SECONDS",
+              help="Object storage: the run's lease on --out expires this long after the run stops renewing it.")
 def extract(**kw) -> None:
     """Extract features from a dataset into Parquet shards (resumable: rerun to continue)."""
     from rich.markup import escape
@@ -119,7 +125,6 @@ def extract(**kw) -> None:
     from emoprep.extraction import run_extract
     from emoprep.extraction.media.fetch import parse_cache_size
     from emoprep.extraction.progress import console, print_summary, progress_bar
-    from emoprep.format.storage import parse_storage_options
 
     overrides: dict = {"shard_size": kw["shard_size"]}
     if kw["modalities"]:
@@ -139,13 +144,14 @@ def extract(**kw) -> None:
     _note_old_name(kw["dataset"])
     try:
         config = build_config(kw["dataset"], overrides, kw["spec"])
+        storage_options = _storage_options(kw["storage_options"])
         with progress_bar(disable=kw["quiet"]) as observer:
             summary = run_extract(
                 config,
                 kw["root"],
                 kw["out"],
                 glove=kw["glove"],
-                storage_options=parse_storage_options(kw["storage_options"]),
+                storage_options=storage_options,
                 media_cache=parse_cache_size(kw["media_cache"]),
                 scheduler=kw["scheduler"],
                 scheduler_file=kw["scheduler_file"],
@@ -154,6 +160,8 @@ def extract(**kw) -> None:
                 overwrite=kw["overwrite"],
                 limit=kw["limit"],
                 observer=observer,
+                break_lock=kw["break_lock"],
+                lease_ttl_s=kw["lease_ttl"],
             )
         print_summary(summary)  # inside the try: a Ctrl-C while it prints still exits 130, not by the signal
     except EmoprepError as exc:

@@ -1,6 +1,9 @@
 """``run_extract``: read -> plan -> Dask (parts of each shard, then one write per shard) -> failures
 -> manifest (last).
 
+The output is a :class:`~emoprep.format.storage.Folder`: a local folder, or a prefix on object storage
+(``s3://bucket/prefix``) with the same guarantees (whole files only, resume, one writer, manifest last).
+
 This module is the whole DAG; everything it calls is a pure step that can be tested alone:
 dataset readers (:mod:`emoprep.extraction.readers`), the planner (:mod:`emoprep.extraction.engine.plan`), the shard tasks
 (:mod:`emoprep.extraction.engine.worker`) and the manifest (:mod:`emoprep.format.manifest`).
@@ -11,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,16 +28,17 @@ from ..format.manifest import Counts, Manifest, ShardEntry, TextSummary, dataset
 from ..format.names import CARD, FAILURES, TMP_MARKER, UTTERANCES, is_shard_name
 from ..format.release_counts import count_differences
 from ..format.schema import SCHEMA_VERSION
-from ..format.storage import redact
+from ..format.storage import Folder, redact
 from ..version import __version__
 from .config import ALL_MODALITIES, ExtractConfig
 from .engine.compat import agreed_backends, worker_report
+from .engine.lease import DEFAULT_TTL_S, OutputLease
 from .engine.lock import OutputLock
 from .engine.plan import part_ranges, part_rows, plan_shards
 from .engine.replace import check_replacement
 from .engine.utterances import utterances_table
 from .engine.worker import ShardJob, complete_shard, shard_graph
-from .engine.writer import write_atomic
+from .engine.writer import write_table
 from .glove import ensure_glove_cache, ensure_remote_glove, file_checksum, resolve_glove_path
 from .media.fetch import MediaAccess, parse_cache_size
 from .readers import ReadResult, read_dataset
@@ -49,7 +53,8 @@ FAILING_READER_ISSUES = ("invalid", "missing_media")
 class RunSummary:
     """What a run did; the CLI prints it and derives the exit status from it."""
 
-    out_dir: Path
+    out_dir: Path | str
+    """The output folder, or the URL of the object-storage prefix (never with credentials)."""
     utterances: int = 0
     shards: int = 0
     written: int = 0
@@ -87,6 +92,11 @@ class RunObserver:
     def shards(self, done: int, total: int) -> None:
         """``done`` of ``total`` shard tasks have finished (``done == 0`` when they are submitted)."""
 
+    def warning(self, message: str) -> None:
+        """Something the user must know even with ``--quiet`` (a lock or lease taken over); by
+        default a stage line."""
+        self.stage(f"warning: {message}")
+
 
 def prepare_text(config: ExtractConfig, glove_flag: str | None, observer: RunObserver | None = None,
                  storage_options: Mapping[str, Any] | None = None) -> ExtractConfig:
@@ -105,11 +115,11 @@ def prepare_text(config: ExtractConfig, glove_flag: str | None, observer: RunObs
     return dataclasses.replace(config, text=dataclasses.replace(config.text, glove=str(path), glove_checksum=checksum))
 
 
-def _remove_leftovers(out: Path, keep: set[str]) -> None:
+def _remove_leftovers(out: Folder, keep: set[str]) -> None:
     """Delete temporary files of killed runs and shards that the current plan no longer has."""
-    for p in out.iterdir():
-        if TMP_MARKER in p.name or (is_shard_name(p.name) and p.name not in keep):
-            p.unlink()
+    for name in out.names():
+        if TMP_MARKER in name or (is_shard_name(name) and name not in keep):
+            out.remove(name)
 
 
 def _failures_table(rows: list[dict[str, Any]]) -> pa.Table:
@@ -119,7 +129,7 @@ def _failures_table(rows: list[dict[str, Any]]) -> pa.Table:
 def run_extract(
     config: ExtractConfig,
     root: Path | str | None,
-    out: Path,
+    out: str | Path | Folder,
     *,
     glove: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
@@ -131,36 +141,44 @@ def run_extract(
     overwrite: bool = False,
     limit: int | None = None,
     observer: RunObserver | None = None,
+    break_lock: bool = False,
+    lease_ttl_s: float = DEFAULT_TTL_S,
 ) -> RunSummary:
     """Extract ``config.dataset`` from ``root`` into shards under ``out``; resumable and atomic.
 
-    The run holds ``out``'s lock (:mod:`emoprep.extraction.engine.lock`) from before reading to the end, so a
-    second run into the same folder fails at once instead of replacing this one's shards.
+    ``out`` is a local folder or an fsspec URL (``s3://bucket/prefix``; ``storage_options`` reach
+    its store).  The run holds ``out`` from before reading to the end — a local lock
+    (:mod:`emoprep.extraction.engine.lock`) or, on object storage, a renewed lease
+    (:mod:`emoprep.extraction.engine.lease`, ``lease_ttl_s``) — so a second run into the same output
+    fails at once instead of replacing this one's shards.  ``break_lock`` takes over the lock or
+    lease of a run that the user says is gone.
     ``root``, media and ``glove`` may be URLs, read with ``storage_options``; workers fetch media
     into a local cache of at most ``media_cache`` bytes each (default: ``$EMOPREP_MEDIA_CACHE``, else
     10 GB; :mod:`emoprep.extraction.media.fetch`).
     """
     access = MediaAccess(dict(storage_options or {}), media_cache or parse_cache_size(None))
-    out = Path(out)
+    folder = Folder.of(out, storage_options)
     observer = observer or RunObserver()
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
+    created = not folder.exists()
+    folder.mkdir()
+    holder = (OutputLease(folder, ttl_s=lease_ttl_s, break_lock=break_lock) if folder.remote
+              else OutputLock(Path(folder.location), break_lock=break_lock))
     try:
-        with OutputLock(out) as lock:
-            if lock.cleared is not None:
-                observer.stage(f"took over the lock of a run that is gone ({lock.cleared.describe()})")
-            return _extract_locked(config, root, out, glove=glove, access=access, scheduler=scheduler,
-                                   scheduler_file=scheduler_file, workers=workers,
-                                   synchronous=synchronous, overwrite=overwrite, limit=limit, observer=observer)
+        with holder:
+            if holder.cleared is not None:
+                observer.warning(f"took over the output of a run that is gone ({holder.cleared.describe()})")
+            return _extract_locked(config, root, folder, glove=glove, access=access, scheduler=scheduler,
+                                   scheduler_file=scheduler_file, workers=workers, synchronous=synchronous,
+                                   overwrite=overwrite, limit=limit, observer=observer, still_held=holder.confirm)
     finally:
-        if created and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # refused or failed before writing anything: leave no empty folder behind
+        if created:
+            folder.rmdir_if_empty()  # refused or failed before writing anything: leave no empty folder behind
 
 
 def _extract_locked(
     config: ExtractConfig,
     root: Path | str | None,
-    out: Path,
+    out: Folder,
     *,
     glove: str | None,
     access: MediaAccess,
@@ -171,8 +189,10 @@ def _extract_locked(
     overwrite: bool,
     limit: int | None,
     observer: RunObserver,
+    still_held: Callable[[], None],
 ) -> RunSummary:
-    """:func:`run_extract`'s five steps, run while holding the output folder's lock."""
+    """:func:`run_extract`'s five steps, run while holding the output folder's lock; ``still_held``
+    raises when this run has lost it (a lease taken over), checked before the manifest is written."""
     t0 = time.perf_counter()
 
     # 1. read: utterance records and everything the reader could not use
@@ -189,10 +209,10 @@ def _extract_locked(
     # 2. plan: the record of what this run will write, and a deterministic shard plan
     remove_manifest(out)  # its presence means complete; this run is not, yet
     # The plan records its configuration: a rerun of it may resume replacing other configs' shards.
-    write_atomic(utterances_table(utterances), out / UTTERANCES, {"config_hash": config.config_hash})
+    write_table(utterances_table(utterances), out, UTTERANCES, {"config_hash": config.config_hash})
     specs = plan_shards(utterances, config.shard_size)
     _remove_leftovers(out, {s.filename for s in specs})
-    summary = RunSummary(out_dir=out, utterances=len(utterances), shards=len(specs))
+    summary = RunSummary(out_dir=out.local or out.url, utterances=len(utterances), shards=len(specs))
     summary.count_differences = count_differences(compare_expected(config.dataset, config, result))
     summary.reader_issues = dict(Counter(issue.kind for issue in result.issues))
 
@@ -207,7 +227,7 @@ def _extract_locked(
         observer.stage(f"running on {executor.description}; loading models ({', '.join(config.modalities)})")
         installs = executor.call_on_every_worker(worker_report, config, access)
         backends = agreed_backends(installs, worker_report(config, access) if executor.remote else None)
-        job = ShardJob(config, str(out), tuple(result.label_names), backends, overwrite, access)
+        job = ShardJob(config, out, tuple(result.label_names), backends, overwrite, access)
         observer.shards(0, len(specs))
 
         def record(outcome: Outcome, done: list[ShardReport]) -> None:
@@ -232,7 +252,7 @@ def _extract_locked(
 
     # 4. collect: failures of the reader and of every shard, counts, OOV rate
     failure_rows = _failure_rows(result.issues, reports)
-    write_atomic(_failures_table(failure_rows), out / FAILURES, {"schema_version": str(SCHEMA_VERSION)})
+    write_table(_failures_table(failure_rows), out, FAILURES, {"schema_version": str(SCHEMA_VERSION)})
     for r in reports:
         summary.rows_per_split[r.split] = summary.rows_per_split.get(r.split, 0) + r.rows
     summary.written = sum(not r.skipped for r in reports)
@@ -251,8 +271,12 @@ def _extract_locked(
     # 5. manifest, last: only a complete run gets one
     if summary.complete:
         manifest = build_manifest(config, result, summary, reports, backends, text_counts=(tokens, oov))
-        (out / CARD).write_text(dataset_card(manifest))
-        write_manifest(out, manifest)
+        still_held()
+        out.write_text(CARD, dataset_card(manifest))
+        try:
+            write_manifest(out, manifest)
+        except FileExistsError as exc:
+            raise SetupError(f"{exc}: two runs finished into one output; rerun to check it") from None
     return summary
 
 

@@ -38,17 +38,27 @@ class RichObserver(RunObserver):
     def stage(self, message: str) -> None:
         self.progress.console.print(f"[dim]{message}[/]")
 
+    def warning(self, message: str) -> None:
+        self.progress.console.print(f"[yellow]warning:[/] {escape(message)}")
+
     def shards(self, done: int, total: int) -> None:
         if self.task is None:
             self.task = self.progress.add_task("shards", total=total)
         self.progress.update(self.task, completed=done)
 
 
+class WarningsOnly(RunObserver):
+    """``--quiet``: no bar and no stage lines, but warnings still reach stderr."""
+
+    def warning(self, message: str) -> None:
+        console().print(f"[yellow]warning:[/] {escape(message)}")
+
+
 @contextmanager
 def progress_bar(disable: bool = False) -> Iterator[RunObserver]:
     """The observer the CLI hands to :func:`~emoprep.extraction.run_extract`."""
     if disable:
-        yield RunObserver()
+        yield WarningsOnly()
         return
     bar = Progress(
         TextColumn("[bold]shards"),
@@ -92,4 +102,4 @@ def print_summary(s: RunSummary) -> None:
         for name, err in sorted(s.shard_errors.items())[:10]:
             c.print(f"  {name}: {err}")
     else:
-        c.print(f"[bold green]complete[/]: {s.out_dir / MANIFEST}")
+        c.print(f"[bold green]complete[/]: {s.out_dir}/{MANIFEST}")

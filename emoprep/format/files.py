@@ -15,10 +15,15 @@ from typing import Any, BinaryIO
 from .names import temporary_path
 
 
+def json_text(data: dict[str, Any]) -> str:
+    """``data`` as the contract writes JSON files: indented, keys in their given order."""
+    return json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
+
+
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """``data`` as indented JSON at ``path``, via a temporary file and ``os.replace``."""
     tmp = temporary_path(path)
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    tmp.write_text(json_text(data))
     os.replace(tmp, path)
 
 

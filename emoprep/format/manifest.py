@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .codecs import LOGMEL_FRAMES, LOGMEL_MELS
-from .files import write_json_atomic
+from .files import json_text, write_json_atomic
 from .names import FAILURES, MANIFEST, UTTERANCES
 from .storage import Folder, is_url, local_path
 
@@ -241,16 +241,26 @@ def read_manifest_or_none(folder: str | Path | Folder, storage_options: StorageO
         return None
 
 
-def write_manifest(folder: str | Path, manifest: Manifest) -> Path:
-    """Write ``manifest`` atomically as the folder's ``manifest.json`` (last: it marks completion)."""
-    path = Path(folder) / MANIFEST
-    write_json_atomic(path, manifest.to_dict())
-    return path
+def write_manifest(folder: str | Path | Folder, manifest: Manifest) -> str:
+    """Write ``manifest`` whole as the folder's ``manifest.json`` (last: it marks completion); returns
+    where, as shown to a person.
+
+    Local: a temporary file renamed into place (the folder's lock keeps other runs out).  Object
+    storage: an exclusive create (S3 ``If-None-Match: *``), so that of two runs that both reach the
+    end in one prefix only one finishes it; the other gets ``FileExistsError``."""
+    target = Folder.of(folder)
+    if target.local is not None:
+        path = target.local / MANIFEST
+        write_json_atomic(path, manifest.to_dict())
+        return str(path)
+    if not target.create_exclusive(MANIFEST, json_text(manifest.to_dict()).encode()):
+        raise FileExistsError(f"{target.display(MANIFEST)} was written by another run meanwhile")
+    return target.display(MANIFEST)
 
 
-def remove_manifest(folder: str | Path) -> None:
+def remove_manifest(folder: str | Path | Folder) -> None:
     """Mark ``folder`` unfinished: a run that starts writing into it removes the old manifest first."""
-    (Path(folder) / MANIFEST).unlink(missing_ok=True)
+    Folder.of(folder).remove(MANIFEST)
 
 
 def dataset_card(manifest: Manifest) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from emoprep.extraction.engine.lock import LOCK_NAME, LockOwner, OutputLock, OutputLocked
+from emoprep.extraction.engine.lock import LOCK_NAME, LockOwner, OutputLock, OutputLocked, shown_command
 
 HOLDER = """
 import sys
@@ -118,3 +118,25 @@ def test_the_lock_is_released_when_the_run_raises(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt), OutputLock(tmp_path):
         raise KeyboardInterrupt
     assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_break_lock_takes_over_another_hosts_lock(tmp_path: Path) -> None:
+    _write_record(tmp_path, host="gpu-node-7.example", pid=4242)
+    with OutputLock(tmp_path, break_lock=True) as lock:
+        assert lock.cleared is not None and lock.cleared.host == "gpu-node-7.example"
+        assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
+    assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_break_lock_never_takes_a_live_process_of_this_host(tmp_path: Path) -> None:
+    parent = os.getppid()
+    _write_record(tmp_path, pid=parent, started_unix=psutil.Process(parent).create_time() + 5)
+    with pytest.raises(OutputLocked, match="still running"):
+        OutputLock(tmp_path, break_lock=True).acquire()
+
+
+def test_the_recorded_command_hides_storage_option_values() -> None:
+    shown = shown_command(["emoprep", "extract", "--storage-option", "secret=hunter2", "--storage-option=key=k1",
+                           "--out", "s3://b/x"])
+    assert "hunter2" not in shown and "k1" not in shown
+    assert shown == "emoprep extract --storage-option '***' '--storage-option=***' --out s3://b/x"

@@ -9,8 +9,12 @@ other's.  A run therefore holds ``OUT/.emoprep.lock`` from start to end:
 * The file holds who took it (pid, host, start time, command), as JSON, so that the run that is
   refused can say which run holds the folder.
 * On another host neither the pid nor (on network file systems without working locks) the ``flock``
-  tells whether that run still lives, so such a lock is never taken over: the message says how to
-  remove it once the user knows the other run is gone.
+  tells whether that run still lives, so such a lock is taken over only when the user says that run
+  is gone (``--break-lock``); the message says so.
+* The recorded command hides the values of ``--storage-option`` (they may be credentials).
+
+On object storage there is no ``flock``: :mod:`emoprep.extraction.engine.lease` keeps the same rule
+with a lease object that the run renews.
 
 The name starts with a dot and has no ``.tmp-`` marker and no shard pattern, so the pipeline's
 clean-up of leftovers and readers that glob ``*-of-*.parquet`` never see it.
@@ -40,6 +44,24 @@ except ImportError:  # Windows: no flock; the pid/host record alone decides
 
 LOCK_NAME = ".emoprep.lock"
 _ATTEMPTS = 5
+_SECRET_FLAGS = ("--storage-option",)
+"""Flags whose values are never recorded: storage options may hold credentials."""
+
+
+def shown_command(argv: list[str]) -> str:
+    """``argv`` as a shell line, with the value of every :data:`_SECRET_FLAGS` flag replaced by ``***``."""
+    shown: list[str] = []
+    hide_next = False
+    for arg in argv:
+        flag = arg.split("=", 1)[0]
+        if hide_next:
+            shown.append("***")
+        elif flag in _SECRET_FLAGS and "=" in arg:
+            shown.append(f"{flag}=***")
+        else:
+            shown.append(arg)
+        hide_next = arg in _SECRET_FLAGS
+    return shlex.join(shown)
 
 
 @dataclass(frozen=True)
@@ -61,7 +83,7 @@ class LockOwner:
             host=socket.gethostname(),
             started=datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds"),
             started_unix=now,
-            command=shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv and sys.argv[0] else "python",
+            command=shown_command([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv and sys.argv[0] else "python",
         )
 
     @classmethod
@@ -142,12 +164,14 @@ class OutputLock:
     """``with OutputLock(out) as lock:`` — hold ``out`` for one run; see the module docstring.
 
     ``lock.cleared`` names the dead run whose lock was taken over, if any, so the caller can say so.
+    ``break_lock`` takes over a lock recorded by another host (the user says that run is gone).
     """
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, *, break_lock: bool = False) -> None:
         self.out = Path(out)
         self.path = self.out / LOCK_NAME
         self.owner = LockOwner.me()
+        self.break_lock = break_lock
         self.cleared: LockOwner | None = None
         self._fd: int | None = None
 
@@ -197,11 +221,13 @@ class OutputLock:
                 return  # a run that died before it wrote its record (nobody holds the flock)
             raise self._busy(None, "a run may be starting")
         if previous.host != self.owner.host:
+            if self.break_lock:
+                return
             raise OutputLocked(
                 f"{self.out} is locked by another emoprep run: {previous.describe()}. That is another "
                 f"host, so this one cannot tell whether the run is still going. If it is not (it was "
-                f"killed, or its machine restarted), delete {self.path} and rerun; if it is, wait for "
-                "it or choose another --out.",
+                f"killed, or its machine restarted), rerun with --break-lock (or delete {self.path}); "
+                "if it is, wait for it or choose another --out.",
                 previous,
             )
         if process_alive(previous.pid, previous.started_unix):
@@ -215,6 +241,10 @@ class OutputLock:
             f"If you are sure no run is using the folder, delete {self.path}.",
             owner,
         )
+
+    def confirm(self) -> None:
+        """Nothing to check: the ``flock`` is held until :meth:`release` (a lease may be lost: see
+        :meth:`emoprep.extraction.engine.lease.OutputLease.confirm`)."""
 
     def release(self) -> None:
         """Remove the lock file (only if it is still ours) and drop the flock."""

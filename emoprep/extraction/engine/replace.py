@@ -14,37 +14,35 @@ allowed to replace.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from ...errors import SetupError
-from ...format.footer import read_footer
 from ...format.manifest import Manifest, read_manifest_or_none
 from ...format.names import UTTERANCES, is_shard_name
+from ...format.storage import Folder
 from ..config import ExtractConfig
+from .writer import footer_in
 
 _MAX_DIFFERENCES = 6
 
 
-def shards_by_other_configs(out: Path, config_hash: str) -> dict[str, list[str]]:
+def shards_by_other_configs(out: Folder, config_hash: str) -> dict[str, list[str]]:
     """``{config_hash: [shard file, ...]}`` of the readable shards in ``out`` written with another
-    configuration (damaged or foreign files are not results: the run repairs or removes them)."""
+    configuration (damaged or foreign files are not results: the run repairs or removes them).
+    On object storage this lists the prefix and fetches each shard's footer only."""
     found: dict[str, list[str]] = {}
-    if not out.is_dir():
-        return found
-    for p in sorted(out.iterdir()):
-        if not is_shard_name(p.name):
+    for name in out.names():
+        if not is_shard_name(name):
             continue
-        meta = read_footer(p)
-        other = (meta or {}).get("config_hash")
+        other = (footer_in(out, name) or {}).get("config_hash")
         if other and other != config_hash:
-            found.setdefault(str(other), []).append(p.name)
+            found.setdefault(str(other), []).append(name)
     return found
 
 
-def plan_config_hash(out: Path) -> str | None:
+def plan_config_hash(out: Folder) -> str | None:
     """The configuration hash of the last run that started writing into ``out`` (None if unknown)."""
-    return (read_footer(out / UTTERANCES) or {}).get("config_hash")
+    return (footer_in(out, UTTERANCES) or {}).get("config_hash")
 
 
 def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -64,12 +62,12 @@ def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             if a.get(k) != b.get(k)]
 
 
-def _previous_run(out: Path, config_hash: str) -> Manifest | None:
+def _previous_run(out: Folder, config_hash: str) -> Manifest | None:
     manifest = read_manifest_or_none(out)
     return manifest if manifest is not None and manifest.config_hash == config_hash else None
 
 
-def check_replacement(out: Path, config: ExtractConfig, overwrite: bool) -> str | None:
+def check_replacement(out: Folder, config: ExtractConfig, overwrite: bool) -> str | None:
     """None when ``out`` holds no shards of another configuration; else a line saying what this run
     replaces, when it may (``overwrite``, or resuming a run that was allowed to).
 
@@ -89,7 +87,7 @@ def check_replacement(out: Path, config: ExtractConfig, overwrite: bool) -> str 
                 more = f", and {len(diff) - _MAX_DIFFERENCES} more" if len(diff) > _MAX_DIFFERENCES else ""
                 part += f"; settings changed: {'; '.join(diff[:_MAX_DIFFERENCES])}{more}"
         parts.append(part)
-    held = f"{out} holds " + ", ".join(parts)
+    held = f"{out.url} holds " + ", ".join(parts)
     this = f"this run (config {config.config_hash})"
     if overwrite:
         return f"{held}; {this} replaces them (--overwrite)"

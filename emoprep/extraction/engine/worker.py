@@ -5,7 +5,9 @@ task per part, see :func:`~emoprep.extraction.engine.plan.part_ranges`), so that
 workers whatever the shard sizes; one task per shard (:func:`write_parts`) then joins its parts in
 order and writes the file.  Rows depend only on their own utterance, so the parts change nothing in
 the output.  The write task returns a :class:`~emoprep.extraction.records.ShardReport` (a few hundred bytes),
-never the data: workers write their shards straight to the output folder.  Extractors are built once per worker process and
+never the data: workers write their shards straight to the output folder, a local one or a prefix on
+object storage (staged on the worker's disk, checked, then put in place in one step: see
+:mod:`~emoprep.extraction.engine.writer`).  Extractors are built once per worker process and
 reused by every shard that process runs (:func:`extractors_for`), which is how TensorFlow, mediapipe
 and the GloVe memory map are loaded once per worker rather than once per shard.
 
@@ -26,11 +28,10 @@ from typing import Any
 import pyarrow as pa
 
 from ...errors import SchemaError, UtteranceError
-from ...format.files import sha256_file
-from ...format.footer import read_footer
+from ...format.files import sha256_stream
 from ...format.names import shard_stem
 from ...format.schema import SCHEMA_VERSION, utterance_schema, validate_table
-from ...format.storage import is_url
+from ...format.storage import Folder, is_url
 from ...version import __version__
 from ..config import ExtractConfig
 from ..extractors import Extractor, build_extractor, extractor_names
@@ -40,7 +41,7 @@ from ..media.segment import MediaOptions, UtteranceMedia
 from ..records import COLUMN_NAMES, Failure, ShardReport, ShardSpec, Utterance, record_values
 from .columns import rows_to_table
 from .plan import ids_digest
-from .writer import is_complete, write_atomic
+from .writer import Written, footer_in, is_complete, write_table
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,8 @@ class ShardJob:
     """What every shard task of a run shares (small, pickled once per task)."""
 
     config: ExtractConfig
-    out_dir: str
+    out: Folder
+    """The output: a local folder or an object-storage prefix (its storage options travel with it)."""
     label_names: tuple[str, ...]
     backends: dict[str, Any] = field(default_factory=dict)
     overwrite: bool = False
@@ -200,13 +202,13 @@ def quarantine_invalid_values(
     return failures
 
 
-def _report(spec: ShardSpec, path: Path, skipped: bool, t0: float, failures, stats) -> ShardReport:
+def _report(spec: ShardSpec, written: Written, skipped: bool, t0: float, failures, stats) -> ShardReport:
     return ShardReport(
         filename=spec.filename,
         split=spec.split,
         rows=len(spec.utterances),
-        bytes=path.stat().st_size,
-        sha256=sha256_file(path),
+        bytes=written.bytes,
+        sha256=written.sha256,
         skipped=skipped,
         seconds=time.perf_counter() - t0,
         failures=tuple(failures),
@@ -216,17 +218,18 @@ def _report(spec: ShardSpec, path: Path, skipped: bool, t0: float, failures, sta
 
 def complete_shard(spec: ShardSpec, job: ShardJob) -> ShardReport | None:
     """The report of ``spec``'s file when a complete copy written by this configuration for these
-    utterances is already there (a resumed run skips it), else None.  Reads the footer, and the
-    file once to hash it for the manifest."""
+    utterances is already there (a resumed run skips it), else None.  Reads the footer (on object
+    storage: only the footer is fetched), then the file once to hash it for the manifest."""
     if job.overwrite:
         return None
     t0 = time.perf_counter()
-    path = Path(job.out_dir) / spec.filename
-    meta = read_footer(path)
+    meta = footer_in(job.out, spec.filename)
     if not is_complete(meta, job.config.config_hash, ids_digest(spec.utterance_ids), len(spec.utterances)):
         return None
+    with job.out.open(spec.filename) as f:
+        written = Written(job.out.size(spec.filename), sha256_stream(f))
     failures = [Failure(**f) for f in meta.get("failures", [])]
-    return _report(spec, path, True, t0, failures, meta.get("stats", {}))
+    return _report(spec, written, True, t0, failures, meta.get("stats", {}))
 
 
 def _merged_stats(parts: list[PartResult]) -> dict[str, Any]:
@@ -240,7 +243,6 @@ def _merged_stats(parts: list[PartResult]) -> dict[str, Any]:
 def write_parts(spec: ShardSpec, job: ShardJob, parts: list[PartResult]) -> ShardReport:
     """Join ``parts`` (in order: together they are ``spec``'s utterances) and write the shard."""
     t0 = time.perf_counter()
-    path = Path(job.out_dir) / spec.filename
     table = pa.concat_tables([p.table for p in parts]) if parts else utterance_schema().empty_table()
     validate_table(table, job.label_names)  # each part is valid; this checks ids across parts
     failures = [f for p in parts for f in p.failures]
@@ -248,9 +250,10 @@ def write_parts(spec: ShardSpec, job: ShardJob, parts: list[PartResult]) -> Shar
     # Non-null rows per column: lets `inspect` and the manifest say how complete each modality is
     # without reading the data back.
     stats["non_null"] = {name: table.num_rows - table.column(name).null_count for name in table.column_names}
-    write_atomic(
+    written = write_table(
         table,
-        path,
+        job.out,
+        spec.filename,
         {
             "schema_version": str(SCHEMA_VERSION),
             "version": __version__,
@@ -264,7 +267,7 @@ def write_parts(spec: ShardSpec, job: ShardJob, parts: list[PartResult]) -> Shar
             "stats": stats,
         },
     )
-    return _report(spec, path, False, t0, failures, stats)
+    return _report(spec, written, False, t0, failures, stats)
 
 
 def shard_graph(spec: ShardSpec, job: ShardJob, ranges: list[tuple[int, int]]) -> Any:
