@@ -136,7 +136,7 @@ def utterance_schema(version: int = SCHEMA_VERSION) -> pa.Schema:
     """The Arrow schema of a shard, with unit/description in each field's metadata.
 
     The schema-level metadata carries the ``huggingface`` key (:func:`huggingface_features`): every
-    table built on this schema keeps it, and :func:`emoprep.extraction.engine.writer.write_atomic` adds its
+    table built on this schema keeps it, and :func:`emoprep.extraction.engine.writer.write_table` adds its
     ``emoprep.*`` keys beside it, so each shard written by a run or by :mod:`emoprep.testing` carries
     it without a second code path.
     """

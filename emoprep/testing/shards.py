@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 
 from ..extraction.engine.columns import rows_to_table
-from ..extraction.engine.writer import write_atomic
+from ..extraction.engine.writer import write_table
 from ..format.codecs import LOGMEL_FRAMES, LOGMEL_MELS, MESH_COORDINATES, MESH_POINTS, encode_crop, logmel_to_flat, mesh_to_flat
-from ..format.files import sha256_file
 from ..format.manifest import Counts, Manifest, ShardEntry, TextSummary, write_manifest
 from ..format.names import shard_name
 from ..format.schema import SCHEMA_VERSION, utterance_schema, validate_table
+from ..format.storage import Folder
 
 LABELS = ("anger", "happiness", "sadness")
 WORDS = {"anger": "furious", "happiness": "delighted", "sadness": "gloomy"}
@@ -158,8 +158,8 @@ def build_shard_folder(
             name = shard_name(split, c, len(chunks))
             meta = {"schema_version": str(SCHEMA_VERSION), "config_hash": "synthetic", "dataset": "synthetic",
                     "label_names": list(LABELS), "shard": {"index": c, "split": split, "rows": len(chunk)}}
-            write_atomic(table, out / name, meta)
-            shards.append(ShardEntry(name, split, len(chunk), (out / name).stat().st_size, sha256_file(out / name)))
+            written = write_table(table, Folder.of(out), name, meta)
+            shards.append(ShardEntry(name, split, len(chunk), written.bytes, written.sha256))
             for col in schema.names:
                 non_null[col] += table.num_rows - table.column(col).null_count
             flags = [f for row in table.column("glove_oov").to_pylist() if row for f in row]
