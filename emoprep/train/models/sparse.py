@@ -91,22 +91,26 @@ class Sites:
 
     ``features (S, C)`` are the sites' feature vectors, ``index (S,)`` their flat positions
     ``n H W + y W + x`` in ascending order (row-major, image by image: the order of
-    ``mask.nonzero()``, so each feature stays paired with its own site).
+    ``mask.nonzero()``, so each feature stays paired with its own site).  ``every`` says that
+    every site of the maps is active (``index`` is ``0 .. N H W - 1``), as when the sites come
+    straight from a dense map (:meth:`from_dense`): a consumer may then work in the dense layout
+    (``features`` viewed as ``(N, H W, C)``) instead of looking sites up by index.
     """
 
     features: torch.Tensor
     index: torch.Tensor
     shape: tuple[int, int, int]
+    every: bool = False
 
     @classmethod
     def from_dense(cls, x: torch.Tensor) -> Sites:
         """Every site of ``x (N, C, H, W)`` active."""
         n, c, h, w = x.shape
         return cls(x.permute(0, 2, 3, 1).reshape(n * h * w, c),
-                   torch.arange(n * h * w, device=x.device), (n, h, w))
+                   torch.arange(n * h * w, device=x.device), (n, h, w), every=True)
 
     def with_features(self, features: torch.Tensor) -> Sites:
-        return Sites(features, self.index, self.shape)
+        return Sites(features, self.index, self.shape, self.every)
 
     def select(self, keep: torch.Tensor) -> Sites:
         """The sites where ``keep (S,)`` holds."""
