@@ -14,7 +14,10 @@ other and to a site-by-site reference in ``tests/train/test_sparse.py``:
   multiply over all sites plus, per offset, one gather, one matrix multiply and one scatter-add over
   that offset's pairs.  Work and memory follow the active sites, so MESM's sparsity saves wall time.
   The per-offset layout matters: gathering all 9 neighbours of every site into one ``(S, 9 C)``
-  matrix would multiply zeros for every missing neighbour and copy 9x the features.
+  matrix would multiply zeros for every missing neighbour and copy 9x the features.  The first
+  stage's input is a dense map (``Sites.every``): its attention then works in the dense layout
+  (:meth:`~emoprep.train.models.mesm.TextQueriedAttention.forward_sites`), with no per-site index
+  bookkeeping; the rulebook starts with the kept sites.
 * **masked** (:class:`SiteConv2d` and friends given a dense ``active`` mask): convolve the masked
   dense map (inactive sites are zero, so they add nothing to any sum: exactly "active neighbours
   only"), then zero the output off the active sites.  It does the dense amount of work; it stays as
