@@ -300,7 +300,8 @@ def test_attention_fast_path_for_every_site_equals_the_general_path(p: float) ->
     query = torch.randn(3, 4, dtype=torch.float64)
     results = {}
     for every in (True, False):
-        features, q = x.permute(0, 2, 3, 1).reshape(-1, 6).clone().requires_grad_(True), query.clone().requires_grad_(True)
+        features = x.permute(0, 2, 3, 1).reshape(-1, 6).clone().requires_grad_(True)
+        q = query.clone().requires_grad_(True)
         dense = Sites.from_dense(x)
         assert dense.every
         sites = Sites(features, dense.index, dense.shape, every=every)

@@ -54,8 +54,9 @@ SPARSE_IMPLS = ("auto", "gather", "masked")
 GATHER_BELOW_P = 0.8
 """``auto`` gathers on the CPU when MESM keeps less attention mass than this.  Measured with
 ``benchmarks/bench_mesm.py`` (one thread, trained attention, demo lengths): against FE2E the gather
-path ran 2.65x at p = 0.3, 1.76x at 0.5, 1.03x at 0.7 and 0.64x at 0.9 in inference, the masked path
-0.76x at 0.5 (about the same whatever p: it does the dense work); the two cross between 0.7 and 0.9."""
+path ran 2.75x at p = 0.3, 1.91x at 0.5, 1.25x at 0.7 and 0.85x at 0.9 in inference, the masked path
+0.85x at 0.5 (about the same whatever p: it does the dense work); the two cross between 0.7 and 0.9
+(at about 0.9 in that run, nearer 0.8 in an earlier one)."""
 
 
 def resolve_impl(setting: str, device: torch.device | str, p: float = 0.5) -> str:
