@@ -14,6 +14,7 @@ from emoprep.errors import SetupError
 from emoprep.train.batch import InputSpec, ModalityInput
 from emoprep.train.models import ModelContext, get_model
 from emoprep.train.models.mesm import TextQueriedAttention
+from emoprep.train.models.sparse import Sites
 
 N_CLASSES = 3
 CONTEXT = ModelContext(label_names=("anger", "joy", "sadness"))
@@ -285,3 +286,38 @@ def test_gather_and_masked_sparse_stages_give_the_same_logits_and_gradients(dtyp
             torch.testing.assert_close(b.grad, a.grad, atol=tolerance * scale, rtol=0, msg=name)
         for a, b in zip(masked.buffers(), gather.buffers()):
             torch.testing.assert_close(b, a, atol=tolerance, rtol=0)
+
+
+@pytest.mark.parametrize("p", [0.3, 0.7, 1.0])
+def test_attention_fast_path_for_every_site_equals_the_general_path(p: float) -> None:
+    """The first stage's input is a dense map, every site active: the attention then works in the
+    dense layout (no query copied to each site, no scores scattered into maps).  It must give what the
+    general site-by-site path gives for the same sites, in float64: the kept sites, their gated
+    features, the recorded maps, and the gradients of the input, the query and every parameter."""
+    torch.manual_seed(0)
+    layer = TextQueriedAttention(channels=6, hidden=5, query_dim=4, p=p).double()
+    x = torch.randn(3, 6, 5, 7, dtype=torch.float64)
+    query = torch.randn(3, 4, dtype=torch.float64)
+    results = {}
+    for every in (True, False):
+        features = x.permute(0, 2, 3, 1).reshape(-1, 6).clone().requires_grad_(True)
+        q = query.clone().requires_grad_(True)
+        dense = Sites.from_dense(x)
+        assert dense.every
+        sites = Sites(features, dense.index, dense.shape, every=every)
+        layer.zero_grad()
+        out = layer.forward_sites(sites, q)
+        assert not out.every, "the kept sites are no longer every site"
+        upstream = torch.randn(out.features.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+        (out.features * upstream).sum().backward()
+        results[every] = (out, [t.clone() for t in layer.last], features.grad, q.grad,
+                          [w.grad.clone() for w in layer.parameters() if w.grad is not None])
+    (fast, fast_maps, *fast_grads), (general, general_maps, *general_grads) = results[True], results[False]
+    assert torch.equal(fast.index, general.index) and fast.shape == general.shape
+    torch.testing.assert_close(fast.features, general.features, atol=1e-12, rtol=0)
+    for a, b in zip(fast_maps, general_maps):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+    fast_params, general_params = fast_grads.pop(), general_grads.pop()
+    assert len(fast_params) == len(general_params) >= 3
+    for a, b in zip([*fast_grads, *fast_params], [*general_grads, *general_params]):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=0)

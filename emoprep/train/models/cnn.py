@@ -68,8 +68,9 @@ class VGGBlock(nn.Module):
 
     def forward_sites(self, features: torch.Tensor, rules: Rulebook) -> torch.Tensor:
         """The gather path: ``(S, Cin)`` -> ``(S, Cout)`` at the rulebook's sites."""
-        x = torch.relu(self.bn1.forward_sites(self.conv1.forward_sites(features, rules)))
-        return torch.relu(self.bn2.forward_sites(self.conv2.forward_sites(x, rules)))
+        # ReLU in place: batch norm's backward needs its input, not its output.
+        x = torch.relu_(self.bn1.forward_sites(self.conv1.forward_sites(features, rules)))
+        return torch.relu_(self.bn2.forward_sites(self.conv2.forward_sites(x, rules)))
 
 
 class Stage(nn.Module):

@@ -113,6 +113,8 @@ class TextQueriedAttention(nn.Module):
     def forward_sites(self, sites: Sites, query: torch.Tensor) -> Sites:
         """Gather path: the same scores computed at the active sites only; returns the kept sites,
         gated."""
+        if sites.every:
+            return self._forward_every_site(sites, query)
         n, h, w = sites.shape
         m_q = torch.tanh(self.w_m(sites.features) + self.w_q(query).index_select(0, sites.image()))
         site_scores = self.w_i(m_q).squeeze(1)
@@ -121,6 +123,21 @@ class TextQueriedAttention(nn.Module):
         gate, kept = self._select(scores, sites.mask().view(n, h * w), (h, w))
         chosen = sites.select(kept.view(-1).index_select(0, sites.index))
         return chosen.with_features(chosen.features * gate.view(-1, 1).index_select(0, chosen.index))
+
+    def _forward_every_site(self, sites: Sites, query: torch.Tensor) -> Sites:
+        """:meth:`forward_sites` when every site is active (the first stage, whose input is the dense
+        map): the same arithmetic in the dense layout, so the query broadcasts over each image's
+        positions instead of being copied to every site, the scores need no scattering into maps nor
+        masking, and the kept sites' rows are their flat positions.  Same values, bit for bit (a
+        test checks it against the general path, gradients included)."""
+        n, h, w = sites.shape
+        m_q = self.w_m(sites.features).view(n, h * w, self.w_m.out_features)
+        m_q = m_q.add_(self.w_q(query).unsqueeze(1)).tanh_()  # in place: the products are not kept for the backward
+        scores = self.w_i(m_q).view(n, h * w)
+        gate, kept = self._select(scores, None, (h, w))
+        rows = kept.view(-1).nonzero().squeeze(1)
+        features = sites.features.index_select(0, rows) * gate.view(-1).index_select(0, rows).unsqueeze(1)
+        return Sites(features, rows, sites.shape)
 
     def _select(self, scores: torch.Tensor, sites: torch.Tensor | None,
                 size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:

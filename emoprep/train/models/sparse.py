@@ -14,7 +14,10 @@ other and to a site-by-site reference in ``tests/train/test_sparse.py``:
   multiply over all sites plus, per offset, one gather, one matrix multiply and one scatter-add over
   that offset's pairs.  Work and memory follow the active sites, so MESM's sparsity saves wall time.
   The per-offset layout matters: gathering all 9 neighbours of every site into one ``(S, 9 C)``
-  matrix would multiply zeros for every missing neighbour and copy 9x the features.
+  matrix would multiply zeros for every missing neighbour and copy 9x the features.  The first
+  stage's input is a dense map (``Sites.every``): its attention then works in the dense layout
+  (:meth:`~emoprep.train.models.mesm.TextQueriedAttention.forward_sites`), with no per-site index
+  bookkeeping; the rulebook starts with the kept sites.
 * **masked** (:class:`SiteConv2d` and friends given a dense ``active`` mask): convolve the masked
   dense map (inactive sites are zero, so they add nothing to any sum: exactly "active neighbours
   only"), then zero the output off the active sites.  It does the dense amount of work; it stays as
@@ -51,8 +54,9 @@ SPARSE_IMPLS = ("auto", "gather", "masked")
 GATHER_BELOW_P = 0.8
 """``auto`` gathers on the CPU when MESM keeps less attention mass than this.  Measured with
 ``benchmarks/bench_mesm.py`` (one thread, trained attention, demo lengths): against FE2E the gather
-path ran 2.65x at p = 0.3, 1.76x at 0.5, 1.03x at 0.7 and 0.64x at 0.9 in inference, the masked path
-0.76x at 0.5 (about the same whatever p: it does the dense work); the two cross between 0.7 and 0.9."""
+path ran 2.75x at p = 0.3, 1.91x at 0.5, 1.25x at 0.7 and 0.85x at 0.9 in inference, the masked path
+0.85x at 0.5 (about the same whatever p: it does the dense work); the two cross between 0.7 and 0.9
+(at about 0.9 in that run, nearer 0.8 in an earlier one)."""
 
 
 def resolve_impl(setting: str, device: torch.device | str, p: float = 0.5) -> str:
@@ -91,22 +95,26 @@ class Sites:
 
     ``features (S, C)`` are the sites' feature vectors, ``index (S,)`` their flat positions
     ``n H W + y W + x`` in ascending order (row-major, image by image: the order of
-    ``mask.nonzero()``, so each feature stays paired with its own site).
+    ``mask.nonzero()``, so each feature stays paired with its own site).  ``every`` says that
+    every site of the maps is active (``index`` is ``0 .. N H W - 1``), as when the sites come
+    straight from a dense map (:meth:`from_dense`): a consumer may then work in the dense layout
+    (``features`` viewed as ``(N, H W, C)``) instead of looking sites up by index.
     """
 
     features: torch.Tensor
     index: torch.Tensor
     shape: tuple[int, int, int]
+    every: bool = False
 
     @classmethod
     def from_dense(cls, x: torch.Tensor) -> Sites:
         """Every site of ``x (N, C, H, W)`` active."""
         n, c, h, w = x.shape
         return cls(x.permute(0, 2, 3, 1).reshape(n * h * w, c),
-                   torch.arange(n * h * w, device=x.device), (n, h, w))
+                   torch.arange(n * h * w, device=x.device), (n, h, w), every=True)
 
     def with_features(self, features: torch.Tensor) -> Sites:
-        return Sites(features, self.index, self.shape)
+        return Sites(features, self.index, self.shape, self.every)
 
     def select(self, keep: torch.Tensor) -> Sites:
         """The sites where ``keep (S,)`` holds."""
