@@ -111,6 +111,13 @@ LOCAL_CLUSTER_CONFIG = {
     # Dask's statistical profiler wakes every worker's event loop every 10 ms to sample the task
     # thread's stack (for the dashboard, which a local cluster here does not serve)
     "distributed.worker.profile.enabled": False,
+    # Every scheduler, nanny and worker event loop wakes every 20 ms by default only to notice when it
+    # has been blocked (a warning), checks memory every 100 ms and samples system metrics for the
+    # dashboard every 500 ms.  Measured with 2 idle workers: 0.10 cores of polling with the defaults,
+    # 0.016 cores with these (a 9-minute run of 720p takes 1-3 minutes on 2 cores: 5-15 CPU-s saved).
+    "distributed.admin.tick.interval": "500ms",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "500ms",  # still well inside a part's growth
     # Dask sets MALLOC_TRIM_THRESHOLD_=65536 in its workers so that freed memory goes back to the
     # OS at once.  Setting any malloc threshold also turns off glibc's adaptive mmap threshold, so
     # every large temporary (a 720p frame is 2.7 MB; STFT blocks, network batches) is mmap'ed, page-

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from emoprep.extraction.runtime import WORKER_ENV, open_executor, worker_env
+from emoprep.extraction.runtime import LOCAL_CLUSTER_CONFIG, WORKER_ENV, open_executor, worker_env
 
 
 def _worker_settings() -> dict:
@@ -21,7 +21,8 @@ def _worker_settings() -> dict:
     return {"cv2": cv2.getNumThreads(), "torch": torch.get_num_threads(),
             "env": {name: os.environ.get(name) for name in WORKER_ENV},
             "malloc_trim": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
-            "profile": dask.config.get("distributed.worker.profile.enabled"), "pid": os.getpid()}
+            "profile": dask.config.get("distributed.worker.profile.enabled"), "pid": os.getpid(),
+            "tick": dask.config.get("distributed.admin.tick.interval")}
 
 
 def test_local_cluster_workers_use_one_thread_per_pool_and_no_profiler(monkeypatch) -> None:
@@ -32,7 +33,7 @@ def test_local_cluster_workers_use_one_thread_per_pool_and_no_profiler(monkeypat
     assert got["pid"] != os.getpid()  # it ran in a worker process
     assert got["env"] == WORKER_ENV
     assert got["cv2"] == 1 and got["torch"] == 1
-    assert got["profile"] is False
+    assert got["profile"] is False and got["tick"] == LOCAL_CLUSTER_CONFIG["distributed.admin.tick.interval"]
     assert got["malloc_trim"] is None  # glibc's adaptive thresholds (see LOCAL_CLUSTER_CONFIG)
 
 
