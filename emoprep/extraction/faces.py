@@ -231,7 +231,7 @@ def import_mediapipe() -> ModuleType:
     ``mp.solutions.face_mesh``, ``import mediapipe.tasks.python.vision`` and ``mp.tasks.BaseOptions``
     all still work.  When ``mediapipe`` is already imported it is returned as it is.
     ``tests/integration/test_worker_imports.py`` checks that an extraction imports no TensorFlow,
-    matplotlib, numba or librosa module; ``tests/unit/test_faces.py`` that the lazy packages behave.
+    matplotlib, numba or librosa module; ``tests/unit/test_face.py`` that the lazy packages behave.
     """
     if "mediapipe" in sys.modules:
         return sys.modules["mediapipe"]
