@@ -18,7 +18,8 @@ the scaling by mu/std, the PLLR and its statistics) is the same code in float64 
 Measured (2 cores, TensorFlow 2.x CPU, 47 recordings, 344 windows): torch vs tf 1.2e-4 (pause_max);
 tf_single vs tf 3.2e-5 (stop_max); tf_ulp vs tf 1.3e-5; torch vs torch64 1.5e-4 and tf vs torch64
 1.55e-4 (both pause_max); the 34 articulation features identical; every statistic other than
-``max`` within 1.8e-5.  So TensorFlow does not reproduce its own features within 1e-5 when only the
+``max`` within 1.8e-5 - and there PyTorch is the closer one to float64 (mean/std/skewness/kurtosis:
+3.5e-6/5e-6/6.7e-6/1.6e-5 for PyTorch, 1.7e-5/1.6e-5/1.4e-5/2.7e-5 for TensorFlow).  So TensorFlow does not reproduce its own features within 1e-5 when only the
 batch shape changes, and either float32 network is ~1.5e-4 from the exact one: the floor is float32
 rounding of the posteriors, which the PLLR's log-odds amplify next to 0 and 1 (a posterior of
 0.9999 has 1 - p = 1e-4 held to float32's absolute step of 6e-8 below 1: one step moves log10 of the
@@ -121,7 +122,7 @@ def main() -> None:
     for s in STATISTICS:
         cols = [j for j, name in enumerate(FEATURE_NAMES) if name.endswith("_" + s)]
         print(f"{s:>9}: torch vs tf max {d[:, cols].max():.2g}, tf_single vs tf max {diff('tf_single', 'tf')[:, cols].max():.2g}, "
-              f"torch vs torch64 max {diff('torch', 'torch64')[:, cols].max():.2g}")
+              f"torch vs torch64 max {diff('torch', 'torch64')[:, cols].max():.2g}, tf vs torch64 max {diff('tf', 'torch64')[:, cols].max():.2g}")
 
 
 if __name__ == "__main__":
