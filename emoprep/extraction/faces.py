@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -160,10 +161,59 @@ def _warm_up_face() -> np.ndarray:
     return cv2.resize(face, (MESH_INPUT, MESH_INPUT), interpolation=cv2.INTER_AREA)
 
 
-def import_mediapipe() -> ModuleType:
-    """``mediapipe``, imported without TensorFlow.
+LAZY_MEDIAPIPE_PACKAGES = {"mediapipe.python.solutions": ("face_detection", "face_mesh"), "mediapipe.tasks.python": ()}
+"""MediaPipe packages whose ``__init__`` imports every submodule, replaced by lazy packages while
+:func:`import_mediapipe` runs ``import mediapipe``: the submodules named here are imported at once,
+the others on first use (``package.name`` or ``import package.name``)."""
 
-    MediaPipe does not need TensorFlow, but ``mediapipe.tasks.python.core.optional_dependencies``
+
+class _LazyPackages:
+    """An import hook (``sys.meta_path``) that loads :data:`LAZY_MEDIAPIPE_PACKAGES` without running
+    their ``__init__.py``: the package gets its folder as ``__path__`` (so ``import package.sub`` works
+    as usual), a module ``__getattr__`` that imports a submodule on first access, and the submodules
+    named in the table imported right away.  Everything else is left to the normal finders."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname not in LAZY_MEDIAPIPE_PACKAGES or not path:
+            return None
+        import importlib.util
+
+        folder = str(Path(next(iter(path)), fullname.rpartition(".")[2]))
+        if not Path(folder, "__init__.py").is_file():
+            return None
+        spec = importlib.util.spec_from_loader(fullname, self, is_package=True)
+        assert spec is not None
+        spec.submodule_search_locations = [folder]
+        return spec
+
+    def create_module(self, spec: Any) -> None:
+        return None  # the default module object
+
+    def exec_module(self, module: ModuleType) -> None:
+        import importlib
+
+        name = module.__name__
+
+        def __getattr__(attr: str) -> Any:
+            if attr == "BaseOptions" and name == "mediapipe.tasks.python":  # the one name its __init__ defines
+                return importlib.import_module(f"{name}.core.base_options").BaseOptions
+            if attr.startswith("__"):
+                raise AttributeError(attr)
+            try:
+                return importlib.import_module(f"{name}.{attr}")
+            except ModuleNotFoundError as exc:
+                raise AttributeError(f"module {name!r} has no attribute {attr!r}") from exc
+
+        module.__getattr__ = __getattr__  # type: ignore[method-assign]
+        module.__doc__ = f"{name}, loaded lazily by emoprep.extraction.faces.import_mediapipe"
+        for sub in LAZY_MEDIAPIPE_PACKAGES[name]:
+            importlib.import_module(f"{name}.{sub}")
+
+
+def import_mediapipe() -> ModuleType:
+    """``mediapipe``, imported without TensorFlow, matplotlib and the solutions emoprep does not use.
+
+    TensorFlow: MediaPipe does not need it, but ``mediapipe.tasks.python.core.optional_dependencies``
     (reached from ``import mediapipe``) tries ``from tensorflow.tools.docs import doc_controls`` for
     its API-doc generator and falls back to a no-op when that raises ``ModuleNotFoundError``.
     TensorFlow is installed here (disvoice and phonet declare it), so that line alone cost ~4.7 CPU-s
@@ -171,18 +221,31 @@ def import_mediapipe() -> ModuleType:
     import system raise ``ModuleNotFoundError`` for ``tensorflow`` and its submodules: MediaPipe then
     takes its own without-TensorFlow path.  The entry is removed afterwards, so the process can still
     import TensorFlow later; when TensorFlow is already imported nothing is blocked (MediaPipe uses it).
-    ``tests/unit/test_worker_imports.py`` checks that an extraction imports no TensorFlow module.
+
+    The rest: ``mediapipe/__init__.py`` imports ``mediapipe.python.solutions`` (every legacy solution,
+    and ``drawing_utils``, which imports ``matplotlib.pyplot``: ~1 CPU-s with the other solutions) and
+    ``mediapipe.tasks.python`` (every Tasks API, ~0.25 CPU-s); emoprep uses two solutions.  Those two
+    packages are loaded as lazy packages over their own folders while ``import mediapipe`` runs
+    (:class:`_LazyPackages`, :data:`LAZY_MEDIAPIPE_PACKAGES`), so ``import mediapipe`` runs its own
+    ``__init__`` (bindings, ``__version__``) but loads a solution or a task only when it is used -
+    ``mp.solutions.face_mesh``, ``import mediapipe.tasks.python.vision`` and ``mp.tasks.BaseOptions``
+    all still work.  When ``mediapipe`` is already imported it is returned as it is.
+    ``tests/integration/test_worker_imports.py`` checks that an extraction imports no TensorFlow,
+    matplotlib, numba or librosa module; ``tests/unit/test_face.py`` that the lazy packages behave.
     """
     if "mediapipe" in sys.modules:
         return sys.modules["mediapipe"]
     block = "tensorflow" not in sys.modules
     if block:
         sys.modules["tensorflow"] = None  # type: ignore[assignment]
+    hook = _LazyPackages()
+    sys.meta_path.insert(0, hook)
     try:
         import mediapipe
         import mediapipe.python.solutions.face_detection  # noqa: F401 - every module we use, now
         import mediapipe.python.solutions.face_mesh  # noqa: F401
     finally:
+        sys.meta_path.remove(hook)
         if block and sys.modules.get("tensorflow", False) is None:
             del sys.modules["tensorflow"]
     return mediapipe

@@ -230,3 +230,32 @@ def test_output_converts_to_schema_types_and_round_trips_parquet(
     assert back.column("face_crops").to_pylist()[0][1]["bytes"] == rows[0]["face_crops"][1]["bytes"]
     assert len(back.column("face_mesh").to_pylist()[0][0]) == 1404
     ex.close()
+
+
+LAZY_MEDIAPIPE = """
+import sys
+sys.modules["tensorflow"] = None  # a later solution/task import must not pull TensorFlow in this test
+from emoprep.extraction.faces import import_mediapipe
+mp = import_mediapipe()
+eager = sorted(m for m in sys.modules if m.split(".")[0] in ("matplotlib", "mediapipe"))
+assert not any(m.startswith("matplotlib") for m in eager), [m for m in eager if m.startswith("matplotlib")]
+assert "mediapipe.python.solutions.hands" not in sys.modules and "mediapipe.tasks.python.vision" not in sys.modules
+assert mp.__version__ and mp.solutions.face_detection.FaceDetection and mp.solutions.face_mesh.FaceMesh
+assert mp.solutions.hands.Hands  # another solution, loaded on first use
+assert mp.tasks.BaseOptions.__name__ == "BaseOptions"  # the one name mediapipe.tasks.python's __init__ defines
+from mediapipe.tasks.python import vision
+assert vision.FaceLandmarker
+import mediapipe.python.solutions.drawing_utils as du
+assert mp.solutions.drawing_utils is du and "matplotlib" in sys.modules  # loaded when asked for
+assert not any(type(f).__name__ == "_LazyPackages" for f in sys.meta_path)  # the hook is gone
+print("ok")
+"""
+
+
+def test_mediapipe_loads_only_the_solutions_used() -> None:
+    """``import_mediapipe`` leaves out matplotlib (MediaPipe's drawing utilities), every other legacy
+    solution and the Tasks API until they are used, and they still work when they are."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", LAZY_MEDIAPIPE], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]

@@ -164,3 +164,24 @@ def test_float16_parquet_is_readable_everywhere(extractor, tmp_path: Path) -> No
     rows = duckdb.sql(f"SELECT logmel, logmel_frames FROM '{path}'").fetchall()
     np.testing.assert_array_equal(np.array(rows[0][0], dtype=np.float32), expected)
     assert rows[0][1] == out["logmel_frames"].tolist() and rows[1][0] is None
+
+
+@pytest.mark.parametrize(("sr", "n_fft", "n_mels", "win"),
+                         [(16000, 400, 128, 400), (16000, 512, 64, 400), (22050, 1024, 80, 1024), (8000, 256, 40, 199),
+                          (16000, 400, 128, 1)])
+def test_filterbank_and_window_are_librosas_bytes(sr: int, n_fft: int, n_mels: int, win: int) -> None:
+    """The numpy filterbank and window (no librosa/numba/scipy.signal import in a worker) are the very
+    bytes librosa and scipy give, so shards are unchanged by the switch."""
+    import warnings
+
+    import librosa
+
+    from emoprep.extraction.extractors.logmel import hann_window, mel_filterbank
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # empty mel bands
+        theirs = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, htk=True, norm=None)
+    ours = mel_filterbank(sr, n_fft, n_mels)
+    assert ours.dtype == theirs.dtype and ours.tobytes() == theirs.tobytes()
+    window = librosa.util.pad_center(librosa.filters.get_window("hann", win, fftbins=True), size=n_fft).astype(np.float64)
+    assert hann_window(win, n_fft).tobytes() == window.tobytes()

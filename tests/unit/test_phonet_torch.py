@@ -16,20 +16,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emoprep.extraction.extractors.features142 import N_FEATURES, Features142
+from emoprep.extraction.extractors.features142 import FEATURE_NAMES, N_BBE, N_FEATURES, N_MFCC, Features142
 
-TOLERANCE = 3e-4
+N_ARTICULATION = N_BBE + N_MFCC
+NOT_MAX = np.array([j for j, name in enumerate(FEATURE_NAMES) if j >= N_ARTICULATION and not name.endswith("_max")])
+
+TOLERANCE = 2e-4
 """Max abs difference allowed in any of the 142 features of any window.
 
-Why not 1e-5: both networks compute in float32 and differ in summation order and in their
-tanh/sigmoid/exp approximations, so a posterior differs by a few float32 steps (measured: at most
-5.7e-7).  Next to 1 that is a large relative change of ``1 - p`` (0.9995875 vs 0.9995876: 2.4e-4),
-which the PLLR's log-odds turn into ~1e-4, and the ``max``/``min`` statistics keep it.  TensorFlow's
-own float32 answer is just as far from the network's exact (float64) value: 1.4e-4 in a frame's
-PLLR on these signals, against 1.0e-4 for PyTorch's.  Measured here: max 1.2e-4 (a ``pause_max``),
-99.8% of the values within 1e-5; 3e-4 leaves room for other BLAS builds while any real error (a
-wrong gate order, weight, scaling or window) moves features by 0.1-10."""
-WITHIN_1E5 = 0.99
+Why not 1e-5 (the issue's target): the floor is float32 rounding of the posteriors, amplified.  Both
+networks compute in float32 and differ in summation order and in their tanh/sigmoid/exp
+approximations, so a posterior differs by a few float32 steps (measured: at most 5.7e-7).  Next to 1
+that is a large relative change of ``1 - p`` (a posterior of 0.9999 has ``1 - p`` held to float32's
+step of 6e-8: one step moves log10 of the odds by 2.6e-4), the PLLR's log-odds carry it, and the
+``max`` statistic keeps the most amplified frame.  ``benchmarks/phonet_float32_floor.py`` measures it:
+TensorFlow against *itself* fed one sequence per call instead of a block of windows differs by
+3.2e-5 (stop_max), by 1.3e-5 when its inputs move by one float32 step, and both float32 networks are
+1.5e-4 from the same network in float64 (pause_max).  Measured here: max 1.2e-4 (a ``pause_max``),
+99.8% of the values within 1e-5; 2e-4 is the float32-vs-exact distance with a margin, while any
+real error (a wrong gate order, weight, scaling or window) moves features by 0.1-10."""
+OTHER_STATISTICS_TOLERANCE = 5e-5
+"""Max abs difference of every phonological statistic but ``max`` (measured: 1.8e-5, a kurtosis)."""
+WITHIN_1E5 = 0.995
 """Share of all feature values that must agree within 1e-5 (measured: 0.998)."""
 SKIP = 77
 
@@ -108,6 +116,10 @@ def test_torch_network_gives_tensorflows_142_features(shared, tmp_path: Path) ->
         assert np.array_equal(res.onset_frames, reference[name + "/onsets"]), name
         assert np.array_equal(res.valid, reference[name + "/valid"]), name
         diff = np.abs(res.values.astype(np.float64) - reference[name])
+        # the 34 articulation features do not go through the network: identical
+        assert np.array_equal(res.values[:, :N_ARTICULATION], reference[name][:, :N_ARTICULATION]), name
+        assert diff[:, NOT_MAX].max(initial=0.0) <= OTHER_STATISTICS_TOLERANCE, (
+            f"{name}: {FEATURE_NAMES[NOT_MAX[diff[:, NOT_MAX].max(axis=0).argmax()]]} differs by {diff[:, NOT_MAX].max():.3g}")
         assert diff.max() <= TOLERANCE, f"{name}: max abs difference {diff.max():.3g} at window/feature {np.unravel_index(diff.argmax(), diff.shape)}"
         worst, windows = max(worst, float(diff.max())), windows + len(res.valid)
         close, values = close + int((diff <= 1e-5).sum()), values + diff.size

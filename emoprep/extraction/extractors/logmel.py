@@ -2,7 +2,9 @@
 
 Matches the MESM authors' ``torchaudio.transforms.MelSpectrogram(sample_rate=16000, win_length=400,
 n_fft=400)`` (hop 200, 128 mel bins, power 2, HTK mel scale without filter normalisation, centred
-frames with reflect padding, periodic Hann window), computed with librosa so no torch is needed.
+frames with reflect padding, periodic Hann window), computed with numpy: librosa's filterbank and
+window formulas reproduced bit for bit (:func:`mel_filterbank`, :func:`hann_window`) so that a worker
+imports neither torch's audio side nor librosa/numba for them.
 Then, unlike the authors (they fed raw power), emoprep stores ``ln(max(power, log_floor))``: the
 log makes float16 storage safe (power spans ~20 orders of magnitude) and is what CNNs are usually fed.
 
@@ -19,7 +21,6 @@ and the bytes are the same for any block size (see :class:`LogmelComputer`).
 
 from __future__ import annotations
 
-import warnings
 from importlib.metadata import version
 from typing import Any, ClassVar
 
@@ -35,6 +36,47 @@ BLOCK_CHUNKS = 32
 float64/complex temporaries) is all the working memory, whatever the utterance length."""
 
 
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """``librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, htk=True, norm=None)``
+    (float32, as librosa returns it), computed here with librosa's own operations in its order, so
+    the bytes are librosa's (``tests/unit/test_logmel.py`` compares them with librosa 0.11's).
+
+    Why not librosa: importing ``librosa.filters`` imports numba and scipy.signal and loads numba's
+    compiled ufuncs from librosa's cache, ~0.5-1 CPU-s of every worker's start-up for a table of
+    128 x 201 numbers.
+    """
+    fftfreqs = np.fft.rfftfreq(n=n_fft, d=1.0 / sample_rate)  # librosa.fft_frequencies
+    # librosa.mel_frequencies(n_mels + 2, fmin=0, fmax=sr / 2, htk=True): hz_to_mel, linspace, mel_to_hz
+    min_mel = 2595.0 * np.log10(1.0 + np.asanyarray(0.0) / 700.0)
+    max_mel = 2595.0 * np.log10(1.0 + np.asanyarray(float(sample_rate) / 2) / 700.0)
+    mel_f = 700.0 * (10.0 ** (np.linspace(min_mel, max_mel, n_mels + 2) / 2595.0) - 1.0)
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fftfreqs)
+    weights = np.zeros((n_mels, 1 + n_fft // 2), dtype=np.float32)
+    for i in range(n_mels):
+        lower = -ramps[i] / fdiff[i]
+        upper = ramps[i + 2] / fdiff[i + 1]
+        weights[i] = np.maximum(0, np.minimum(lower, upper))
+    return weights  # norm=None: librosa.util.normalize returns the weights unchanged
+
+
+def hann_window(win_length: int, n_fft: int) -> np.ndarray:
+    """librosa.stft's window for ``window="hann"``: ``scipy.signal.get_window("hann", win_length,
+    fftbins=True)`` (periodic: scipy's ``general_cosine`` over ``win_length + 1`` points, the last
+    dropped), zero-padded centred to ``n_fft`` (``librosa.util.pad_center``); float64, the same bytes
+    as scipy's and librosa's (tested), without importing scipy.signal."""
+    if win_length <= 1:
+        w = np.ones(win_length)
+    else:
+        fac = np.linspace(-np.pi, np.pi, win_length + 1)
+        w = np.zeros(win_length + 1)
+        for k, a in enumerate((0.5, 0.5)):
+            w += a * np.cos(k * fac)
+        w = w[:-1]
+    lpad = (n_fft - win_length) // 2
+    return np.pad(w, (lpad, n_fft - win_length - lpad), mode="constant").astype(np.float64)
+
+
 class LogmelComputer:
     """Mel filterbank built once; :meth:`chunks` turns a signal into padded log-mel chunks.
 
@@ -48,22 +90,13 @@ class LogmelComputer:
     """
 
     def __init__(self, cfg: LogmelConfig, sample_rate: int = 16000) -> None:
-        import librosa
-
         cfg.validate()
         self.cfg = cfg
         self.sample_rate = sample_rate
-        with warnings.catch_warnings():
-            # 128 HTK mel bands over 201 FFT bins leave the lowest few bands without a bin: librosa
-            # (and torchaudio, for the authors) warn about it.  Those rows are always ln(log_floor).
-            warnings.simplefilter("ignore", UserWarning)
-            self.mel_basis = librosa.filters.mel(
-                sr=sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, htk=True, norm=None
-            ).astype(np.float64)
-        # librosa.stft's window: periodic Hann of win_length, zero-padded (centred) to n_fft
-        self.window = librosa.util.pad_center(
-            librosa.filters.get_window("hann", cfg.win_length, fftbins=True), size=cfg.n_fft
-        ).astype(np.float64)
+        # 128 HTK mel bands over 201 FFT bins leave the lowest few bands without a bin (librosa and
+        # torchaudio warn about it).  Those rows are always ln(log_floor).
+        self.mel_basis = mel_filterbank(sample_rate, cfg.n_fft, cfg.n_mels).astype(np.float64)
+        self.window = hann_window(cfg.win_length, cfg.n_fft)
         self.empty_bands = int((self.mel_basis.sum(axis=1) == 0).sum())
         self.pad_value = float(np.log(cfg.log_floor))
 
