@@ -59,6 +59,13 @@ class MoseiLayout:
         (LABEL_DIR, False),
     )
     """(folder, required) for check-raw: the transcripts define the segments; the rest may be absent."""
+    METADATA: ClassVar[tuple[str, ...]] = (
+        f"{TRANSCRIPT_DIR}/*.txt",
+        f"{LABEL_DIR}/{LABEL_CSV_GLOB}",
+        *SDK_LABEL_CANDIDATES,
+    )
+    """The files the reader reads (everything but the media), as ``/``-separated patterns below the
+    root: what a URL root's metadata mirror downloads (:mod:`emoprep.extraction.readers.mirror`)."""
 
     video_dir = _Under(VIDEO_DIR)
     audio_dir = _Under(AUDIO_DIR)
@@ -124,6 +131,12 @@ class IemocapLayout:
         (DIALOG_AVI, False),
     )
     """(folder in a session, required) for check-raw: the EmoEvaluation files define the turns."""
+    METADATA: ClassVar[tuple[str, ...]] = (
+        f"{SESSION_GLOB}/{EMO_EVALUATION}/*.txt",
+        f"{SESSION_GLOB}/{TRANSCRIPTIONS}/*.txt",
+    )
+    """The files the reader reads (everything but the media), as ``/``-separated patterns below the
+    root: what a URL root's metadata mirror downloads; MOCAP, sentence wavs and the rest are not."""
 
     @staticmethod
     def session_name(number: int) -> str:
