@@ -160,7 +160,7 @@ def test_credentials_in_the_root_url_are_refused_unshown(mosei: Corpus) -> None:
 
 
 def test_demo_still_takes_a_local_root_only(object_store) -> None:
-    with pytest.raises(SetupError, match="reads a local folder only"):
+    with pytest.raises(SetupError, match="--dataset demo reads a local folder only.*--dataset mosei and iemocap"):
         read_dataset("demo", object_store.bucket() + "/demo", build_config("demo"), object_store.options)
 
 

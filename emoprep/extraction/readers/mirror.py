@@ -62,11 +62,18 @@ class Mirror:
     """The local mirror of a corpus URL: where the reader reads, and how to find its media."""
 
     root: Path
+    """The temporary folder the reader reads, the tree's relative paths kept."""
     url: str
     """The root URL as shown (credential-free)."""
     media: RemoteMedia
-    downloaded: tuple[str, ...]
-    downloaded_bytes: int
+    """The recordings, answered from the listing and named by URL."""
+    downloaded: dict[str, int]
+    """The files copied into the mirror (the metadata): name -> size in bytes."""
+
+    @property
+    def downloaded_bytes(self) -> int:
+        """What reading cost beside the media headers."""
+        return sum(self.downloaded.values())
 
     def shown(self, text: str) -> str:
         """``text`` with the mirror's path replaced by the root URL."""
@@ -89,8 +96,8 @@ def metadata_mirror(url: str, options: Mapping[str, Any], wanted: Callable[[str]
         chosen = sorted(n for n in files if wanted(n))
         if chosen:
             folder.fs.get([folder.path(n) for n in chosen], [str(root / n) for n in chosen])
-        yield Mirror(root, folder.url, RemoteMedia(root, folder.location, files, dict(options)), tuple(chosen),
-                     sum(sizes[n] for n in chosen))
+        yield Mirror(root, folder.url, RemoteMedia(root, folder.location, files, dict(options)),
+                     {n: sizes[n] for n in chosen})
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
