@@ -42,6 +42,8 @@ class MoseiLayout:
     AUDIO_DIR: ClassVar[str] = "Raw/Audio/Full/WAV_16000"
     TRANSCRIPT_DIR: ClassVar[str] = "Raw/Transcript/Segmented/Combined"
     LABEL_DIR: ClassVar[str] = "Raw/Labels"
+    VIDEO_SUFFIX: ClassVar[str] = ".mp4"
+    AUDIO_SUFFIX: ClassVar[str] = ".wav"
     LABEL_CSV_GLOB: ClassVar[str] = "*.csv"
     SDK_LABEL_NAME: ClassVar[str] = "CMU_MOSEI_Labels.csd"
     SDK_LABEL_CANDIDATES: ClassVar[tuple[str, ...]] = (
@@ -75,10 +77,10 @@ class MoseiLayout:
     """Where a tree written by emoprep puts the SDK labels (the first candidate)."""
 
     def video(self, video_id: str) -> Path:
-        return self.video_dir / f"{video_id}.mp4"
+        return self.video_dir / f"{video_id}{self.VIDEO_SUFFIX}"
 
     def audio(self, video_id: str) -> Path:
-        return self.audio_dir / f"{video_id}.wav"
+        return self.audio_dir / f"{video_id}{self.AUDIO_SUFFIX}"
 
     def transcript(self, video_id: str) -> Path:
         return self.transcript_dir / f"{video_id}.txt"
@@ -87,10 +89,10 @@ class MoseiLayout:
         return sorted(self.transcript_dir.glob("*.txt"))
 
     def video_ids_with_video(self) -> set[str]:
-        return {p.stem for p in self.video_dir.glob("*.mp4")} if self.video_dir.is_dir() else set()
+        return {p.stem for p in self.video_dir.glob(f"*{self.VIDEO_SUFFIX}")} if self.video_dir.is_dir() else set()
 
     def video_ids_with_audio(self) -> set[str]:
-        return {p.stem for p in self.audio_dir.glob("*.wav")} if self.audio_dir.is_dir() else set()
+        return {p.stem for p in self.audio_dir.glob(f"*{self.AUDIO_SUFFIX}")} if self.audio_dir.is_dir() else set()
 
     def label_csvs(self) -> list[Path]:
         return sorted(self.label_dir.glob(self.LABEL_CSV_GLOB)) if self.label_dir.is_dir() else []

@@ -176,8 +176,8 @@ class MoseiReader:
             splits=load_splits(layout.root, options.splits),
         )
         self._load_labels(run, options)
-        run.videos = run.media.stems(layout.video_dir, ".mp4")
-        run.audios = run.media.stems(layout.audio_dir, ".wav")
+        run.videos = run.media.stems(layout.video_dir, MoseiLayout.VIDEO_SUFFIX)
+        run.audios = run.media.stems(layout.audio_dir, MoseiLayout.AUDIO_SUFFIX)
 
         utterances: list[Utterance] = []
         transcripts = layout.transcripts()
