@@ -85,8 +85,8 @@ def main() -> None:
 
 @main.command()
 @click.option("--dataset", required=True, help="mosei, iemocap, recordings (your own; old name: manifest) or demo (built-in, offline).")
-@click.option("--root", help="Raw dataset folder (or the recordings list file, which may be a URL: s3://bucket/list.csv). "
-                            "Optional for demo.")
+@click.option("--root", help="Raw dataset folder or its URL (mosei, iemocap: s3://bucket/MOSEI), or the recordings "
+                            "list file (which may be a URL: s3://bucket/list.csv). Optional for demo.")
 @click.option("--out", required=True, type=PathOrURL(file_okay=False),
               help="Output folder for shards, or an object-storage prefix (s3://bucket/prefix, gs://..., memory://...).")
 @click.option("--glove", help="GloVe text file (glove.840B.300d.txt) or its URL. Default: $EMOPREP_GLOVE; none = tokens only.")

@@ -85,11 +85,6 @@ def test_reader_records_missing_remote_media_and_keeps_the_rest(bucket: str, obj
     assert [i.utterance_id for i in missing] == ["lost"] and f"{bucket}/lists/missing.wav" in missing[0].message
 
 
-def test_corpus_readers_refuse_a_url_root_saying_what_works(bucket: str, object_store) -> None:
-    with pytest.raises(SetupError, match="--dataset mosei reads a local folder only.*--dataset recordings"):
-        read_dataset("mosei", f"{bucket}/mosei", build_config("mosei", {}), object_store.options)
-
-
 def test_missing_backend_names_the_extra() -> None:
     pytest.importorskip("fsspec")
     try:

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from ..config import ExtractConfig
 from ..records import ReaderIssue, Utterance
+from .media_index import MediaIndex
 
 
 @dataclass
@@ -33,3 +34,15 @@ class DatasetReader(Protocol):
     name: str
 
     def read(self, root: Path, config: ExtractConfig) -> ReadResult: ...
+
+
+class CorpusReader(Protocol):
+    """A reader of a corpus tree that may live on object storage: it declares ``metadata`` (the
+    ``/``-separated patterns of the files it reads, media excluded), and takes ``media`` (a
+    :class:`~emoprep.extraction.readers.media_index.MediaIndex`), so that over a local mirror of
+    those files it asks the index, never the disk, about its recordings."""
+
+    name: str
+    metadata: tuple[str, ...]
+
+    def read(self, root: Path, config: ExtractConfig, media: MediaIndex | None = None) -> ReadResult: ...

@@ -36,6 +36,7 @@ from ..config.reader_options import IemocapOptions, parse_options, parse_split_v
 from ..records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
 from .layouts import IemocapLayout
+from .media_index import LocalMedia, MediaIndex
 from .segments import SegmentCleaner
 from .splitfiles import SplitMap, load_packaged_split, load_split_file
 
@@ -160,9 +161,14 @@ class IemocapReader:
     """Reader for ``IEMOCAP_full_release``; see the module docstring for layout and options."""
 
     name = "iemocap"
+    metadata = IemocapLayout.METADATA
+    """The files read (all but the media): what a URL root's metadata mirror holds."""
 
-    def read(self, root: Path, config: ExtractConfig) -> ReadResult:
+    def read(self, root: Path, config: ExtractConfig, media: MediaIndex | None = None) -> ReadResult:
+        """The utterances of the release at ``root``; ``media`` says where its recordings are
+        (default: the files under ``root``; a URL root's mirror gives its :class:`RemoteMedia`)."""
         options = parse_options(IemocapOptions, config.dataset_options)  # fails before reading anything
+        media = media or LocalMedia()
         layout = IemocapLayout(Path(root).expanduser().resolve())
         root = layout.root
         class_map = CLASS_SETS[options.classes]
@@ -181,7 +187,7 @@ class IemocapReader:
                 issues.append(ReaderIssue("malformed", f"no {IemocapLayout.EMO_EVALUATION} folder", str(session)))
                 continue
             for emo in IemocapLayout.emo_evaluations(session):
-                utterances.extend(self._dialog(session, sess_no, emo, class_map, names, counts, issues))
+                utterances.extend(self._dialog(session, sess_no, emo, class_map, names, counts, issues, media))
 
         split_of, split_map = self._splits(root, utterances, options)
         utterances = [replace(u, split=split_of(u)) for u in utterances]
@@ -202,6 +208,7 @@ class IemocapReader:
         names: tuple[str, ...],
         counts: Counter,
         issues: list[ReaderIssue],
+        index: MediaIndex,
     ) -> list[Utterance]:
         dialog = emo.stem
         counts["dialogs"] += 1
@@ -221,11 +228,11 @@ class IemocapReader:
                     "missing_media", f"no transcription for dialog {dialog}: text will be null", str(tpath)
                 )
             )
-        video, audio = self._dialog_media(session, dialog, issues)
+        video, audio = self._dialog_media(session, dialog, issues, index)
         has_video, has_audio = video is not None, audio is not None
         session_letter = dialog[5:6]
-        segments = SegmentCleaner(issues, counts)
-        media = (str(video) if has_video else None, str(audio) if has_audio else None)
+        segments = SegmentCleaner(issues, counts, index.end_s)
+        media = (video, audio)
         out: list[Utterance] = []
         for t in turns:
             counts["turns"] += 1
@@ -255,8 +262,8 @@ class IemocapReader:
                     end_s=times[1],
                     text=text,
                     speaker=f"Ses{sess_no:02d}{gender}",
-                    video_path=str(video) if has_video else None,
-                    audio_path=str(audio) if has_audio else None,
+                    video_path=video,
+                    audio_path=audio,
                     audio_channel=(0 if own_side else 1) if has_audio else None,
                     video_region=("left" if own_side else "right") if has_video else None,
                     labels=Labels(
@@ -271,17 +278,19 @@ class IemocapReader:
         return out
 
     @staticmethod
-    def _dialog_media(session: Path, dialog: str, issues: list[ReaderIssue]) -> tuple[Path | None, Path | None]:
-        """The dialog's side-by-side avi and stereo wav, each None (and reported) when missing."""
+    def _dialog_media(session: Path, dialog: str, issues: list[ReaderIssue], index: MediaIndex
+                      ) -> tuple[str | None, str | None]:
+        """Where the dialog's side-by-side avi and stereo wav are, each None (and reported) when missing."""
         video = IemocapLayout.dialog_avi(session, dialog)
         audio = IemocapLayout.dialog_wav(session, dialog)
-        if not video.is_file():
+        has_video, has_audio = index.exists(video), index.exists(audio)
+        if not has_video:
             issues.append(ReaderIssue("missing_media", f"no video {video.name}: visual features will be missing", str(video)))
-        if not audio.is_file():
+        if not has_audio:
             issues.append(
                 ReaderIssue("missing_media", f"no dialog wav {audio.name}: audio comes from the avi, mixed down", str(audio))
             )
-        return (video if video.is_file() else None), (audio if audio.is_file() else None)
+        return (index.location(video) if has_video else None), (index.location(audio) if has_audio else None)
 
     @staticmethod
     def _splits(

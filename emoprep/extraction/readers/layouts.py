@@ -42,6 +42,8 @@ class MoseiLayout:
     AUDIO_DIR: ClassVar[str] = "Raw/Audio/Full/WAV_16000"
     TRANSCRIPT_DIR: ClassVar[str] = "Raw/Transcript/Segmented/Combined"
     LABEL_DIR: ClassVar[str] = "Raw/Labels"
+    VIDEO_SUFFIX: ClassVar[str] = ".mp4"
+    AUDIO_SUFFIX: ClassVar[str] = ".wav"
     LABEL_CSV_GLOB: ClassVar[str] = "*.csv"
     SDK_LABEL_NAME: ClassVar[str] = "CMU_MOSEI_Labels.csd"
     SDK_LABEL_CANDIDATES: ClassVar[tuple[str, ...]] = (
@@ -59,6 +61,13 @@ class MoseiLayout:
         (LABEL_DIR, False),
     )
     """(folder, required) for check-raw: the transcripts define the segments; the rest may be absent."""
+    METADATA: ClassVar[tuple[str, ...]] = (
+        f"{TRANSCRIPT_DIR}/*.txt",
+        f"{LABEL_DIR}/{LABEL_CSV_GLOB}",
+        *SDK_LABEL_CANDIDATES,
+    )
+    """The files the reader reads (everything but the media), as ``/``-separated patterns below the
+    root: what a URL root's metadata mirror downloads (:mod:`emoprep.extraction.readers.mirror`)."""
 
     video_dir = _Under(VIDEO_DIR)
     audio_dir = _Under(AUDIO_DIR)
@@ -68,10 +77,10 @@ class MoseiLayout:
     """Where a tree written by emoprep puts the SDK labels (the first candidate)."""
 
     def video(self, video_id: str) -> Path:
-        return self.video_dir / f"{video_id}.mp4"
+        return self.video_dir / f"{video_id}{self.VIDEO_SUFFIX}"
 
     def audio(self, video_id: str) -> Path:
-        return self.audio_dir / f"{video_id}.wav"
+        return self.audio_dir / f"{video_id}{self.AUDIO_SUFFIX}"
 
     def transcript(self, video_id: str) -> Path:
         return self.transcript_dir / f"{video_id}.txt"
@@ -80,10 +89,10 @@ class MoseiLayout:
         return sorted(self.transcript_dir.glob("*.txt"))
 
     def video_ids_with_video(self) -> set[str]:
-        return {p.stem for p in self.video_dir.glob("*.mp4")} if self.video_dir.is_dir() else set()
+        return {p.stem for p in self.video_dir.glob(f"*{self.VIDEO_SUFFIX}")} if self.video_dir.is_dir() else set()
 
     def video_ids_with_audio(self) -> set[str]:
-        return {p.stem for p in self.audio_dir.glob("*.wav")} if self.audio_dir.is_dir() else set()
+        return {p.stem for p in self.audio_dir.glob(f"*{self.AUDIO_SUFFIX}")} if self.audio_dir.is_dir() else set()
 
     def label_csvs(self) -> list[Path]:
         return sorted(self.label_dir.glob(self.LABEL_CSV_GLOB)) if self.label_dir.is_dir() else []
@@ -124,6 +133,12 @@ class IemocapLayout:
         (DIALOG_AVI, False),
     )
     """(folder in a session, required) for check-raw: the EmoEvaluation files define the turns."""
+    METADATA: ClassVar[tuple[str, ...]] = (
+        f"{SESSION_GLOB}/{EMO_EVALUATION}/*.txt",
+        f"{SESSION_GLOB}/{TRANSCRIPTIONS}/*.txt",
+    )
+    """The files the reader reads (everything but the media), as ``/``-separated patterns below the
+    root: what a URL root's metadata mirror downloads; MOCAP, sentence wavs and the rest are not."""
 
     @staticmethod
     def session_name(number: int) -> str:

@@ -29,6 +29,7 @@ from ..config.reader_options import MoseiOptions, parse_options
 from ..records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
 from .layouts import MoseiLayout
+from .media_index import LocalMedia, MediaIndex
 from .mosei_labels import LABEL_NAMES, clip_key, match_intervals, read_mturk, read_sdk
 from .segments import SegmentCleaner
 from .splitfiles import SplitMap, load_packaged_split, load_split_file
@@ -127,6 +128,7 @@ class _Run:
     """The state of one ``read``: options, label source, media index, and what was found."""
 
     layout: MoseiLayout
+    media: MediaIndex
     keep_unlabelled: bool
     tolerance: float
     splits: SplitMap
@@ -140,7 +142,7 @@ class _Run:
     segments: SegmentCleaner = field(init=False)
 
     def __post_init__(self) -> None:
-        self.segments = SegmentCleaner(self.issues, self.counts)
+        self.segments = SegmentCleaner(self.issues, self.counts, self.media.end_s)
 
     def issue(self, kind: str, message: str, source: str, utterance_id: str | None = None) -> None:
         self.issues.append(ReaderIssue(kind, message, source, utterance_id))
@@ -153,7 +155,12 @@ class MoseiReader:
     name = "mosei"
     label_names = LABEL_NAMES
 
-    def read(self, root: Path, config: ExtractConfig) -> ReadResult:
+    metadata = MoseiLayout.METADATA
+    """The files read (all but the media): what a URL root's metadata mirror holds."""
+
+    def read(self, root: Path, config: ExtractConfig, media: MediaIndex | None = None) -> ReadResult:
+        """The utterances of the tree at ``root``; ``media`` says where its recordings are (default:
+        the files under ``root``; a URL root's mirror gives its :class:`RemoteMedia`)."""
         options = parse_options(MoseiOptions, config.dataset_options)  # fails before any file is read
         layout = MoseiLayout(Path(root).expanduser().resolve())
         if not layout.transcript_dir.is_dir():
@@ -163,13 +170,14 @@ class MoseiReader:
             )
         run = _Run(
             layout=layout,
+            media=media or LocalMedia(),
             keep_unlabelled=options.keep_unlabelled,
             tolerance=options.label_tolerance,
             splits=load_splits(layout.root, options.splits),
         )
         self._load_labels(run, options)
-        run.videos = layout.video_ids_with_video()
-        run.audios = layout.video_ids_with_audio()
+        run.videos = run.media.stems(layout.video_dir, MoseiLayout.VIDEO_SUFFIX)
+        run.audios = run.media.stems(layout.audio_dir, MoseiLayout.AUDIO_SUFFIX)
 
         utterances: list[Utterance] = []
         transcripts = layout.transcripts()
@@ -222,8 +230,8 @@ class MoseiReader:
         run.counts["segments"] += len(segments)
         labels = self._labels_for(vid, segments, run.mturk, run.sdk, run.use_sdk, run.tolerance, run.counts, run.issues)
         has_video, has_audio = vid in run.videos, vid in run.audios
-        video_path = str(run.layout.video(vid)) if has_video else None
-        audio_path = str(run.layout.audio(vid)) if has_audio else None
+        video_path = run.media.location(run.layout.video(vid)) if has_video else None
+        audio_path = run.media.location(run.layout.audio(vid)) if has_audio else None
         if not has_video and not has_audio and segments:
             run.issues.append(
                 ReaderIssue("missing_media", f"no {vid}.mp4 nor {vid}.wav: its segments are skipped", str(tpath))
