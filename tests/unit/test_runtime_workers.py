@@ -29,7 +29,7 @@ def test_local_cluster_workers_use_one_thread_per_pool_and_no_profiler(monkeypat
     for name in (*WORKER_ENV, "MALLOC_TRIM_THRESHOLD_"):
         monkeypatch.delenv(name, raising=False)
     with open_executor(workers=1) as executor:
-        [got] = executor.call_on_every_worker(_worker_settings)
+        [got] = executor.call_on_every_worker(_worker_settings).values()
     assert got["pid"] != os.getpid()  # it ran in a worker process
     assert got["env"] == WORKER_ENV
     assert got["cv2"] == 1 and got["torch"] == 1
