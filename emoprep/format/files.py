@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .names import temporary_path
+from .storage import Folder
 
 
 def json_text(data: dict[str, Any]) -> str:
@@ -22,9 +21,7 @@ def json_text(data: dict[str, Any]) -> str:
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """``data`` as indented JSON at ``path``, via a temporary file and ``os.replace``."""
-    tmp = temporary_path(path)
-    tmp.write_text(json_text(data))
-    os.replace(tmp, path)
+    Folder.of(path.parent).write_text(path.name, json_text(data))
 
 
 def sha256_file(path: Path) -> str:

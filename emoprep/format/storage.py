@@ -23,7 +23,7 @@ import os
 import posixpath
 import re
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -123,6 +123,17 @@ def filesystem(url: str, options: Mapping[str, Any] | None = None) -> tuple[Any,
         if "Protocol not known" in str(exc):
             raise SetupError(f"{redact(url)}: {scheme}:// is not a storage scheme fsspec knows") from None
         raise
+
+
+def _replace_whole(target: Path, fill: Callable[[Path], Any]) -> None:
+    """Write ``target`` whole or not at all: ``fill`` writes a temporary name beside it, which is then
+    renamed into place (and removed if anything failed)."""
+    tmp = temporary_path(target)
+    try:
+        fill(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @dataclass
@@ -273,12 +284,7 @@ class Folder:
         if not self.remote:
             target = Path(self.location) / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = temporary_path(target)
-            try:
-                shutil.copyfile(local_file, tmp)
-                os.replace(tmp, target)
-            finally:
-                tmp.unlink(missing_ok=True)
+            _replace_whole(target, lambda tmp: shutil.copyfile(local_file, tmp))
             return
         self.fs.put_file(str(local_file), self.path(name))
 
@@ -291,13 +297,7 @@ class Folder:
     def write_bytes(self, name: str, data: bytes) -> None:
         """Write file ``name`` whole or not at all (local: temporary name + ``os.replace``)."""
         if not self.remote:
-            path = Path(self.location) / name
-            tmp = temporary_path(path)
-            try:
-                tmp.write_bytes(data)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            _replace_whole(Path(self.location) / name, lambda tmp: tmp.write_bytes(data))
             return
         self.fs.pipe_file(self.path(name), data)
 
