@@ -103,8 +103,12 @@ peak RSS among them (``RUSAGE_CHILDREN`` of a fresh parent, so no earlier run co
 
 STARTUP = """
 import resource
-from emoprep.extraction.config import build_config
-from emoprep.extraction.engine.worker import probe_extractors
+try:
+    from emoprep.extraction.config import build_config
+    from emoprep.extraction.engine.worker import probe_extractors
+except ImportError:  # a --baseline revision from before extraction became one package
+    from emoprep.config import build_config
+    from emoprep.shards.worker import probe_extractors
 probe_extractors(build_config("recordings", {"visual": {"au_backend": "none"}}))
 use = resource.getrusage(resource.RUSAGE_SELF)
 print(use.ru_utime + use.ru_stime, use.ru_maxrss / 1024)

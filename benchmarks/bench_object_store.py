@@ -1,6 +1,7 @@
 """Benchmark extraction into object storage against extraction into a local folder, in one run.
 
-The same ``emoprep extract`` command (the demo corpus, every modality of its spec, ``--workers 2``)
+The same ``emoprep extract`` command (the demo corpus at its default size, 12 videos of 4 clips,
+every modality of its spec, ``--workers 2``)
 writes once into a local folder and once into ``s3://`` on moto's S3 server (the one the tests use,
 served from this process on localhost), the two interleaved ``--repeats`` times so that a busy moment
 of the machine hits both.  Each run is a fresh ``python -m emoprep`` process; per run:
@@ -21,9 +22,10 @@ corpus size, so on a small corpus it is most of the difference between the two t
 and per wall second); the target is >= 0.9.  The shards written to S3 are checked to equal the local
 ones (same sha256 in both manifests).
 
-Run: ``python benchmarks/bench_object_store.py [--videos 4] [--shard-size 4] [--repeats 2]
-[--modalities text,logmel] [--out benchmarks/results]``; about four minutes on 2 busy cores with the
-defaults.  Writes ``object_store-<videos>videos.json``.
+Run: ``python benchmarks/bench_object_store.py [--videos 12] [--clips 4] [--shard-size N] [--repeats 2]
+[--modalities text,logmel] [--out benchmarks/results]``; about eight minutes on 2 cores with the
+defaults (``--videos 4 --clips 3``: a quick look, where the fixed start-up costs above weigh more).
+Writes ``object_store-<videos>videos[-<shard size>].json``.
 """
 
 from __future__ import annotations
@@ -80,7 +82,9 @@ def extract(root: Path, out: str, args: argparse.Namespace, options: dict | None
     if options:
         env[STORAGE_OPTIONS_ENV] = json.dumps(options)
     command = [sys.executable, "-m", "emoprep", "extract", "--dataset", "demo", "--root", str(root), "--out", out,
-               "--shard-size", str(args.shard_size), "--workers", "2", "--quiet"]
+               "--workers", "2", "--quiet"]
+    if args.shard_size:
+        command += ["--shard-size", str(args.shard_size)]
     if args.modalities:
         command += ["--modalities", args.modalities]
     cpu, own, wall = _children_cpu(), time.process_time(), time.perf_counter()
@@ -103,22 +107,24 @@ def machine() -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--videos", type=int, default=4, help="videos of the demo corpus (3 clips each)")
-    ap.add_argument("--shard-size", type=int, default=4)
+    ap.add_argument("--videos", type=int, default=12, help="videos of the demo corpus (its default: 12)")
+    ap.add_argument("--clips", type=int, default=4, help="clips (utterances) per video (the demo's: 4)")
+    ap.add_argument("--shard-size", type=int, help="utterances per shard (default: extract's own, 64); "
+                    "small shards weigh the per-shard upload and checks more")
     ap.add_argument("--repeats", type=int, default=2, help="runs per target, interleaved (medians reported)")
     ap.add_argument("--modalities", help="comma list (default: the demo spec's, every modality)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    result: dict = {"machine": machine(), "videos": args.videos, "shard_size": args.shard_size,
+    result: dict = {"machine": machine(), "videos": args.videos, "clips": args.clips, "shard_size": args.shard_size,
                     "modalities": args.modalities or "demo spec (text, acoustic, logmel, visual)",
                     "workers": 2, "repeats": args.repeats, "runs": {t: [] for t in TARGETS}}
 
     with tempfile.TemporaryDirectory(prefix="bench_object_store-") as tmp, moto_s3() as store:
         result["s3_client_start_cpu_s"] = client_start_cpu(f"{store.bucket('probe')}/x", store.options)
         root = Path(tmp) / "demo"
-        build_demo(root, n_videos=args.videos, clips_per_video=3, seed=3)
+        build_demo(root, n_videos=args.videos, clips_per_video=args.clips, seed=3)
         for i in range(args.repeats):
             local = Folder.of(Path(tmp) / f"local-{i}")
             remote = Folder.of(f"{store.bucket('bench')}/demo", store.options)
@@ -148,7 +154,7 @@ def main() -> None:
     result["summary"] = summary
     result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result["wall_s"] = round(time.perf_counter() - started, 1)
-    path = args.out / f"object_store-{args.videos}videos.json"
+    path = args.out / f"object_store-{args.videos}videos{f'-{args.shard_size}' if args.shard_size else ''}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({**summary, "s3_client_start_cpu_s": result["s3_client_start_cpu_s"]}, indent=2))
     print(f"written: {path}", file=sys.stderr)

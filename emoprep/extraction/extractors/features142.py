@@ -184,7 +184,7 @@ class Features142:
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
         """Posteriors of the 18 classes, ``(batch, 40, 18)``; one call of phonet's network."""
-        return self._net(x.astype(np.float32)).astype(np.float64)
+        return self._net(x).astype(np.float64)  # the network computes in its own precision (float32)
 
     def phonological_stats(self, post: np.ndarray) -> np.ndarray:
         """108 statistics of the projected PLLRs of ``post`` (``(frames, 18)`` posteriors)."""

@@ -22,12 +22,14 @@ candidate, ``h~ = tanh(x W_h + b_h + (r * h) U_h)``, where :class:`torch.nn.GRU`
 matrix product per layer (they do not depend on the state), and both directions step together.
 
 Everything runs in float32, as phonet's TensorFlow model does (and with the same arrangement of
-the batch normalisation and the softmax).  Posteriors still differ from TensorFlow's by a few
-float32 steps (other summation orders, other tanh/sigmoid/exp approximations), and the PLLR's
-log-odds amplify that next to 0 and 1: the 142 features agree within 1.2e-4, 99.8% of them within
-1e-5, on real and synthesised speech - about as far as TensorFlow's own float32 answer is from the
-exact one (``tests/unit/test_phonet_torch.py``; ``benchmarks/phonet_float32_floor.py`` shows
-TensorFlow itself moving features by 3.2e-5 when only its batch shape changes).
+the batch normalisation and the softmax).  With both networks in float64 (``dtype``; phonet's Keras
+model built at Keras' float64), the 142 features are identical to TensorFlow's: the port computes
+phonet's function.  In float32, posteriors differ from TensorFlow's by a few float32 steps (other
+summation orders, other tanh/sigmoid/exp approximations), and the PLLR's log-odds amplify that next
+to 0 and 1: the 142 features agree within 1.2e-4, 99.8% of them within 1e-5, on real and synthesised
+speech - about as far as TensorFlow's own float32 answer is from the exact one
+(``tests/unit/test_phonet_torch.py``; ``benchmarks/phonet_float32_floor.py`` shows TensorFlow itself
+moving features by 3.2e-5 when only its batch shape changes).
 """
 
 from __future__ import annotations
@@ -107,16 +109,19 @@ def read_weights(folder: Path | None = None) -> PhonetWeights:
 class PhonetNetwork:
     """phonet's network: scaled features ``(batch, 40, 34)`` -> posteriors ``(batch, 40, 18)``."""
 
-    def __init__(self, weights: PhonetWeights, threads: int = 1) -> None:
+    def __init__(self, weights: PhonetWeights, threads: int = 1, dtype: type[np.floating] = np.float32) -> None:
+        """``dtype``: float32 as phonet computes (and the extractor runs); float64 only to show that
+        the port computes phonet's function, below float32's rounding (the equality test)."""
         import torch
 
         self.mu, self.std = weights.mu, weights.std
         self.threads = threads
+        self.dtype = dtype
 
-        t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
-        gamma, beta, mean, var = weights.bn
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=dtype))  # noqa: E731
+        gamma, beta, mean, var = (np.asarray(a, dtype=dtype) for a in weights.bn)
         # tf.nn.batch_normalization's arrangement: x * inv + (beta - mean * inv)
-        inv = (1 / np.sqrt(var + np.float32(BN_EPSILON))) * gamma
+        inv = (1 / np.sqrt(var + dtype(BN_EPSILON))) * gamma
         self._bn = (t(inv), t(beta - mean * inv))
         # per layer: input kernels of both directions side by side (one product for all steps),
         # recurrent kernels and biases stacked by direction
@@ -131,7 +136,7 @@ class PhonetNetwork:
         import torch
 
         with torch.inference_mode(), _torch_threads(self.threads):
-            h = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+            h = torch.from_numpy(np.ascontiguousarray(x, dtype=self.dtype))
             inv, offset = self._bn
             h = h * inv + offset
             for kernel, recurrent, bias in self._gru:
