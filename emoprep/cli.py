@@ -10,6 +10,7 @@ missing resource (nothing was written); 130 interrupted (Ctrl-C; rerun to resume
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -46,6 +47,23 @@ storage_option = click.option(
          "or profile=NAME (repeatable; also $EMOPREP_STORAGE_OPTIONS). Never written to any output.")
 """``--storage-option``, shared by every command that takes a path; the command turns the pairs into
 options with :func:`emoprep.format.storage.parse_storage_options`."""
+
+
+def runtime_options(command: Callable) -> Callable:
+    """Where the extraction DAG runs (``--scheduler``, ``--scheduler-file``, ``--workers``,
+    ``--synchronous``): the same four options on every command that extracts (``extract``,
+    ``predict``), passed on to :func:`emoprep.extraction.runtime.open_executor`."""
+    for option in reversed((
+        click.option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786) to run on."),
+        click.option("--scheduler-file", type=click.Path(dir_okay=False),
+                     help="A running Dask scheduler's --scheduler-file (JSON) to run on (SLURM, dask-jobqueue; "
+                          "docs/cluster.md)."),
+        click.option("--workers", type=int, help="Worker processes of the local cluster (default: one per core)."),
+        click.option("--synchronous", is_flag=True,
+                     help="Run in this process with Dask's synchronous scheduler (debugging)."),
+    )):
+        command = option(command)
+    return command
 
 
 class PathOrURL(click.ParamType):
@@ -102,11 +120,7 @@ def main() -> None:
 @click.option("--shard-size", type=int, help="Utterances per shard file (default from the dataset spec).")
 @click.option("--option", "dataset_options", multiple=True, metavar="KEY=VALUE", help="Dataset reader option (see README).")
 @click.option("--spec", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML run spec overriding defaults.")
-@click.option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786) to run on.")
-@click.option("--scheduler-file", type=click.Path(dir_okay=False),
-              help="A running Dask scheduler's --scheduler-file (JSON) to run on (SLURM, dask-jobqueue; docs/cluster.md).")
-@click.option("--workers", type=int, help="Worker processes of the local cluster (default: one per core).")
-@click.option("--synchronous", is_flag=True, help="Run in this process with Dask's synchronous scheduler (debugging).")
+@runtime_options
 @click.option("--overwrite", is_flag=True,
               help="Recompute every shard, replacing shards of another configuration (refused without it).")
 @click.option("--limit", type=int, help="Only the first N utterances (a quick trial run).")
@@ -248,10 +262,13 @@ def fetch_models(backend: str, dest: Path) -> None:
 
 @main.command("check-raw")
 @click.option("--dataset", required=True, help="mosei, iemocap, recordings (old name: manifest) or demo.")
-@click.option("--root", type=click.Path(path_type=Path), help="Raw dataset folder (or the recordings list file). Optional for demo.")
+@click.option("--root", type=PathOrURL(),
+              help="Raw dataset folder (or the recordings list file), or its URL as for extract. Optional for demo.")
 @click.option("--option", "dataset_options", multiple=True, metavar="KEY=VALUE", help="Dataset reader option (see README).")
 @click.option("--spec", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML run spec overriding defaults.")
-def check_raw_command(dataset: str, root: Path | None, dataset_options: tuple[str, ...], spec: Path | None) -> None:
+@storage_option
+def check_raw_command(dataset: str, root: Path | str | None, dataset_options: tuple[str, ...], spec: Path | None,
+                      storage_options: tuple[str, ...]) -> None:
     """Validate a raw dataset tree without extracting: counts per split and class, missing media,
     unparseable lines (file:line), and how the counts compare with the full release."""
     from emoprep.extraction.config import build_config
@@ -265,7 +282,7 @@ def check_raw_command(dataset: str, root: Path | None, dataset_options: tuple[st
     except EmoprepError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_SETUP)
-    report = check_raw(dataset, root, config)
+    report = check_raw(dataset, root, config, _storage_options(storage_options))
     click.echo(report.render())
     sys.exit(EXIT_OK if report.ok else EXIT_SETUP)
 
@@ -353,16 +370,15 @@ def evaluate(run: Path | str, shards_dir: Path | str | None, split: str, device:
 @click.option("--glove", help="The GloVe file the run's shards were extracted with (checked by sha256). Default: $EMOPREP_GLOVE.")
 @click.option("--keep-features", type=click.Path(file_okay=False, path_type=Path),
               help="Keep the extracted features (a shard folder) here; rerunning the same command reuses them. "
-                   "With --scheduler, a folder the cluster's workers share.")
-@click.option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786) to run on.")
-@click.option("--workers", type=int, help="Worker processes of the local cluster (default: one per core).")
-@click.option("--synchronous", is_flag=True, help="Run in this process with Dask's synchronous scheduler (debugging).")
+                   "With --scheduler or --scheduler-file, a folder the cluster's workers share.")
+@runtime_options
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @storage_option
 def predict(run: Path | str, media: tuple[Path, ...], recordings: Path | None, out: Path, transcript: Path | None,
             window: float, hop: float, glove: str | None, keep_features: Path | None, scheduler: str | None,
-            workers: int | None, synchronous: bool, device: str, quiet: bool, storage_options: tuple[str, ...]) -> None:
+            scheduler_file: str | None, workers: int | None, synchronous: bool, device: str, quiet: bool,
+            storage_options: tuple[str, ...]) -> None:
     """Apply a trained RUN (a folder or a URL) to new recordings: MEDIA files (or --recordings LIST) in, one
     row per utterance out.
 
@@ -383,7 +399,8 @@ def predict(run: Path | str, media: tuple[Path, ...], recordings: Path | None, o
     try:
         with progress_bar(disable=quiet) as observer:
             table = run_prediction(run, list(media), recordings=recordings, transcript=transcript, window=window, hop=hop,
-                                   glove=glove, scheduler=scheduler, workers=workers, synchronous=synchronous,
+                                   glove=glove, scheduler=scheduler, scheduler_file=scheduler_file, workers=workers,
+                                   synchronous=synchronous,
                                    work_dir=keep_features, device=device, observer=observer, storage_options=options)
     except EmoprepError as exc:
         console().print(f"[bold red]error:[/] {escape(str(exc))}")

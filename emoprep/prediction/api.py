@@ -43,6 +43,7 @@ def predict(
     hop: float = DEFAULT_HOP_S,
     glove: str | None = None,
     scheduler: str | None = None,
+    scheduler_file: str | None = None,
     workers: int | None = None,
     synchronous: bool = False,
     work_dir: str | Path | None = None,
@@ -80,8 +81,8 @@ def predict(
             if not segmentation.rows:
                 return output_table(model, failures)  # no media could be read: nothing to extract
             listed = write_recordings_list(segmentation.rows, work / RECORDINGS_LIST)
-        extract_features(config, listed, work / FEATURES, scheduler=scheduler, workers=workers,
-                         synchronous=synchronous, observer=observer)
+        extract_features(config, listed, work / FEATURES, scheduler=scheduler, scheduler_file=scheduler_file,
+                         workers=workers, synchronous=synchronous, observer=observer)
         observer.stage("applying the model")
         return apply_model(model, work / FEATURES, failures)
     finally:

@@ -102,12 +102,13 @@ def write_recordings_list(rows: list[dict[str, Any]], path: Path) -> Path:
 
 
 def extract_features(config: ExtractConfig, recordings: Path, out: Path, *, scheduler: str | None = None,
-                     workers: int | None = None, synchronous: bool = False,
+                     scheduler_file: str | None = None, workers: int | None = None, synchronous: bool = False,
                      observer: RunObserver | None = None) -> RunSummary:
     """Extract the recordings list into the shard folder ``out`` (resumed, like ``extract``, when the
     same features were extracted there before)."""
-    summary = run_extract(config, recordings, out, glove=config.text.glove, scheduler=scheduler, workers=workers,
-                          synchronous=synchronous, overwrite=True, observer=observer)
+    summary = run_extract(config, recordings, out, glove=config.text.glove, scheduler=scheduler,
+                          scheduler_file=scheduler_file, workers=workers, synchronous=synchronous, overwrite=True,
+                          observer=observer)
     if not summary.complete:
         errors = "; ".join(f"{k}: {v}" for k, v in sorted(summary.shard_errors.items())[:3])
         raise SetupError(f"feature extraction did not complete ({errors}); rerun the same command to resume")

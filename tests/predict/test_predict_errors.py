@@ -113,3 +113,18 @@ def test_a_glove_run_needs_the_same_vectors(tmp_path: Path, media: Path) -> None
     rows = table.to_pylist()
     assert [(r["start"], r["end"], r["text"]) for r in rows] == [(0.2, 1.5, "hello today"), (1.6, 2.9, "we saw that")]
     assert all(r["modalities"] == "text" and r["error"] is None and 0 <= r["prob_anger"] <= 1 for r in rows)
+
+
+def test_predict_joins_a_cluster_by_scheduler_file_like_extract(run: Path, media: Path, tmp_path: Path) -> None:
+    """``--scheduler-file`` reaches the runtime: a file no scheduler wrote is refused, naming it (the join
+    itself is extract's, tested with a running cluster in tests/storage)."""
+    from click.testing import CliRunner
+
+    from emoprep.cli import main
+
+    missing = tmp_path / "scheduler.json"
+    result = CliRunner().invoke(main, ["predict", str(run), str(media), "--out", str(tmp_path / "p.parquet"),
+                                       "--scheduler-file", str(missing), "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert "scheduler file not found" in result.output and "scheduler.json" in result.output
+    assert not (tmp_path / "p.parquet").exists()

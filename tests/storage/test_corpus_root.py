@@ -178,3 +178,29 @@ def test_cli_extracts_mosei_from_a_bucket(mosei: Corpus, object_store, tmp_path:
     assert (out / "manifest.json").is_file() and sum(pq.read_table(p).num_rows for p in out.glob("*-of-*.parquet")) == 3
     assert "missing_media" in {f["error_type"] for f in pq.read_table(out / "failures.parquet").to_pylist()}
     assert object_store.options["secret"] not in result.output
+
+
+@pytest.mark.parametrize("dataset", ["mosei", "iemocap"])
+def test_check_raw_on_the_bucket_reports_what_it_reports_on_the_local_copy(dataset: str, request: pytest.FixtureRequest,
+                                                                           object_store) -> None:
+    """``emoprep check-raw --root s3://...``: the same counts, classes and problems as on the local tree,
+    problems naming URLs; a prefix holding nothing, or a corpus without its folders, is a layout error."""
+    from click.testing import CliRunner
+
+    from emoprep.cli import EXIT_SETUP, main
+
+    corpus: Corpus = request.getfixturevalue(dataset)
+    options = [f"--storage-option={k}={json.dumps(v) if isinstance(v, dict) else v}" for k, v in corpus.options.items()]
+    local = CliRunner().invoke(main, ["check-raw", "--dataset", dataset, "--root", str(corpus.local)])
+    remote = CliRunner().invoke(main, ["check-raw", "--dataset", dataset, "--root", corpus.url, *options])
+    assert local.exit_code == remote.exit_code == 0, remote.output
+    assert remote.output.replace(corpus.url, str(corpus.local)) == local.output
+    assert "missing media" in remote.output and corpus.url in remote.output  # the bucket's absent recordings
+
+    empty = CliRunner().invoke(main, ["check-raw", "--dataset", dataset, "--root", object_store.bucket() + "/nothing", *options])
+    assert empty.exit_code == EXIT_SETUP and "nothing under this prefix" in empty.output
+    fs, path = filesystem(corpus.url, corpus.options)
+    partial = object_store.bucket() + f"/partial-{dataset}"
+    fs.pipe(f"{partial.split('://', 1)[1]}/README.txt", b"not a corpus")
+    broken = CliRunner().invoke(main, ["check-raw", "--dataset", dataset, "--root", partial, *options])
+    assert broken.exit_code == EXIT_SETUP and "ERROR" in broken.output, broken.output

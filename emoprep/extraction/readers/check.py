@@ -1,7 +1,9 @@
 """``emoprep check-raw``: validate a raw dataset tree before any extraction runs.
 
 It looks at the layout (the folders the reader needs), runs the reader (which parses every
-transcript and label file but decodes no media) and reports what an extraction would get:
+transcript and label file but decodes no media; on a URL root, over a local mirror of the metadata,
+exactly as ``extract`` reads it: :func:`~emoprep.extraction.readers.read_dataset`) and reports what
+an extraction would get:
 utterances per split and class, missing and empty media, unparseable lines with ``file:line``, and
 how the counts compare with the full release's (``expected:`` in ``pipelines/<dataset>.yaml``).
 A count mismatch is *information* (a subset or a different option gives other counts), never an
@@ -11,16 +13,18 @@ error; the report is not ``ok`` only when the tree cannot be read at all.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ...errors import EmoprepError
+from ...format.storage import filesystem, is_url, redact
 from ...format.release_counts import count_differences, describe_count_differences
 from ..config import ExtractConfig, pipeline_defaults
 from ..config.reader_options import default_option_strings
 from ..records import SPLITS, ReaderIssue
-from . import get_reader
+from . import get_reader, read_dataset
 from .base import ReadResult
 from .layouts import IemocapLayout, MoseiLayout
 
@@ -41,7 +45,8 @@ class CheckReport:
     """Everything check-raw found; :meth:`render` formats it for the terminal."""
 
     dataset: str
-    root: Path | None
+    root: Path | str | None
+    """A local folder or list file, or a URL (shown without credentials)."""
     layout_errors: list[str] = field(default_factory=list)
     layout_notes: list[str] = field(default_factory=list)
     reader_error: str | None = None
@@ -112,22 +117,66 @@ class CheckReport:
         return "\n".join(out)
 
 
-def _layout(dataset: str, root: Path | None, report: CheckReport) -> None:
+class _LocalTree:
+    """The layout questions, asked of a local folder (or list file)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def is_file(self) -> bool:
+        return self.root.is_file()
+
+    def is_dir(self, rel: str = "") -> bool:
+        return (self.root / rel).is_dir()
+
+    def sessions(self) -> set[str]:
+        return {p.name for p in IemocapLayout(self.root).sessions()}
+
+
+class _UrlTree:
+    """The same questions, asked of a prefix on object storage from one listing of it (a "folder"
+    there is a prefix that some object lies under)."""
+
+    def __init__(self, url: str, options: Mapping[str, Any]) -> None:
+        self.fs, self.base = filesystem(url, options)
+        self.base = self.base.rstrip("/")
+        try:
+            listed = self.fs.find(self.base)
+        except (FileNotFoundError, NotADirectoryError):
+            listed = []
+        self.files = {PurePosixPath(str(f)).relative_to(self.base).as_posix() for f in listed if str(f) != self.base}
+
+    def is_file(self) -> bool:
+        return bool(self.fs.isfile(self.base))
+
+    def is_dir(self, rel: str = "") -> bool:
+        prefix = f"{rel.strip('/')}/" if rel else ""
+        return any(f.startswith(prefix) for f in self.files)
+
+    def sessions(self) -> set[str]:
+        tops = {f.split("/", 1)[0] for f in self.files if "/" in f}
+        return {t for t in tops if PurePosixPath(t).match(IemocapLayout.SESSION_GLOB)}
+
+
+def _layout(dataset: str, root: Path | str | None, report: CheckReport,
+            storage_options: Mapping[str, Any] | None = None) -> None:
     if root is None:
         return
+    tree = _UrlTree(str(root), storage_options or {}) if is_url(str(root)) else _LocalTree(Path(root))
+    shown = redact(str(root))
     if get_reader(dataset).name == "recordings":
-        if not root.is_file():
-            report.layout_errors.append(f"{root}: the recordings list does not exist")
+        if not tree.is_file():
+            report.layout_errors.append(f"{shown}: the recordings list does not exist")
         return
-    if not root.is_dir():
-        report.layout_errors.append(f"{root}: not a folder")
+    if not tree.is_dir():
+        report.layout_errors.append(f"{shown}: not a folder" + (" (nothing under this prefix)" if is_url(str(root)) else ""))
         return
     layout: tuple[tuple[str, bool], ...] = MoseiLayout.FOLDERS if dataset == "mosei" else ()
     if dataset == "iemocap":
-        present = {p.name for p in IemocapLayout(root).sessions()}
+        present = tree.sessions()
         if not present:
             report.layout_errors.append(
-                f"{root}: no Session1..Session5 folders (give the IEMOCAP_full_release folder)"
+                f"{shown}: no Session1..Session5 folders (give the IEMOCAP_full_release folder)"
             )
             return
         every = [IemocapLayout.session_name(n) for n in IemocapLayout.SESSIONS]
@@ -136,7 +185,7 @@ def _layout(dataset: str, root: Path | None, report: CheckReport) -> None:
             report.layout_notes.append(f"sessions not present: {', '.join(missing_sessions)}")
         layout = IemocapLayout.folders([s for s in every if s in present])
     for rel, required in layout:
-        if not (root / rel).is_dir():
+        if not tree.is_dir(rel):
             (report.layout_errors if required else report.layout_notes).append(f"missing folder {rel}/")
 
 
@@ -167,15 +216,20 @@ def _found_count(key: str, result: ReadResult) -> int | None:
     return result.counts.get(key)
 
 
-def check_raw(dataset: str, root: Path | None, config: ExtractConfig) -> CheckReport:
-    """Validate ``root`` for ``dataset`` and summarise what an extraction would read from it."""
-    root = Path(root).expanduser() if root is not None else None
-    report = CheckReport(dataset=dataset, root=root)
-    _layout(dataset, root, report)
+def check_raw(dataset: str, root: Path | str | None, config: ExtractConfig,
+              storage_options: Mapping[str, Any] | None = None) -> CheckReport:
+    """Validate ``root`` (a local path or a URL; ``storage_options`` for its store) for ``dataset`` and
+    summarise what an extraction would read from it.  Empty media files are looked for on local
+    media only (on object storage that would be one request per recording)."""
+    remote = root is not None and is_url(str(root))
+    if root is not None and not remote:
+        root = Path(root).expanduser()
+    report = CheckReport(dataset=dataset, root=redact(str(root)) if remote else root)
+    _layout(dataset, root, report, storage_options)
     if report.layout_errors:
         return report
     try:
-        result = get_reader(dataset).read(root, config)
+        result = read_dataset(dataset, root, config, storage_options)
     except EmoprepError as exc:
         report.reader_error = str(exc)
         return report
@@ -194,7 +248,7 @@ def check_raw(dataset: str, root: Path | None, config: ExtractConfig) -> CheckRe
         if u.labels.category is not None:
             categories[u.labels.category] += 1
         for p in (u.video_path, u.audio_path):
-            if p and p not in seen_media:
+            if p and p not in seen_media and not is_url(p):
                 seen_media.add(p)
                 try:
                     if Path(p).stat().st_size == 0:
