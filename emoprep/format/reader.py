@@ -68,30 +68,36 @@ class RowGroup:
     """One Parquet row group of a shard: the unit that streaming readers divide among workers.
 
     ``path`` is a local path or a URL; a URL's ``storage_options`` travel with the group (to loader
-    workers) and are kept out of its ``repr``."""
+    workers) and are kept out of its ``repr``.  ``sha256``: the shard's, as its manifest lists it;
+    an object replaced by a later run has another, so a reader never reads it through the footer
+    of the object it replaced (:func:`_open`)."""
 
     path: Path | str
     index: int
     rows: int
     split: str
     storage_options: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    sha256: str | None = field(default=None, repr=False, compare=False)
 
 
 def row_groups(path: str | Path, split: str | None = None, *, storage_options: StorageOptions = None) -> list[RowGroup]:
     """Every row group of a finished run (or of one split), in shard order; reads footers only."""
     root = shard_folder(path, storage_options)
     return [group for shard in read_manifest(root).shards_of(split)
-            for group in shard_row_groups(shard_location(root, shard.file), shard.split, storage_options=root.options)]
+            for group in shard_row_groups(shard_location(root, shard.file), shard.split, storage_options=root.options,
+                                          sha256=shard.sha256)]
 
 
-def shard_row_groups(path: Path | str, split: str, *, storage_options: StorageOptions = None) -> list[RowGroup]:
-    """The row groups of one shard file (its footer only; a local path or a URL)."""
+def shard_row_groups(path: Path | str, split: str, *, storage_options: StorageOptions = None,
+                     sha256: str | None = None) -> list[RowGroup]:
+    """The row groups of one shard file (its footer only; a local path or a URL, ``sha256`` its
+    manifest's)."""
     if not is_url(path):
         meta = pq.read_metadata(path)
         return [RowGroup(path, i, meta.row_group(i).num_rows, split) for i in range(meta.num_row_groups)]
     options = dict(storage_options or {})
-    meta = _open(str(path), (), _options_key(options)).metadata
-    return [RowGroup(path, i, meta.row_group(i).num_rows, split, options) for i in range(meta.num_row_groups)]
+    meta = _open(str(path), (sha256 or "",), _options_key(options)).metadata
+    return [RowGroup(path, i, meta.row_group(i).num_rows, split, options, sha256) for i in range(meta.num_row_groups)]
 
 
 def _options_key(options: StorageOptions) -> str:
@@ -101,9 +107,10 @@ def _options_key(options: StorageOptions) -> str:
 
 @lru_cache(maxsize=4)
 def _open(path: Path | str, stamp: tuple[int, ...], options_key: str = "{}") -> pq.ParquetFile:
-    """An open shard, reused across its row groups (the footer is parsed once); a local file is keyed
-    by size and mtime so a rewritten file is reopened (an object of a finished folder is only replaced
-    by a new run, with a new manifest).  Few are kept: reading in order needs one, and every open
+    """An open shard, reused across its row groups (the footer is parsed once).  ``stamp`` tells
+    versions of one path apart, so that a rewritten file is reopened: a local file's size and mtime,
+    an object's sha256 from the manifest that listed it (an object of a finished folder is replaced
+    only by a new run, which lists it with its new sha256).  Few are kept: reading in order needs one, and every open
     file holds its footer, so a larger cache would make a streaming reader's memory grow with the
     number of shards."""
     if not is_url(path):
@@ -116,7 +123,7 @@ def _open(path: Path | str, stamp: tuple[int, ...], options_key: str = "{}") -> 
 def read_row_group(group: RowGroup, columns: list[str] | None = None) -> pa.Table:
     """The rows of one row group, only ``columns`` decoded."""
     if is_url(group.path):
-        shard = _open(str(group.path), (), _options_key(group.storage_options))
+        shard = _open(str(group.path), (group.sha256 or "",), _options_key(group.storage_options))
     else:
         st = Path(group.path).stat()
         shard = _open(group.path, (st.st_size, st.st_mtime_ns))

@@ -61,7 +61,8 @@ def sample_row_groups(root: Folder, manifest: Manifest, max_groups: int) -> list
     for split, shards in by_split.items():
         k = min(len(shards), max(1, round(max_groups * len(shards) / max(1, total))))
         for i in np.unique(np.linspace(0, len(shards) - 1, k).round().astype(int)):
-            groups = shard_row_groups(shard_location(root, shards[i].file), split, storage_options=root.options)
+            groups = shard_row_groups(shard_location(root, shards[i].file), split, storage_options=root.options,
+                                      sha256=shards[i].sha256)
             chosen.append(groups[len(groups) // 2])
     return chosen
 

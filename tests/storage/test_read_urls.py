@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
@@ -109,3 +110,22 @@ def test_loader_workers_read_their_row_groups_from_s3(s3_shards: str, demo_shard
     rows = list(DataLoader(stream, batch_size=None, num_workers=2, multiprocessing_context="fork"))
     train_ids = emoprep.read_shards(demo_shards, "train", ["utterance_id"]).column("utterance_id").to_pylist()
     assert sorted(r["utterance_id"] for r in rows) == sorted(train_ids)
+
+
+def test_a_folder_replaced_by_a_new_run_is_read_anew(object_store, upload, tmp_path: Path) -> None:  # noqa: ANN001
+    """The reader keeps recently opened shards open; an object rewritten under the same key (a new
+    run into the same prefix) is opened again, not read through the footer of the object it replaced."""
+    from emoprep.testing.shards import build_shard_folder
+
+    opts = object_store.options
+    rows = {"train": 24, "valid": 8, "test": 8}
+    first = build_shard_folder(tmp_path / "first", rows, seed=1)
+    second = build_shard_folder(tmp_path / "second", {**rows, "train": 20}, seed=2)  # other bytes, other row counts
+    url = upload(first, object_store.bucket() + "/replaced", opts)
+
+    def streamed() -> list:
+        return [read_row_group(g, LIGHT) for g in row_groups(url, "train", storage_options=opts)]
+
+    assert pa.concat_tables(streamed()).equals(emoprep.read_shards(first, "train", LIGHT))
+    upload(second, url, opts)
+    assert pa.concat_tables(streamed()).equals(emoprep.read_shards(second, "train", LIGHT))
