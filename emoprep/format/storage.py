@@ -35,6 +35,10 @@ from .names import temporary_path
 STORAGE_OPTIONS_ENV = "EMOPREP_STORAGE_OPTIONS"
 """Storage options from the environment: a JSON object, or whitespace-separated ``KEY=VALUE`` pairs;
 ``--storage-option`` flags are applied on top."""
+SHA256_METADATA = "sha256"
+"""The S3 user-metadata key (``x-amz-meta-sha256``) under which an uploaded shard carries the sha256
+of its bytes, as checked before the upload: a resumed run lists the shard in its manifest without
+downloading it to hash it."""
 
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
 
@@ -323,18 +327,39 @@ class Folder:
             return False
         return True
 
-    def upload(self, local_file: Path, name: str, *, exclusive: bool = False) -> None:
+    def upload(self, local_file: Path, name: str, *, exclusive: bool = False, sha256: str | None = None) -> None:
         """Move a finished local file to ``name``: one rename locally (same folder), one PUT on
         object storage, so ``name`` never holds a part of it.  ``exclusive``: refuse (FileExistsError)
-        when ``name`` exists."""
+        when ``name`` exists.  ``sha256``: the file's, kept with the object on S3 (user metadata of
+        the same PUT) so that :meth:`recorded_sha256` answers without downloading it."""
         if not self.remote:
             target = Path(self.location) / name
             if exclusive and target.exists():
                 raise FileExistsError(str(target))
             os.replace(local_file, target)
             return
-        self.fs.put_file(str(local_file), self.path(name), mode="create" if exclusive else "overwrite")
+        extra = {"Metadata": {SHA256_METADATA: sha256}} if sha256 and self._s3 else {}
+        self.fs.put_file(str(local_file), self.path(name), mode="create" if exclusive else "overwrite", **extra)
         Path(local_file).unlink(missing_ok=True)
+
+    @property
+    def _s3(self) -> bool:
+        """Whether the store is S3 (s3fs), whose objects carry user metadata."""
+        if not self.remote:
+            return False
+        protocol = self.fs.protocol
+        return bool(({protocol} if isinstance(protocol, str) else set(protocol)) & {"s3", "s3a"})
+
+    def recorded_sha256(self, name: str) -> str | None:
+        """The sha256 that :meth:`upload` kept with object ``name`` (S3), or None: a local file, another
+        store, or an object put there some other way; the caller then hashes the file itself."""
+        if not self._s3:
+            return None
+        try:
+            value = self.fs.metadata(self.path(name)).get(SHA256_METADATA)
+        except FileNotFoundError:
+            return None
+        return value if isinstance(value, str) and len(value) == 64 else None
 
     def remove(self, name: str) -> None:
         """Delete file ``name`` if it exists."""

@@ -147,3 +147,31 @@ def test_on_s3_another_configuration_is_refused_and_stale_shards_are_removed(
                            storage_options=object_store.options)
     assert replaced.complete and replaced.written == replaced.shards and stale not in prefix.names()
     assert json.loads(prefix.read_text(MANIFEST))["config_hash"] == other.config_hash
+
+
+def test_a_resumed_run_on_s3_takes_each_shards_sha256_from_its_upload(
+    small_demo: Path, object_store, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+) -> None:
+    """A rerun over complete shards lists them in its manifest without downloading them: the sha256
+    checked before each upload travels with the object; a shard put there some other way (no such
+    metadata) is downloaded and hashed, as on any other store."""
+    from emoprep.extraction.engine import worker
+
+    prefix = Folder.of(object_store.bucket() + "/demo", object_store.options)
+    cfg = build_config("demo", TEXT_ONLY)
+    first = run_extract(cfg, small_demo, prefix.location, synchronous=True, storage_options=object_store.options)
+    listed = json.loads(prefix.read_text(MANIFEST))["shards"]
+    assert all(prefix.recorded_sha256(s["file"]) == s["sha256"] for s in listed)
+    assert all(hashlib.sha256(prefix.read_bytes(s["file"])).hexdigest() == s["sha256"] for s in listed)
+
+    plain = listed[0]["file"]
+    data = prefix.read_bytes(plain)
+    prefix.write_bytes(plain, data)  # the same bytes, put without the metadata (a user's own copy)
+    assert prefix.recorded_sha256(plain) is None
+    hashed: list[int] = []
+    real = worker.sha256_stream
+    monkeypatch.setattr(worker, "sha256_stream", lambda f: hashed.append(1) or real(f))
+    again = run_extract(cfg, small_demo, prefix.location, synchronous=True, storage_options=object_store.options)
+    assert (again.written, again.skipped) == (0, first.shards)
+    assert len(hashed) == 1, "only the shard without recorded sha256 is downloaded to hash it"
+    assert json.loads(prefix.read_text(MANIFEST))["shards"] == listed

@@ -93,3 +93,15 @@ def test_a_missing_backend_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delitem(registry._registry, "s3", raising=False)
     with pytest.raises(SetupError, match=r"emoprep\[s3\]"):
         Folder.of("s3://bucket/x").names()
+
+
+def test_an_upload_keeps_its_sha256_with_the_object_on_s3(folder: Folder, tmp_path: Path) -> None:
+    folder.mkdir()
+    staged = (folder.local or tmp_path) / ".staged"
+    staged.write_bytes(b"shard bytes")
+    digest = "ab" * 32
+    folder.upload(staged, "a.parquet", sha256=digest)
+    # S3 answers from the object's metadata; a local folder has none (its files are hashed, cheaply)
+    assert folder.recorded_sha256("a.parquet") == (digest if folder.remote else None)
+    folder.write_bytes("b.parquet", b"put some other way")
+    assert folder.recorded_sha256("b.parquet") is None and folder.recorded_sha256("absent") is None

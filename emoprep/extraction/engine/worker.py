@@ -219,15 +219,20 @@ def _report(spec: ShardSpec, written: Written, skipped: bool, t0: float, failure
 def complete_shard(spec: ShardSpec, job: ShardJob) -> ShardReport | None:
     """The report of ``spec``'s file when a complete copy written by this configuration for these
     utterances is already there (a resumed run skips it), else None.  Reads the footer (on object
-    storage: only the footer is fetched), then the file once to hash it for the manifest."""
+    storage: only the footer is fetched), then the sha256 for the manifest: on S3 the one the upload
+    kept with the object (:meth:`~emoprep.format.storage.Folder.recorded_sha256`), elsewhere by
+    reading the file once."""
     if job.overwrite:
         return None
     t0 = time.perf_counter()
     meta = footer_in(job.out, spec.filename)
     if not is_complete(meta, job.config.config_hash, ids_digest(spec.utterance_ids), len(spec.utterances)):
         return None
-    with job.out.open(spec.filename) as f:
-        written = Written(job.out.size(spec.filename), sha256_stream(f))
+    digest = job.out.recorded_sha256(spec.filename)
+    if digest is None:
+        with job.out.open(spec.filename) as f:
+            digest = sha256_stream(f)
+    written = Written(job.out.size(spec.filename), digest)
     failures = [Failure(**f) for f in meta.get("failures", [])]
     return _report(spec, written, True, t0, failures, meta.get("stats", {}))
 

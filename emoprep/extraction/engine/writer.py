@@ -91,7 +91,7 @@ def write_table(table: pa.Table, folder: Folder, name: str, meta: dict[str, Any]
             os.fsync(f.fileno())
         written = _check_staged(staging, table.num_rows)
         _exit_if_asked(name)
-        folder.upload(staging, name)
+        folder.upload(staging, name, sha256=written.sha256)
         return written
     finally:
         staging.unlink(missing_ok=True)
