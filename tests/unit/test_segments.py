@@ -54,3 +54,34 @@ def test_a_corpus_reader_reports_what_the_recordings_reader_reports(tmp_path: Pa
     assert result.counts["clamped"] == 1 and result.counts["invalid"] == 1
     kept = {u.utterance_id: u for u in result.utterances}
     assert kept["Ses01F_impro01_F000"].start_s == 0.0 and "Ses01F_impro01_M000" not in kept
+
+
+def test_media_urls_are_probed_ahead_concurrently_and_local_files_are_not() -> None:
+    """``probe_ahead`` learns the ends of URLs several at a time (a probe waits on the store, not the
+    CPU); the ends and what ``times`` decides are those of one probe after another."""
+    import threading
+    import time
+
+    urls = [f"s3://bucket/MOSEI/Raw/Videos/Full/Combined/v{i}.mp4" for i in range(8)]
+    calls: list[str] = []
+    in_flight, most = [0], [0]
+    lock = threading.Lock()
+
+    def slow_end(path: str) -> float:
+        with lock:
+            calls.append(path)
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        time.sleep(0.05)
+        with lock:
+            in_flight[0] -= 1
+        return 10.0 + int(path[-5])
+
+    ahead = SegmentCleaner([], {}, slow_end)
+    ahead.probe_ahead([*urls, None, urls[0], "/data/local.mp4"])
+    assert sorted(calls) == sorted(urls) and most[0] > 1, "each URL once, several at a time; no local file"
+    one_by_one = SegmentCleaner([], {}, slow_end)
+    for i, url in enumerate(urls):
+        assert ahead.times(f"u{i}", 5.0, 30.0, "t", [url]) == one_by_one.times(f"u{i}", 5.0, 30.0, "t", [url]) == (5.0, 10.0 + i)
+    assert len(calls) == 2 * len(urls), "the ends probed ahead are not probed again"
+    assert ahead.counts == one_by_one.counts == {"clamped_end": len(urls)}

@@ -148,6 +148,12 @@ class _Run:
         self.issues.append(ReaderIssue(kind, message, source, utterance_id))
         self.counts[kind] += 1
 
+    def media_of(self, vid: str) -> tuple[str | None, str | None]:
+        """Where video ``vid``'s recording and its WAV are (None for one that is absent)."""
+        video = self.media.location(self.layout.video(vid)) if vid in self.videos else None
+        audio = self.media.location(self.layout.audio(vid)) if vid in self.audios else None
+        return video, audio
+
 
 class MoseiReader:
     """Reader for the raw CMU-MOSEI release; see the module docstring for layout and options."""
@@ -181,6 +187,7 @@ class MoseiReader:
 
         utterances: list[Utterance] = []
         transcripts = layout.transcripts()
+        run.segments.probe_ahead(path for t in transcripts for path in run.media_of(t.stem))
         for tpath in transcripts:
             utterances += self._read_video(run, tpath)
 
@@ -229,10 +236,8 @@ class MoseiReader:
         run.counts["malformed"] += len(seg_issues)
         run.counts["segments"] += len(segments)
         labels = self._labels_for(vid, segments, run.mturk, run.sdk, run.use_sdk, run.tolerance, run.counts, run.issues)
-        has_video, has_audio = vid in run.videos, vid in run.audios
-        video_path = run.media.location(run.layout.video(vid)) if has_video else None
-        audio_path = run.media.location(run.layout.audio(vid)) if has_audio else None
-        if not has_video and not has_audio and segments:
+        video_path, audio_path = run.media_of(vid)
+        if video_path is None and audio_path is None and segments:
             run.issues.append(
                 ReaderIssue("missing_media", f"no {vid}.mp4 nor {vid}.wav: its segments are skipped", str(tpath))
             )
@@ -256,7 +261,7 @@ class MoseiReader:
                     continue
                 run.counts["unlabelled_kept"] += 1
                 lab = Labels()
-            if not has_video and not has_audio:
+            if video_path is None and audio_path is None:
                 run.issue("missing_media", f"no media for video {vid!r}", seg.source, uid)
                 continue
             out.append(
@@ -270,7 +275,7 @@ class MoseiReader:
                     split=run.splits.lookup(uid, vid),
                     video_path=video_path,
                     audio_path=audio_path,
-                    audio_channel=0 if has_audio else None,
+                    audio_channel=0 if audio_path is not None else None,
                     labels=lab,
                 )
             )
@@ -278,7 +283,7 @@ class MoseiReader:
             run.issues.append(
                 ReaderIssue("unlabelled", f"{unlabelled_here} of {len(segments)} segments have no labels", str(tpath))
             )
-        if not has_video and has_audio and out:
+        if video_path is None and audio_path is not None and out:
             run.issues.append(
                 ReaderIssue("missing_media", f"no video {vid}.mp4: visual features will be missing", str(tpath))
             )

@@ -17,9 +17,14 @@ reader's counts and as issues) are the same whatever the corpus:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ...format.storage import is_url
 from ..media.probe import media_end_s
+
+PROBE_THREADS = 16
+"""Header probes of media URLs in flight at once (:meth:`SegmentCleaner.probe_ahead`)."""
 from ..records import ReaderIssue
 
 
@@ -35,6 +40,20 @@ class SegmentCleaner:
     def _issue(self, kind: str, message: str, source: str, utterance_id: str) -> None:
         self.issues.append(ReaderIssue(kind, message, source, utterance_id))
         self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    def probe_ahead(self, files: Iterable[str | None]) -> None:
+        """Learn the ends of the media URLs among ``files`` now, :data:`PROBE_THREADS` at a time.
+
+        Why: a probe of a URL is one or two ranged requests, so its time is the store's latency, not
+        this machine's work; one after another, the thousands of recordings of a corpus on object
+        storage would hold the read for minutes.  Local files are left to :meth:`end_of` (a local
+        probe takes milliseconds), so a local read is unchanged; so are the ends, whichever order
+        the probes finish in."""
+        todo = list(dict.fromkeys(f for f in files if f and is_url(f) and f not in self._ends))
+        if len(todo) < 2:
+            return
+        with ThreadPoolExecutor(min(PROBE_THREADS, len(todo)), thread_name_prefix="emoprep-probe") as pool:
+            self._ends.update(zip(todo, pool.map(self.media_end, todo)))
 
     def end_of(self, files: Iterable[str | None]) -> float | None:
         """Where the segment's media end (the latest of its files); None when any end is unknown."""
