@@ -15,6 +15,10 @@ needs no copy on each machine.  Each machine that needs the vectors (the driver,
 machine) streams the file once into its own cache (:func:`ensure_remote_glove`: download, sha256
 checked against the run's, parse, download removed); the checksum of a URL is remembered per
 (URL, size, ETag), so a rerun does not read the file again.
+
+One process per machine builds a cache or downloads a file; the others wait for it and then read
+its result (:func:`_one_process_per_machine`): a node with one Dask worker per core would otherwise
+download the 5.6 GB file, and parse it, once per worker.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,8 +85,11 @@ def _remember_checksum(key: str, checksum: str) -> None:
     index = _remembered_checksums()
     index[key] = checksum
     index_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = index_path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(index, indent=0))
+    # a name of its own for each writer (processes and threads): the last whole index wins; an entry
+    # lost to a concurrent writer is only computed again
+    fd, tmp = tempfile.mkstemp(prefix=".checksums-", suffix=".tmp", dir=index_path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(index, indent=0))
     os.replace(tmp, index_path)
 
 
@@ -104,6 +112,19 @@ def _cache_target(checksum: str) -> Path:
     return cache_dir() / "glove" / checksum[:24] / "vectors.kv"
 
 
+@contextmanager
+def _one_process_per_machine(subject: str) -> Iterator[None]:
+    """Hold this machine's lock for ``subject`` (a file lock in the cache folder, so every process
+    that shares the cache waits for it); the caller checks again, inside, for what the holder before
+    it made.  The operating system releases the lock of a process that dies."""
+    from filelock import FileLock
+
+    locks = cache_dir() / "glove" / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with FileLock(locks / f"{hashlib.sha256(subject.encode()).hexdigest()[:24]}.lock"):
+        yield
+
+
 def ensure_remote_glove(url: str, options: Mapping[str, Any] | None = None,
                         checksum: str | None = None) -> tuple[Path, str]:
     """``(cache file, sha256)`` of the GloVe file at ``url``, fetched once into this machine's cache.
@@ -116,9 +137,16 @@ def ensure_remote_glove(url: str, options: Mapping[str, Any] | None = None,
     fs, key = filesystem(url, options)
     info = fs.info(key)
     remembered = f"{redact(url)}|{info.get('size')}|{info.get('ETag') or info.get('LastModified') or ''}"
-    checksum = checksum or _remembered_checksums().get(remembered)
-    if checksum and _cache_target(checksum).is_file():
-        return _cache_target(checksum), checksum
+    with _one_process_per_machine(remembered):  # the first downloads; the others find its cache
+        checksum = checksum or _remembered_checksums().get(remembered)
+        if checksum and _cache_target(checksum).is_file():
+            return _cache_target(checksum), checksum
+        return _download(fs, key, url, remembered, checksum)
+
+
+def _download(fs: Any, key: str, url: str, remembered: str, checksum: str | None) -> tuple[Path, str]:
+    """Stream ``key`` to a temporary file beside the cache while hashing it, check it against
+    ``checksum``, remember its sha256 under ``remembered``, build its cache; the download is removed."""
     (cache_dir() / "glove").mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=".download-", suffix=_suffix(key), dir=cache_dir() / "glove")
     download = Path(name)
@@ -283,9 +311,16 @@ def ensure_glove_cache(path: Path | str, checksum: str | None = None) -> Path:
     path = Path(path)
     checksum = checksum or file_checksum(path)
     target = _cache_target(checksum)
-    target_dir = target.parent
     if target.is_file():
         return target
+    with _one_process_per_machine(checksum):  # the first builds it; the others find it built
+        if not target.is_file():
+            _build_cache(path, checksum, target.parent)
+    return target
+
+
+def _build_cache(path: Path, checksum: str, target_dir: Path) -> None:
+    """Parse ``path`` into a new cache folder and rename it to ``target_dir`` in one step."""
     from gensim.models import KeyedVectors
 
     dim, _ = _layout(path)
@@ -312,7 +347,6 @@ def ensure_glove_cache(path: Path | str, checksum: str | None = None) -> Path:
     finally:
         if tmp_dir.exists():
             shutil.rmtree(tmp_dir, ignore_errors=True)
-    return target
 
 
 @dataclass

@@ -89,3 +89,37 @@ def test_text_columns_equal_with_the_local_file(glove, object_store, small_demo:
     assert a.oov_rate == b.oov_rate and a.oov_rate < 1.0
     for shard in sorted((tmp_path / "a").glob("*-of-*.parquet")):
         assert pq.read_table(tmp_path / "b" / shard.name).equals(pq.read_table(shard))
+
+
+def test_processes_of_one_machine_fetch_and_build_once_while_the_others_wait(glove, object_store, own_disk,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers of one machine asking for the same GloVe URL at once (a node with a worker per core):
+    one downloads it and builds the cache, the others wait for its lock and then use that cache.  The
+    lock is a file lock, so threads holding their own lock file handles stand in for processes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from emoprep.extraction import glove as glove_module
+
+    local, url = glove
+    own_disk("node")
+    counts = {"download": 0, "build": 0}
+
+    def counted(name: str):  # noqa: ANN202
+        real = getattr(glove_module, name)
+
+        def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            counts["download" if name == "_download" else "build"] += 1
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(glove_module, "_download", counted("_download"))
+    monkeypatch.setattr(glove_module, "_build_cache", counted("_build_cache"))
+    with ThreadPoolExecutor(4) as pool:
+        remote = list(pool.map(lambda _: ensure_remote_glove(url, object_store.options), range(4)))
+    assert counts == {"download": 1, "build": 1}
+    assert len(set(remote)) == 1 and remote[0][1] == hashlib.sha256(local.read_bytes()).hexdigest()
+
+    own_disk("other-node")  # and a local file, built into an empty cache by 4 at once
+    with ThreadPoolExecutor(4) as pool:
+        built = list(pool.map(lambda _: glove_module.ensure_glove_cache(local), range(4)))
+    assert counts == {"download": 1, "build": 2} and len(set(built)) == 1 and built[0].is_file()
