@@ -204,3 +204,25 @@ def test_check_raw_on_the_bucket_reports_what_it_reports_on_the_local_copy(datas
     fs.pipe(f"{partial.split('://', 1)[1]}/README.txt", b"not a corpus")
     broken = CliRunner().invoke(main, ["check-raw", "--dataset", dataset, "--root", partial, *options])
     assert broken.exit_code == EXIT_SETUP and "ERROR" in broken.output, broken.output
+
+
+@pytest.mark.parametrize("dataset", ["mosei", "iemocap"])
+def test_a_url_root_probes_every_recording_ahead(dataset: str, request: pytest.FixtureRequest,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both corpus readers hand every recording they will check to ``probe_ahead`` (probed several at a
+    time) before their first segment, so no probe waits on another."""
+    from emoprep.extraction.readers.segments import SegmentCleaner
+
+    corpus: Corpus = request.getfixturevalue(dataset)
+    ahead: list[str] = []
+    real = SegmentCleaner.probe_ahead
+
+    def recording(self: SegmentCleaner, files) -> None:  # noqa: ANN001
+        files = [f for f in files if f]
+        ahead.extend(files)
+        real(self, files)
+
+    monkeypatch.setattr(SegmentCleaner, "probe_ahead", recording)
+    result = read_dataset(dataset, corpus.url, _config(dataset), corpus.options)
+    used = {p for u in result.utterances for p in (u.video_path, u.audio_path) if p}
+    assert used and used <= set(ahead) and all(p.startswith(corpus.url + "/") for p in ahead)

@@ -26,7 +26,7 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -181,13 +181,15 @@ class IemocapReader:
         issues: list[ReaderIssue] = []
         counts: Counter[str] = Counter()
         utterances: list[Utterance] = []
+        segments = SegmentCleaner(issues, counts, media.end_s)
+        segments.probe_ahead(self._media_locations(sessions, media))
         for session in sessions:
             sess_no = IemocapLayout.session_number(session)
             if not IemocapLayout.emo_evaluation_dir(session).is_dir():
                 issues.append(ReaderIssue("malformed", f"no {IemocapLayout.EMO_EVALUATION} folder", str(session)))
                 continue
             for emo in IemocapLayout.emo_evaluations(session):
-                utterances.extend(self._dialog(session, sess_no, emo, class_map, names, counts, issues, media))
+                utterances.extend(self._dialog(session, sess_no, emo, class_map, names, segments, media))
 
         split_of, split_map = self._splits(root, utterances, options)
         utterances = [replace(u, split=split_of(u)) for u in utterances]
@@ -206,10 +208,11 @@ class IemocapReader:
         emo: Path,
         class_map: dict[str, str],
         names: tuple[str, ...],
-        counts: Counter,
-        issues: list[ReaderIssue],
+        segments: SegmentCleaner,
         index: MediaIndex,
     ) -> list[Utterance]:
+        """The utterances of one dialog; ``segments`` is the read's (its issues and counts too)."""
+        issues, counts = segments.issues, segments.counts
         dialog = emo.stem
         counts["dialogs"] += 1
         turns, emo_issues = parse_emo_evaluation(emo)
@@ -231,7 +234,6 @@ class IemocapReader:
         video, audio = self._dialog_media(session, dialog, issues, index)
         has_video, has_audio = video is not None, audio is not None
         session_letter = dialog[5:6]
-        segments = SegmentCleaner(issues, counts, index.end_s)
         media = (video, audio)
         out: list[Utterance] = []
         for t in turns:
@@ -276,6 +278,16 @@ class IemocapReader:
                 )
             )
         return out
+
+    @staticmethod
+    def _media_locations(sessions: list[Path], index: MediaIndex) -> Iterator[str]:
+        """Where every dialog's avi and wav that exist are (what :meth:`_dialog_media` will find)."""
+        for session in sessions:
+            if IemocapLayout.emo_evaluation_dir(session).is_dir():
+                for emo in IemocapLayout.emo_evaluations(session):
+                    for path in (IemocapLayout.dialog_avi(session, emo.stem), IemocapLayout.dialog_wav(session, emo.stem)):
+                        if index.exists(path):
+                            yield index.location(path)
 
     @staticmethod
     def _dialog_media(session: Path, dialog: str, issues: list[ReaderIssue], index: MediaIndex
