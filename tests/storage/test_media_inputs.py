@@ -124,3 +124,24 @@ def test_cli_extract_from_a_list_url(published: PublishedRecordings, object_stor
     rows = sum(pq.read_table(p).num_rows for p in out.glob("*-of-*.parquet"))
     assert rows == 3 and pq.read_table(out / "failures.parquet").num_rows == 0
     assert object_store.options["secret"] not in result.output
+
+
+def test_a_list_of_media_urls_is_looked_up_and_probed_ahead(published: PublishedRecordings, object_store,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every recording of a list with URL media is checked and probed before the first row is cleaned
+    (several requests in flight), each once (the rows equal the local list's: the extraction tests)."""
+    from emoprep.extraction.readers.segments import SegmentCleaner
+
+    ahead: list[str] = []
+    real = SegmentCleaner.probe_ahead
+
+    def recording(self: SegmentCleaner, files) -> None:  # noqa: ANN001
+        files = list(files)
+        ahead.extend(files)
+        real(self, files)
+
+    monkeypatch.setattr(SegmentCleaner, "probe_ahead", recording)
+    result = read_dataset("recordings", published.remote_list, recordings_config(), object_store.options)
+    used = {p for u in result.utterances for p in (u.video_path, u.audio_path) if p}
+    assert used and set(ahead) == used and len(ahead) == len(used)
+    assert sorted(published.media.values()) == sorted(used)

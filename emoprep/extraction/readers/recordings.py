@@ -48,7 +48,7 @@ from ..config.reader_options import RecordingsOptions, parse_options
 from ..media.probe import media_end_s
 from ..records import Labels, ReaderIssue, Utterance
 from .base import ReadResult
-from .segments import SegmentCleaner
+from .segments import SegmentCleaner, concurrently
 from .splitfiles import _ALIASES as SPLIT_ALIASES
 
 REQUIRED = ("utterance_id", "start", "end")
@@ -297,8 +297,12 @@ class RecordingsReader:
         issues: list[ReaderIssue] = []
         counts: Counter[str] = Counter()
         utterances: list[Utterance] = []
-        exists: dict[Path | str, bool] = {}
         segments = SegmentCleaner(issues, counts, media_end=partial(media_end_s, options=self._storage))
+        # each recording looked up once, however many rows cut it; URLs several at a time
+        paths = list(dict.fromkeys(_media_path(row[key], base) for _, row in parsed for key in MEDIA
+                                   if not _blank(row.get(key))))
+        exists = dict(zip(paths, concurrently(partial(is_file, options=self._storage), paths)))
+        segments.probe_ahead(str(p) for p in paths if exists[p])
         for (where, row), video_id in zip(parsed, video_ids):
             uid = str(row["utterance_id"]).strip()
             start, end = float(row["start"]), float(row["end"])
@@ -309,8 +313,6 @@ class RecordingsReader:
                     media[key] = None
                     continue
                 p = _media_path(row[key], base)
-                if p not in exists:  # a recording cut into many rows is looked up once
-                    exists[p] = is_file(p, self._storage)
                 if exists[p]:
                     media[key] = str(p)
                 else:

@@ -19,12 +19,24 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from ...format.storage import is_url
 from ..media.probe import media_end_s
 
+T = TypeVar("T")
+R = TypeVar("R")
 PROBE_THREADS = 16
-"""Header probes of media URLs in flight at once (:meth:`SegmentCleaner.probe_ahead`)."""
+"""Requests about media URLs in flight at once (header probes, existence checks)."""
+
+
+def concurrently(fn: Callable[[T], R], items: list[T]) -> list[R]:
+    """``[fn(x) for x in items]`` with :data:`PROBE_THREADS` calls in flight: for requests to an object
+    store, whose time is the store's latency rather than this machine's work."""
+    if len(items) < 2:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(min(PROBE_THREADS, len(items)), thread_name_prefix="emoprep-probe") as pool:
+        return list(pool.map(fn, items))
 from ..records import ReaderIssue
 
 
@@ -50,10 +62,7 @@ class SegmentCleaner:
         probe takes milliseconds), so a local read is unchanged; so are the ends, whichever order
         the probes finish in."""
         todo = list(dict.fromkeys(f for f in files if f and is_url(f) and f not in self._ends))
-        if len(todo) < 2:
-            return
-        with ThreadPoolExecutor(min(PROBE_THREADS, len(todo)), thread_name_prefix="emoprep-probe") as pool:
-            self._ends.update(zip(todo, pool.map(self.media_end, todo)))
+        self._ends.update(zip(todo, concurrently(self.media_end, todo)))
 
     def end_of(self, files: Iterable[str | None]) -> float | None:
         """Where the segment's media end (the latest of its files); None when any end is unknown."""
