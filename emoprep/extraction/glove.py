@@ -116,13 +116,23 @@ def _cache_target(checksum: str) -> Path:
 def _one_process_per_machine(subject: str) -> Iterator[None]:
     """Hold this machine's lock for ``subject`` (a file lock in the cache folder, so every process
     that shares the cache waits for it); the caller checks again, inside, for what the holder before
-    it made.  The operating system releases the lock of a process that dies."""
+    it made.  The operating system releases the lock of a process that dies.  On a filesystem that
+    refuses locks (some network mounts) every process goes on alone, as without the lock: slower,
+    never wrong (caches and downloads are put in place by one rename each)."""
     from filelock import FileLock
 
     locks = cache_dir() / "glove" / ".locks"
     locks.mkdir(parents=True, exist_ok=True)
-    with FileLock(locks / f"{hashlib.sha256(subject.encode()).hexdigest()[:24]}.lock"):
+    lock = FileLock(locks / f"{hashlib.sha256(subject.encode()).hexdigest()[:24]}.lock")
+    try:
+        lock.acquire()
+    except OSError:
         yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def ensure_remote_glove(url: str, options: Mapping[str, Any] | None = None,

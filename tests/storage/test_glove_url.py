@@ -123,3 +123,21 @@ def test_processes_of_one_machine_fetch_and_build_once_while_the_others_wait(glo
     with ThreadPoolExecutor(4) as pool:
         built = list(pool.map(lambda _: glove_module.ensure_glove_cache(local), range(4)))
     assert counts == {"download": 1, "build": 2} and len(set(built)) == 1 and built[0].is_file()
+
+
+def test_a_cache_on_a_filesystem_without_locks_is_built_all_the_same(glove, own_disk,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import filelock
+
+    from emoprep.extraction.glove import ensure_glove_cache
+
+    def refused(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", refused)
+    local, _ = glove
+    own_disk("nfs-home")
+    target = ensure_glove_cache(local)
+    assert target.is_file() and len(GloveVectors(target).index) == len(set(WORDS))
