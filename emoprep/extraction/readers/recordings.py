@@ -298,7 +298,7 @@ class RecordingsReader:
         counts: Counter[str] = Counter()
         utterances: list[Utterance] = []
         segments = SegmentCleaner(issues, counts, media_end=partial(media_end_s, options=self._storage))
-        # each recording looked up once, however many rows cut it; URLs several at a time
+        # each recording looked up once, however many rows cut it, several at a time (a URL's is a request)
         paths = list(dict.fromkeys(_media_path(row[key], base) for _, row in parsed for key in MEDIA
                                    if not _blank(row.get(key))))
         exists = dict(zip(paths, concurrently(partial(is_file, options=self._storage), paths)))

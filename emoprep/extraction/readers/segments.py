@@ -23,6 +23,7 @@ from typing import TypeVar
 
 from ...format.storage import is_url
 from ..media.probe import media_end_s
+from ..records import ReaderIssue
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -37,7 +38,6 @@ def concurrently(fn: Callable[[T], R], items: list[T]) -> list[R]:
         return [fn(x) for x in items]
     with ThreadPoolExecutor(min(PROBE_THREADS, len(items)), thread_name_prefix="emoprep-probe") as pool:
         return list(pool.map(fn, items))
-from ..records import ReaderIssue
 
 
 @dataclass
