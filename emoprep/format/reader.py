@@ -106,7 +106,7 @@ def _options_key(options: StorageOptions) -> str:
 
 
 @lru_cache(maxsize=4)
-def _open(path: Path | str, stamp: tuple[int, ...], options_key: str = "{}") -> pq.ParquetFile:
+def _open(path: Path | str, stamp: tuple[int | str, ...], options_key: str = "{}") -> pq.ParquetFile:
     """An open shard, reused across its row groups (the footer is parsed once).  ``stamp`` tells
     versions of one path apart, so that a rewritten file is reopened: a local file's size and mtime,
     an object's sha256 from the manifest that listed it (an object of a finished folder is replaced

@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ...errors import EmoprepError
-from ...format.storage import filesystem, is_url, redact
+from ...format.storage import Folder, is_file, is_url, redact
 from ...format.release_counts import count_differences, describe_count_differences
 from ..config import ExtractConfig, pipeline_defaults
 from ..config.reader_options import default_option_strings
@@ -138,16 +139,14 @@ class _UrlTree:
     there is a prefix that some object lies under)."""
 
     def __init__(self, url: str, options: Mapping[str, Any]) -> None:
-        self.fs, self.base = filesystem(url, options)
-        self.base = self.base.rstrip("/")
-        try:
-            listed = self.fs.find(self.base)
-        except (FileNotFoundError, NotADirectoryError):
-            listed = []
-        self.files = {PurePosixPath(str(f)).relative_to(self.base).as_posix() for f in listed if str(f) != self.base}
+        self.url, self.options = url, options
+
+    @cached_property
+    def files(self) -> set[str]:
+        return set(Folder.of(self.url, self.options).files())
 
     def is_file(self) -> bool:
-        return bool(self.fs.isfile(self.base))
+        return is_file(self.url, self.options)
 
     def is_dir(self, rel: str = "") -> bool:
         prefix = f"{rel.strip('/')}/" if rel else ""
@@ -162,14 +161,15 @@ def _layout(dataset: str, root: Path | str | None, report: CheckReport,
             storage_options: Mapping[str, Any] | None = None) -> None:
     if root is None:
         return
-    tree = _UrlTree(str(root), storage_options or {}) if is_url(str(root)) else _LocalTree(Path(root))
+    remote = is_url(str(root))
+    tree = _UrlTree(str(root), storage_options or {}) if remote else _LocalTree(Path(root))
     shown = redact(str(root))
     if get_reader(dataset).name == "recordings":
         if not tree.is_file():
             report.layout_errors.append(f"{shown}: the recordings list does not exist")
         return
     if not tree.is_dir():
-        report.layout_errors.append(f"{shown}: not a folder" + (" (nothing under this prefix)" if is_url(str(root)) else ""))
+        report.layout_errors.append(f"{shown}: not a folder" + (" (nothing under this prefix)" if remote else ""))
         return
     layout: tuple[tuple[str, bool], ...] = MoseiLayout.FOLDERS if dataset == "mosei" else ()
     if dataset == "iemocap":
